@@ -1,0 +1,38 @@
+"""Error types and the exit codes they map to.
+
+The CLI has one error handler (``gitbot.cli``) that turns these into a one-line message on stderr and
+a documented exit code. Stages below the CLI raise them; they never print or exit.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHANGES = 1  # proposals found and --fail-on-changes given
+EXIT_INPUT = 2  # usage or input error (bad option, unreadable config, metrics file, catalog ...)
+EXIT_INTERNAL = 3  # a bug in gitbot
+
+
+class GitbotError(Exception):
+    """Base class. ``str(error)`` is the one-line message shown to the user."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class InputError(GitbotError):
+    """The user's input (a file, the config, an option value) cannot be used."""
+
+    exit_code = EXIT_INPUT
+
+
+class SourceError(InputError):
+    """One source file or render target is unusable; the run skips it and goes on.
+
+    ``path`` is repository-relative; ``line`` is 1-based when known.
+    """
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.detail = message
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
