@@ -1,0 +1,309 @@
+"""``.gitbot.yaml``: environments, targets, exemptions and settings, validated with key paths.
+
+Example::
+
+    environments:                 # first match wins; a path glob or a namespace glob matches
+      - name: production
+        tier: production          # production | non-production
+        paths: ["clusters/prod/**", "**/overlays/production"]
+        namespaces: ["shop", "*-prod"]
+      - name: staging
+        tier: non-production
+        namespaces: ["*-staging"]
+    default_environment: production
+    exclude: ["release/**"]
+    namespaces:                   # namespace for objects that set none
+      - paths: ["apps/**"]
+        namespace: shop
+    helm:
+      releases:
+        - chart: charts/search
+          name: search
+          namespace: search-prod
+          values: [charts/search/values-production.yaml]
+    exemptions:
+      - workload: "shop/Deployment/legacy-*"
+        container: "*"
+        reason: "frozen until the Q3 migration"
+    settings:
+      cpu_request_percentile: 95
+    history: 14d
+    step: 5m
+    catalog: aws
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, NoReturn
+
+from gitbot.errors import InputError, SourceError
+from gitbot.globs import any_match, path_matches
+from gitbot.yamldoc import parse_yaml
+
+CONFIG_FILE = ".gitbot.yaml"
+TIERS = ("production", "non-production")
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    tier: str
+    paths: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+
+    def matches(self, target_path: str, namespace: str) -> bool:
+        return path_matches(self.paths, target_path) or any_match(self.namespaces, namespace)
+
+
+@dataclass(frozen=True)
+class Exemption:
+    workload: str  # glob on "namespace/Kind/name"
+    container: str  # glob on the container name
+    reason: str
+
+    def matches(self, workload_id: str, container: str) -> bool:
+        return any_match((self.workload,), workload_id) and any_match((self.container,), container)
+
+
+@dataclass(frozen=True)
+class HelmRelease:
+    chart: str  # repo-relative chart directory
+    name: str
+    namespace: str | None
+    values: tuple[str, ...]  # repo-relative values files, applied in order
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class NamespaceDefault:
+    paths: tuple[str, ...]
+    namespace: str
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str | None = None  # the file it was read from
+    environments: tuple[Environment, ...] = ()
+    default_environment: Environment = Environment("default", "production")
+    exclude: tuple[str, ...] = ()
+    namespace_defaults: tuple[NamespaceDefault, ...] = ()
+    kustomize_targets: tuple[str, ...] | None = None
+    helm_releases: tuple[HelmRelease, ...] = ()
+    exemptions: tuple[Exemption, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    history_seconds: int = 14 * 86400
+    step_seconds: int = 300
+    catalog: str | None = None
+    rules_dirs: tuple[str, ...] = ()
+    disabled_rules: tuple[str, ...] = ()
+
+    def environment_for(self, target_path: str, namespace: str, name: str | None = None) -> Environment:
+        if name is not None:
+            found = next((e for e in self.environments if e.name == name), None)
+            if found is not None:
+                return found
+        for env in self.environments:
+            if env.matches(target_path, namespace):
+                return env
+        return self.default_environment
+
+    def exemption_for(self, workload_id: str, container: str) -> Exemption | None:
+        return next((e for e in self.exemptions if e.matches(workload_id, container)), None)
+
+    def default_namespace(self, file_path: str) -> str | None:
+        for rule in self.namespace_defaults:
+            if path_matches(rule.paths, file_path):
+                return rule.namespace
+        return None
+
+
+def load_config(repo: Path, explicit: Path | None) -> Config:
+    """Read ``explicit`` or ``repo/.gitbot.yaml``; a missing default file means an empty config."""
+    path = explicit if explicit is not None else repo / CONFIG_FILE
+    if not path.is_file():
+        if explicit is not None:
+            raise InputError(f"config {explicit}: no such file")
+        return Config()
+    name = str(explicit) if explicit is not None else CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"config {name}: cannot read: {exc}") from None
+    try:
+        docs = parse_yaml(text, name)
+    except SourceError as exc:
+        raise InputError(f"config {exc}") from None
+    if len(docs) > 1:
+        raise InputError(f"config {name}: expected one YAML document, found {len(docs)}")
+    data = docs[0].data if docs else None
+    return parse_config(data if data is not None else {}, name)
+
+
+def parse_config(data: Any, name: str) -> Config:
+    r = _Reader(name)
+    top = r.mapping(data, "", {
+        "environments", "default_environment", "exclude", "namespaces", "kustomize", "helm",
+        "exemptions", "settings", "history", "step", "catalog", "rules", "version",
+    })
+    envs = tuple(_environment(r, e, f"environments[{i}]") for i, e in enumerate(r.seq(top.get("environments"), "environments")))
+    names = [e.name for e in envs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        r.fail("environments", f"duplicate environment name {dupes[0]!r}")
+    default_env = Config.default_environment
+    if "default_environment" in top:
+        default_name = r.string(top["default_environment"], "default_environment")
+        default_env = next((e for e in envs if e.name == default_name), None) or Environment(
+            default_name, _default_tier(default_name)
+        )
+    ns_defaults = tuple(
+        _namespace_default(r, item, f"namespaces[{i}]") for i, item in enumerate(r.seq(top.get("namespaces"), "namespaces"))
+    )
+    kustomize = r.mapping(top.get("kustomize", {}), "kustomize", {"targets"})
+    targets = tuple(r.strings(kustomize["targets"], "kustomize.targets")) if "targets" in kustomize else None
+    helm = r.mapping(top.get("helm", {}), "helm", {"releases"})
+    releases = tuple(
+        _helm_release(r, item, f"helm.releases[{i}]", set(names))
+        for i, item in enumerate(r.seq(helm.get("releases"), "helm.releases"))
+    )
+    exemptions = tuple(
+        _exemption(r, item, f"exemptions[{i}]") for i, item in enumerate(r.seq(top.get("exemptions"), "exemptions"))
+    )
+    rules = r.mapping(top.get("rules", {}), "rules", {"paths", "disable"})
+    return Config(
+        source=name,
+        environments=envs,
+        default_environment=default_env,
+        exclude=tuple(r.strings(top.get("exclude", []), "exclude")),
+        namespace_defaults=ns_defaults,
+        kustomize_targets=targets,
+        helm_releases=releases,
+        exemptions=exemptions,
+        settings=dict(r.mapping(top.get("settings", {}), "settings", None)),
+        history_seconds=r.duration(top.get("history", "14d"), "history"),
+        step_seconds=r.duration(top.get("step", "5m"), "step"),
+        catalog=r.string(top["catalog"], "catalog") if "catalog" in top else None,
+        rules_dirs=tuple(r.strings(rules.get("paths", []), "rules.paths")),
+        disabled_rules=tuple(r.strings(rules.get("disable", []), "rules.disable")),
+    )
+
+
+def parse_duration(text: str) -> int:
+    """``"14d"`` -> seconds. Raises ValueError with a readable message."""
+    match = _DURATION.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration like 90s, 5m, 6h, 14d or 2w")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _default_tier(name: str) -> str:
+    return "production" if name.lower().startswith("prod") else "non-production"
+
+
+def _environment(r: _Reader, data: Any, key: str) -> Environment:
+    m = r.mapping(data, key, {"name", "tier", "paths", "namespaces"})
+    name = r.string(r.required(m, "name", key), f"{key}.name")
+    tier = r.string(m["tier"], f"{key}.tier") if "tier" in m else _default_tier(name)
+    if tier not in TIERS:
+        r.fail(f"{key}.tier", f"must be one of {', '.join(TIERS)}, not {tier!r}")
+    return Environment(
+        name=name,
+        tier=tier,
+        paths=tuple(r.strings(m.get("paths", []), f"{key}.paths")),
+        namespaces=tuple(r.strings(m.get("namespaces", []), f"{key}.namespaces")),
+    )
+
+
+def _namespace_default(r: _Reader, data: Any, key: str) -> NamespaceDefault:
+    m = r.mapping(data, key, {"paths", "namespace"})
+    return NamespaceDefault(
+        paths=tuple(r.strings(r.required(m, "paths", key), f"{key}.paths")),
+        namespace=r.string(r.required(m, "namespace", key), f"{key}.namespace"),
+    )
+
+
+def _helm_release(r: _Reader, data: Any, key: str, env_names: set[str]) -> HelmRelease:
+    m = r.mapping(data, key, {"chart", "name", "namespace", "values", "environment"})
+    env = r.string(m["environment"], f"{key}.environment") if "environment" in m else None
+    if env is not None and env not in env_names:
+        r.fail(f"{key}.environment", f"unknown environment {env!r}")
+    return HelmRelease(
+        chart=r.string(r.required(m, "chart", key), f"{key}.chart").rstrip("/"),
+        name=r.string(r.required(m, "name", key), f"{key}.name"),
+        namespace=r.string(m["namespace"], f"{key}.namespace") if "namespace" in m else None,
+        values=tuple(r.strings(m.get("values", []), f"{key}.values")),
+        environment=env,
+    )
+
+
+def _exemption(r: _Reader, data: Any, key: str) -> Exemption:
+    m = r.mapping(data, key, {"workload", "container", "reason"})
+    reason = r.string(r.required(m, "reason", key), f"{key}.reason").strip()
+    if not reason:
+        r.fail(f"{key}.reason", "must say why the workload is exempt")
+    return Exemption(
+        workload=r.string(r.required(m, "workload", key), f"{key}.workload"),
+        container=r.string(m.get("container", "*"), f"{key}.container"),
+        reason=reason,
+    )
+
+
+class _Reader:
+    """Typed access to parsed YAML that fails with the key path: ``.gitbot.yaml: exemptions[0].reason: ...``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def fail(self, key: str, message: str) -> NoReturn:
+        where = f"{self.name}: {key}" if key else self.name
+        raise InputError(f"config {where}: {message}")
+
+    def mapping(self, data: Any, key: str, allowed: set[str] | None) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail(key, f"expected a mapping, got {_type_name(data)}")
+        if allowed is not None:
+            unknown = sorted(str(k) for k in data if k not in allowed)
+            if unknown:
+                self.fail(f"{key}.{unknown[0]}" if key else unknown[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        return data
+
+    def seq(self, data: Any, key: str) -> list[Any]:
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            self.fail(key, f"expected a list, got {_type_name(data)}")
+        return data
+
+    def required(self, m: dict[str, Any], name: str, key: str) -> Any:
+        if name not in m:
+            self.fail(f"{key}.{name}", "is required")
+        return m[name]
+
+    def string(self, data: Any, key: str) -> str:
+        if not isinstance(data, str) or not data:
+            self.fail(key, f"expected a non-empty string, got {_type_name(data)}")
+        return data
+
+    def strings(self, data: Any, key: str) -> list[str]:
+        if isinstance(data, str):
+            return [data]
+        return [self.string(item, f"{key}[{i}]") for i, item in enumerate(self.seq(data, key))]
+
+    def duration(self, data: Any, key: str) -> int:
+        try:
+            return parse_duration(self.string(data, key))
+        except ValueError as exc:
+            self.fail(key, str(exc))
+
+
+def _type_name(data: Any) -> str:
+    if data is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(data), type(data).__name__
+    )
