@@ -1,0 +1,173 @@
+"""Load a repository: discover targets, render them, and remember where each object came from.
+
+``load_repo`` never raises for one bad file or target: it records a ``Skipped`` entry with the
+reason and goes on. Only an unusable repository path is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from gitbot.config import Config
+from gitbot.errors import InputError, SourceError
+from gitbot.load import helm, kustomize
+from gitbot.load.discover import Discovery, discover
+from gitbot.load.objects import FoundObject, kubernetes_objects
+from gitbot.model import ObjectSource, RenderedObject, Skipped, SourceKind, Target, TargetKind
+from gitbot.yamldoc import YamlFile, load_yaml_file
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    targets: tuple[Target, ...]
+    objects: tuple[RenderedObject, ...]
+    skipped: tuple[Skipped, ...]
+    files: Mapping[str, YamlFile]  # source files read with positions, by repo-relative path
+
+
+class _Loader:
+    def __init__(self, repo: Path, config: Config) -> None:
+        self.repo = repo
+        self.config = config
+        self.files: dict[str, YamlFile] = {}
+        self.file_errors: dict[str, SourceError] = {}
+        self.objects: list[RenderedObject] = []
+        self.skipped: list[Skipped] = []
+        self.targets: list[Target] = []
+
+    def source_file(self, rel: str) -> YamlFile:
+        """A repository file parsed with positions, read once per run."""
+        if rel in self.file_errors:
+            raise self.file_errors[rel]
+        if rel not in self.files:
+            path = self.repo / rel
+            try:
+                size = path.stat().st_size
+            except OSError as exc:
+                err = SourceError(rel, f"cannot read: {exc.strerror or exc}")
+                self.file_errors[rel] = err
+                raise err from None
+            if size > MAX_FILE_BYTES:
+                err = SourceError(rel, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
+                self.file_errors[rel] = err
+                raise err
+            try:
+                self.files[rel] = load_yaml_file(path, rel)
+            except SourceError as err:
+                self.file_errors[rel] = err
+                raise
+        return self.files[rel]
+
+    def skip(self, err: SourceError) -> None:
+        self.skipped.append(Skipped(err.path, err.detail, err.line))
+
+    def load_plain(self, rel: str) -> None:
+        target = Target(TargetKind.PLAIN, rel, rel)
+        try:
+            yfile = self.source_file(rel)
+        except SourceError as err:
+            if "{{" in _peek(self.repo / rel):
+                self.skipped.append(Skipped(rel, "Go/Helm template outside a chart; not rendered"))
+            else:
+                self.skip(err)
+            return
+        found = [obj for doc in yfile.documents for obj in kubernetes_objects(doc.index, doc.data)]
+        if not found:
+            self.skipped.append(Skipped(rel, "no Kubernetes objects"))
+            return
+        self.targets.append(target)
+        for obj in found:
+            self.objects.append(RenderedObject(target, obj.data, self._plain_source(yfile, obj, SourceKind.PLAIN)))
+
+    def load_kustomize(self, root: str) -> None:
+        target = Target(TargetKind.KUSTOMIZE, root, root)
+        try:
+            rendered = kustomize.render(self.repo, root)
+        except SourceError as err:
+            self.skip(err)
+            return
+        self.targets.append(target)
+        for obj in rendered:
+            source = ObjectSource(obj.origin_file or obj.generated_by or root, None, None, SourceKind.UNKNOWN)
+            if obj.origin_file is not None:
+                source = self._locate(obj.origin_file, obj.data) or source
+            self.objects.append(RenderedObject(target, obj.data, source, patched_by=obj.transformed_by))
+
+    def load_helm(self, chart: str) -> None:
+        releases = [r for r in self.config.helm_releases if r.chart == chart]
+        if not releases:
+            name = chart.rsplit("/", 1)[-1] or "release"
+            self._render_chart(Target(TargetKind.HELM, chart, f"{chart}@{name}", release=name))
+        for r in releases:
+            display = f"{chart}@{r.namespace}/{r.name}" if r.namespace else f"{chart}@{r.name}"
+            self._render_chart(
+                Target(TargetKind.HELM, chart, display, release=r.name, namespace=r.namespace, values_files=r.values)
+            )
+
+    def _render_chart(self, target: Target) -> None:
+        assert target.release is not None
+        try:
+            rendered = helm.render(self.repo, target.path, target.release, target.namespace or "default", target.values_files)
+        except SourceError as err:
+            self.skipped.append(Skipped(target.name if err.path == target.path else err.path, err.detail, err.line))
+            return
+        self.targets.append(target)
+        for obj in rendered:
+            source = ObjectSource(obj.template, obj.doc_index, None, SourceKind.HELM_TEMPLATE)
+            self.objects.append(RenderedObject(target, obj.data, source))
+
+    def _locate(self, rel: str, data: Mapping[str, object]) -> ObjectSource | None:
+        """Find the document in ``rel`` that a rendered object was read from."""
+        try:
+            yfile = self.source_file(rel)
+        except SourceError:
+            return None
+        kind = data.get("kind")
+        name = str((data.get("metadata") or {}).get("name", ""))  # type: ignore[union-attr]
+        candidates = [
+            obj
+            for doc in yfile.documents
+            for obj in kubernetes_objects(doc.index, doc.data)
+            if obj.data.get("kind") == kind
+        ]
+        exact = [c for c in candidates if _name(c.data) == name]
+        # namePrefix / nameSuffix: the source name sits inside the rendered one; prefer the longest
+        fuzzy = sorted((c for c in candidates if _name(c.data) and _name(c.data) in name), key=lambda c: -len(_name(c.data)))
+        chosen = exact[0] if exact else (fuzzy[0] if fuzzy else None)
+        return None if chosen is None else self._plain_source(yfile, chosen, SourceKind.BASE)
+
+    @staticmethod
+    def _plain_source(yfile: YamlFile, obj: FoundObject, kind: SourceKind) -> ObjectSource:
+        span = yfile.documents[obj.doc_index].span(obj.path)
+        return ObjectSource(yfile.path, obj.doc_index, span.line if span else None, kind, obj.path)
+
+
+def load_repo(repo: Path, config: Config) -> LoadResult:
+    if not repo.is_dir():
+        raise InputError(f"{repo}: not a directory")
+    found: Discovery = discover(repo, config)
+    loader = _Loader(repo.resolve(), config)
+    loader.skipped.extend(found.skipped)
+    for rel in found.plain_files:
+        loader.load_plain(rel)
+    for root in found.kustomize_roots:
+        loader.load_kustomize(root)
+    for chart in found.charts:
+        loader.load_helm(chart)
+    return LoadResult(tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files))
+
+
+def _name(data: Mapping[str, object]) -> str:
+    return str((data.get("metadata") or {}).get("name", ""))  # type: ignore[union-attr]
+
+
+def _peek(path: Path) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read(65536)
+    except OSError:
+        return ""

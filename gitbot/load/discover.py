@@ -1,0 +1,224 @@
+"""Find the render targets of a repository: plain manifest files, Kustomize roots and Helm charts.
+
+Rules, in order:
+- hidden files and directories (``.git``, ``.github``, ``.gitbot.yaml`` ...) and ``exclude`` globs from the config are not read;
+  symlinks that resolve outside the repository are never followed;
+- a directory with ``Chart.yaml`` is a Helm chart: its files are rendered by Helm, never read as
+  plain manifests (subcharts under ``charts/`` belong to their parent);
+- a directory with a kustomization file is a Kustomize directory. The ones no other kustomization
+  in the repository refers to are the roots that get rendered (unless ``kustomize.targets`` lists
+  them explicitly). Every local file a kustomization refers to, and every manifest beside a
+  kustomization file, belongs to Kustomize and is not read as a plain file;
+- every other ``.yaml`` / ``.yml`` / ``.json`` file is a plain manifest file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gitbot.config import Config
+from gitbot.errors import SourceError
+from gitbot.globs import path_matches
+from gitbot.model import Skipped
+from gitbot.yamldoc import parse_yaml
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+# kustomization fields that name other kustomizations (directories) or resource files
+_RESOURCE_FIELDS = ("resources", "bases", "components")
+# fields that name files only
+_FILE_LIST_FIELDS = ("patchesStrategicMerge", "crds", "transformers", "generators", "validators")
+
+
+@dataclass
+class Kustomization:
+    dir: str  # repo-relative
+    file: str  # repo-relative path of the kustomization file
+    children: list[str] = field(default_factory=list)  # kustomization dirs it builds on
+    files: list[str] = field(default_factory=list)  # local files it reads
+    remote: list[str] = field(default_factory=list)  # remote references it needs
+
+
+@dataclass
+class Discovery:
+    plain_files: list[str] = field(default_factory=list)
+    kustomize_roots: list[str] = field(default_factory=list)
+    kustomizations: dict[str, Kustomization] = field(default_factory=dict)
+    charts: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def discover(repo: Path, config: Config) -> Discovery:
+    result = Discovery()
+    repo = repo.resolve()
+    manifest_files: list[str] = []
+    kustomize_dirs: dict[str, str] = {}
+    for rel_dir, files in _walk(repo, config, result.skipped):
+        names = set(files)
+        if "Chart.yaml" in names and not _inside_chart(rel_dir, result.charts):
+            result.charts.append(rel_dir)
+        kfile = next((k for k in KUSTOMIZATION_FILES if k in names), None)
+        if kfile is not None:
+            kustomize_dirs[rel_dir] = _join(rel_dir, kfile)
+        manifest_files.extend(_join(rel_dir, f) for f in files if f.endswith(MANIFEST_SUFFIXES))
+
+    for kdir, kfile in sorted(kustomize_dirs.items()):
+        if _inside_chart(kdir, result.charts):
+            continue
+        try:
+            result.kustomizations[kdir] = _read_kustomization(repo, kdir, kfile, kustomize_dirs)
+        except SourceError as exc:
+            result.skipped.append(Skipped(exc.path, exc.detail, exc.line))
+
+    referenced = {child for k in result.kustomizations.values() for child in k.children}
+    if config.kustomize_targets is not None:
+        result.kustomize_roots = [t.rstrip("/") for t in config.kustomize_targets]
+    else:
+        result.kustomize_roots = sorted(d for d in result.kustomizations if d not in referenced)
+
+    owned = {f for k in result.kustomizations.values() for f in k.files}
+    owned.update(k.file for k in result.kustomizations.values())
+    kdirs = set(kustomize_dirs)
+    for path in sorted(manifest_files):
+        parent = _parent(path)
+        if path in owned or parent in kdirs or _inside_chart(path, result.charts, include_root=True):
+            continue
+        result.plain_files.append(path)
+    return result
+
+
+def _walk(repo: Path, config: Config, skipped: list[Skipped]) -> list[tuple[str, list[str]]]:
+    found: list[tuple[str, list[str]]] = []
+    for dirpath, dirnames, filenames in os.walk(repo, followlinks=False):
+        rel_dir = PurePosixPath(Path(dirpath).relative_to(repo)).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir
+        kept_dirs = []
+        for d in sorted(dirnames):
+            rel = _join(rel_dir, d)
+            if d.startswith(".") or path_matches(config.exclude, rel):
+                continue
+            full = Path(dirpath, d)
+            if full.is_symlink():
+                if not _inside(repo, full):
+                    skipped.append(Skipped(rel, "symlink points outside the repository; not followed"))
+                continue  # symlinked directories inside the repo are read through their real path
+            kept_dirs.append(d)
+        dirnames[:] = kept_dirs
+        files = []
+        for f in sorted(filenames):
+            rel = _join(rel_dir, f)
+            if f.startswith(".") or path_matches(config.exclude, rel):
+                continue
+            full = Path(dirpath, f)
+            if full.is_symlink() and not _inside(repo, full):
+                skipped.append(Skipped(rel, "symlink points outside the repository; not read"))
+                continue
+            files.append(f)
+        found.append((rel_dir, files))
+    return found
+
+
+def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[str, str]) -> Kustomization:
+    text = _read_text(repo / kfile, kfile)
+    docs = parse_yaml(text, kfile)
+    data = docs[0].data if docs else None
+    if not isinstance(data, dict):
+        raise SourceError(kfile, "kustomization is not a mapping")
+    k = Kustomization(dir=kdir, file=kfile)
+
+    def add(ref: Any, key: str, dirs_allowed: bool) -> None:
+        if not isinstance(ref, str) or not ref:
+            return
+        if _is_remote(ref):
+            k.remote.append(ref)
+            return
+        rel = _normalise(kdir, ref)
+        if rel is None:
+            k.remote.append(ref)  # escapes the repository: kustomize may read it, gitbot will not edit it
+            return
+        if dirs_allowed and rel in kustomize_dirs:
+            k.children.append(rel)
+        elif (repo / rel).is_dir():
+            if dirs_allowed:
+                raise SourceError(kfile, f"{key} entry {ref!r} is a directory without a kustomization file")
+        else:
+            k.files.append(rel)
+
+    for key in _RESOURCE_FIELDS:
+        for ref in _as_list(data.get(key)):
+            add(ref, key, dirs_allowed=True)
+    for key in _FILE_LIST_FIELDS:
+        for ref in _as_list(data.get(key)):
+            add(ref, key, dirs_allowed=False)
+    for key in ("patches", "patchesJson6902", "replacements"):
+        for item in _as_list(data.get(key)):
+            if isinstance(item, dict):
+                add(item.get("path"), key, dirs_allowed=False)
+    for key in ("configMapGenerator", "secretGenerator"):
+        for item in _as_list(data.get(key)):
+            if isinstance(item, dict):
+                for ref in _as_list(item.get("files")) + _as_list(item.get("envs")) + _as_list(item.get("env")):
+                    if isinstance(ref, str):
+                        add(ref.split("=", 1)[-1], key, dirs_allowed=False)
+    return k
+
+
+def _read_text(path: Path, name: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SourceError(name, "not UTF-8 text") from None
+    except OSError as exc:
+        raise SourceError(name, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _is_remote(ref: str) -> bool:
+    return "://" in ref or ref.startswith(("github.com/", "git@", "gitlab.com/", "bitbucket.org/"))
+
+
+def _normalise(base_dir: str, ref: str) -> str | None:
+    """Join and normalise a relative reference; None if it leaves the repository."""
+    parts: list[str] = [p for p in base_dir.split("/") if p]
+    for part in ref.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+def _inside(repo: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(repo)
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def _inside_chart(path: str, charts: list[str], include_root: bool = False) -> bool:
+    for chart in charts:
+        if chart == "" or path.startswith(chart + "/") or (include_root and path == chart):
+            return True
+    return False
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{directory}/{name}" if directory else name
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""

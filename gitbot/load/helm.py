@@ -1,0 +1,89 @@
+"""Render local Helm charts in-process with helm-python-sdk (Helm v4 SDK, no helm binary).
+
+A chart is rendered once per release configured in ``.gitbot.yaml`` (``helm.releases``), or once
+with its own defaults when none is configured. Values files are merged in order like ``helm -f a -f
+b``: mappings merge key by key, anything else replaces, and ``null`` removes a chart default.
+Helm test hooks are not workloads and are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitbot.errors import SourceError
+from gitbot.load.objects import kubernetes_objects
+from gitbot.yamldoc import load_yaml_file, parse_yaml
+
+TEST_HOOKS = {"test", "test-success", "test-failure"}
+
+
+@dataclass(frozen=True)
+class HelmObject:
+    data: dict[str, Any]
+    template: str  # repo-relative template file that produced it
+    doc_index: int
+
+
+def render(repo: Path, chart_dir: str, release: str, namespace: str, values_files: tuple[str, ...]) -> list[HelmObject]:
+    values = merged_values(repo, values_files)
+    try:
+        import helm_python
+    except ImportError as exc:  # pragma: no cover - the dependency is declared
+        raise SourceError(chart_dir, f"helm-python-sdk is not importable: {exc}") from None
+    try:
+        with helm_python.Chart.load(str(repo / chart_dir)) as chart:
+            manifests = chart.render(values, name=release, namespace=namespace)
+            chart_name = chart.name
+    except helm_python.HelmError as exc:
+        raise SourceError(chart_dir, f"helm render failed: {_one_line(str(exc))}") from None
+
+    objects: list[HelmObject] = []
+    for key in sorted(manifests):
+        if not key.endswith((".yaml", ".yml", ".json")):
+            continue  # NOTES.txt and the like
+        template = _template_path(chart_dir, chart_name, key)
+        for doc in parse_yaml(manifests[key], template):
+            for found in kubernetes_objects(doc.index, doc.data):
+                hook = ((found.data.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")
+                if TEST_HOOKS.intersection(h.strip() for h in str(hook).split(",")):
+                    continue
+                objects.append(HelmObject(dict(found.data), template, doc.index))
+    return objects
+
+
+def merged_values(repo: Path, values_files: tuple[str, ...]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for rel in values_files:
+        path = repo / rel
+        if not path.is_file():
+            raise SourceError(rel, "values file does not exist")
+        docs = load_yaml_file(path, rel).documents
+        data = docs[0].data if docs else None
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise SourceError(rel, "values file is not a mapping")
+        merged = merge_values(merged, data)
+    return merged
+
+
+def merge_values(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_values(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _template_path(chart_dir: str, chart_name: str, key: str) -> str:
+    """``podinfo/templates/x.yaml`` -> ``<chart_dir>/templates/x.yaml``."""
+    inner = key.split("/", 1)[1] if key.startswith(chart_name + "/") else key
+    return f"{chart_dir}/{inner}" if chart_dir else inner
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:400]
