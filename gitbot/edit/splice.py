@@ -1,0 +1,220 @@
+"""Text splices: change exactly the characters of a value, or insert a missing field in the file's style.
+
+Nothing here re-emits YAML. A present value is replaced inside its scalar's span (quotes kept); a
+missing field is inserted as new lines at the indentation of its siblings (block style) or as a
+``key: value`` entry (flow style, JSON quoting when the mapping uses it), next to where a person
+would put it: ``requests`` before ``limits``, ``cpu`` before ``memory``, ``resources`` last.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from gitbot.model import YamlPath
+from gitbot.yamldoc import YamlDocument, find_node, mapping_items
+
+NULL_TAG = "tag:yaml.org,2002:null"
+KEY_ORDER = {"requests": 0, "limits": 1, "cpu": 0, "memory": 1}
+
+
+class CannotEdit(Exception):
+    """The document's shape does not allow a safe splice here (the reason is the message)."""
+
+
+@dataclass(frozen=True)
+class Splice:
+    start: int
+    end: int
+    text: str
+
+
+def replace_scalar(text: str, doc: YamlDocument, path: YamlPath, new_value: str) -> Splice:
+    node, shared = doc.node(path)
+    if not isinstance(node, ScalarNode):
+        raise CannotEdit(f"{_dotted(path)} is not a scalar")
+    if shared:
+        raise CannotEdit(f"{_dotted(path)} is shared through a YAML anchor")
+    start, end = node.start_mark.index, node.end_mark.index
+    if node.style in ("'", '"'):
+        if text[start] != node.style or text[end - 1] != node.style:
+            raise CannotEdit(f"{_dotted(path)}: unexpected quoting")
+        return Splice(start + 1, end - 1, new_value)
+    if node.style in ("|", ">"):
+        raise CannotEdit(f"{_dotted(path)} is a block scalar")
+    if text[start:end].strip() != node.value:
+        raise CannotEdit(f"{_dotted(path)}: scalar text does not match its value (tag or anchor)")
+    return Splice(start, end, new_value)
+
+
+def insert_fields(text: str, doc: YamlDocument, anchor_path: YamlPath, tree: dict[str, Any]) -> Splice:
+    """Insert the nested mapping ``tree`` (keys -> values or sub-trees) under ``anchor_path``."""
+    anchor, shared = doc.node(anchor_path)
+    if shared:
+        raise CannotEdit(f"{_dotted(anchor_path)} is shared through a YAML anchor")
+    step = _indent_step(doc.root)
+    if isinstance(anchor, MappingNode):
+        if anchor.flow_style:
+            if not anchor.value:
+                return _replace_with_block(text, doc, anchor_path, anchor, tree, step)
+            return _insert_flow(text, anchor, tree)
+        return _insert_block(text, anchor, tree, step)
+    if isinstance(anchor, ScalarNode) and anchor.tag == NULL_TAG:
+        return _replace_with_block(text, doc, anchor_path, anchor, tree, step)
+    raise CannotEdit(f"{_dotted(anchor_path)} is not a mapping")
+
+
+# -- block mappings --------------------------------------------------------------------------
+
+
+def _insert_block(text: str, anchor: MappingNode, tree: dict[str, Any], step: int) -> Splice:
+    column = anchor.start_mark.column
+    line_end = _line_ending(text)
+    sibling = _first_sibling_after(anchor, tree)
+    if sibling is not None:  # e.g. cpu goes before an existing memory
+        line_start = text.rfind("\n", 0, sibling.start_mark.index) + 1
+        if text[line_start:sibling.start_mark.index].strip():
+            raise CannotEdit("sibling key does not start its line")
+        return Splice(line_start, line_start, _block(tree, column, step, line_end))
+    end = _content_end(anchor)
+    newline = text.find("\n", end)
+    if _ends_with_block_scalar(anchor) and end > 0 and text[end - 1] == "\n":
+        return Splice(end, end, _block(tree, column, step, line_end))
+    if newline == -1:
+        return Splice(len(text), len(text), line_end + _block(tree, column, step, line_end).rstrip("\r\n"))
+    return Splice(newline + 1, newline + 1, _block(tree, column, step, line_end))
+
+
+def _replace_with_block(text: str, doc: YamlDocument, path: YamlPath, node: Node, tree: dict[str, Any], step: int) -> Splice:
+    """``resources: {}`` / ``resources:`` (null) -> a block mapping below the key."""
+    if not path:
+        raise CannotEdit("the document itself is empty")
+    parent, _ = find_node(doc.root, path[:-1])
+    if not isinstance(parent, MappingNode) or parent.flow_style:
+        raise CannotEdit(f"{_dotted(path)} is not in a block mapping")
+    key_node = next((k for k, v in mapping_items(parent) if v is node), None)
+    if key_node is None:
+        raise CannotEdit(f"{_dotted(path)}: key not found")
+    colon = text.find(":", key_node.end_mark.index)
+    empty = isinstance(node, ScalarNode) and node.value == ""  # `key:` with nothing after it
+    if colon == -1 or (not empty and colon > node.start_mark.index):
+        raise CannotEdit(f"{_dotted(path)}: no ':' after the key")
+    end = colon + 1 if empty else node.end_mark.index
+    line_end = _line_ending(text)
+    block = _block(tree, key_node.start_mark.column + step, step, line_end).rstrip("\r\n")
+    return Splice(colon + 1, end, line_end + block)
+
+
+def _block(tree: dict[str, Any], column: int, step: int, line_end: str = "\n") -> str:
+    lines: list[str] = []
+    for key in sorted(tree, key=_order):
+        value = tree[key]
+        if isinstance(value, dict):
+            lines.append(f"{' ' * column}{key}:{line_end}")
+            lines.append(_block(value, column + step, step, line_end))
+        else:
+            lines.append(f"{' ' * column}{key}: {value}{line_end}")
+    return "".join(lines)
+
+
+# -- flow mappings ---------------------------------------------------------------------------
+
+
+def _insert_flow(text: str, anchor: MappingNode, tree: dict[str, Any]) -> Splice:
+    quoted = any(k.style == '"' for k, _ in mapping_items(anchor))
+    rendered = ", ".join(_flow_entry(k, tree[k], quoted) for k in sorted(tree, key=_order))
+    sibling = _first_sibling_after(anchor, tree)
+    if sibling is not None:
+        start = sibling.start_mark.index
+        return Splice(start, start, rendered + ", ")
+    close = text.rfind("}", anchor.start_mark.index, anchor.end_mark.index)
+    if close == -1:
+        raise CannotEdit("flow mapping without a closing brace")
+    last_value_end = _content_end(anchor)
+    return Splice(last_value_end, last_value_end, ", " + rendered)
+
+
+def _flow_entry(key: str, value: Any, quoted: bool) -> str:
+    q = '"' if quoted else ""
+    if isinstance(value, dict):
+        inner = ", ".join(_flow_entry(k, value[k], quoted) for k in sorted(value, key=_order))
+        return f"{q}{key}{q}: {{{inner}}}"
+    return f"{q}{key}{q}: {q}{value}{q}"
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _order(key: str) -> tuple[int, str]:
+    return (KEY_ORDER.get(key, 99), key)
+
+
+def _first_sibling_after(anchor: MappingNode, tree: dict[str, Any]) -> ScalarNode | None:
+    """The first existing key that belongs after all the new keys (memory after cpu ...), if any."""
+    last_new = max(KEY_ORDER.get(k, 99) for k in tree)
+    for key_node, _ in mapping_items(anchor):
+        if KEY_ORDER.get(key_node.value, -1) > last_new:
+            return key_node
+    return None
+
+
+def _content_end(node: Node) -> int:
+    """End index of the last scalar inside ``node`` (or of a flow collection), ignoring trailing comments."""
+    if isinstance(node, ScalarNode):
+        return node.end_mark.index
+    if getattr(node, "flow_style", False) and not isinstance(node, MappingNode):
+        return node.end_mark.index
+    if isinstance(node, MappingNode):
+        if node.flow_style and not node.value:
+            return node.end_mark.index
+        if not node.value:
+            return node.start_mark.index
+        return _content_end(node.value[-1][1])
+    if isinstance(node, SequenceNode):
+        if node.flow_style or not node.value:
+            return node.end_mark.index
+        return _content_end(node.value[-1])
+    return node.end_mark.index
+
+
+def _ends_with_block_scalar(node: Node) -> bool:
+    while isinstance(node, (MappingNode, SequenceNode)) and node.value and not node.flow_style:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, MappingNode) else last
+    return isinstance(node, ScalarNode) and node.style in ("|", ">")
+
+
+def _indent_step(root: Node | None) -> int:
+    """The file's mapping indentation: the most common (child column - key column), default 2."""
+    steps: Counter[int] = Counter()
+
+    def walk(node: Node | None, depth: int = 0) -> None:
+        if node is None or depth > 64:
+            return
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if isinstance(value, MappingNode) and not value.flow_style and value.value:
+                    diff = value.start_mark.column - key.start_mark.column
+                    if diff > 0:
+                        steps[diff] += 1
+                walk(value, depth + 1)
+        elif isinstance(node, SequenceNode):
+            for item in node.value:
+                walk(item, depth + 1)
+
+    walk(root)
+    return steps.most_common(1)[0][0] if steps else 2
+
+
+def _line_ending(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def _dotted(path: YamlPath) -> str:
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
