@@ -1,0 +1,318 @@
+"""RenderedObject -> Workload / Container, with the source of every resources field.
+
+For each container field (cpu/memory requests/limits) this stage records the current exact value,
+the text it is written as, and where that text lives:
+
+- plain manifest files: the value's own position (or, when absent, where it would be inserted);
+- Kustomize resource files: the same, if the rendered value equals the file's value; a value the
+  overlay chain changed is marked not editable, naming the kustomization whose patches changed it;
+- Helm templates: not editable yet (values-key mapping is a separate stage), with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from gitbot.config import Config
+from gitbot.load import LoadResult
+from gitbot.model import (
+    FIELDS,
+    Container,
+    ContainerType,
+    CurrentValue,
+    Field,
+    FieldSource,
+    HpaInfo,
+    RenderedObject,
+    Skipped,
+    SourceKind,
+    TargetKind,
+    Workload,
+    WorkloadId,
+    YamlPath,
+    WORKLOAD_KINDS,
+)
+from gitbot.quantity import QuantityError, parse_cpu_m, parse_memory_bytes
+from gitbot.yamldoc import YamlDocument, YamlFile
+
+POD_SPEC_PATH: Mapping[str, YamlPath] = {
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+}
+CONTAINER_LISTS = (("initContainers", ContainerType.INIT), ("containers", ContainerType.APP))
+HPA_KIND = "HorizontalPodAutoscaler"
+
+
+@dataclass(frozen=True)
+class WorkloadSet:
+    workloads: tuple[Workload, ...]
+    skipped: tuple[Skipped, ...]
+    warnings: tuple[str, ...]
+
+
+def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
+    skipped: list[Skipped] = []
+    hpas = _hpas(loaded.objects, config)
+    workloads: list[Workload] = []
+    for obj in loaded.objects:
+        if obj.kind not in WORKLOAD_KINDS or not obj.data.get("apiVersion"):
+            continue
+        workload = _workload(obj, loaded.files, config, hpas, skipped)
+        if workload is not None:
+            workloads.append(workload)
+    seen: dict[WorkloadId, list[str]] = {}
+    for w in workloads:
+        seen.setdefault(w.id, []).append(w.target.name)
+    warnings = tuple(
+        f"{wid} is defined by {len(names)} targets ({', '.join(sorted(set(names)))}); each is sized from the same usage"
+        for wid, names in seen.items()
+        if len(names) > 1
+    )
+    return WorkloadSet(tuple(workloads), tuple(skipped), warnings)
+
+
+def namespace_of(obj: RenderedObject, config: Config) -> tuple[str, bool]:
+    """The object's namespace, and whether it was set explicitly (vs defaulted)."""
+    if obj.namespace:
+        return obj.namespace, True
+    if obj.target.kind is TargetKind.HELM and obj.target.namespace:
+        return obj.target.namespace, True
+    configured = config.default_namespace(obj.source.file) or config.default_namespace(obj.target.path)
+    if configured:
+        return configured, True
+    return "default", False
+
+
+def _workload(
+    obj: RenderedObject,
+    files: Mapping[str, YamlFile],
+    config: Config,
+    hpas: Mapping[tuple[str, str, str], HpaInfo],
+    skipped: list[Skipped],
+) -> Workload | None:
+    namespace, explicit = namespace_of(obj, config)
+    where = obj.source.file if obj.source.line is None else f"{obj.source.file}:{obj.source.line}"
+    if not obj.name:
+        skipped.append(Skipped(where, f"{obj.kind} without metadata.name"))
+        return None
+    wid = WorkloadId(namespace, obj.kind, obj.name)
+    pod_path = POD_SPEC_PATH[obj.kind]
+    pod_spec = _get(obj.data, pod_path)
+    if not isinstance(pod_spec, dict):
+        skipped.append(Skipped(where, f"{wid}: no pod template at {'.'.join(map(str, pod_path))}"))
+        return None
+    environment = config.environment_for(obj.target.path, namespace, _release_environment(obj, config))
+    source_doc = _source_document(obj, files)
+    containers: list[Container] = []
+    for list_key, ctype in CONTAINER_LISTS:
+        items = pod_spec.get(list_key) or []
+        if not isinstance(items, list):
+            skipped.append(Skipped(where, f"{wid}: {list_key} is not a list"))
+            continue
+        for index, spec in enumerate(items):
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+                skipped.append(Skipped(where, f"{wid}: {list_key}[{index}] has no name; left out"))
+                continue
+            if ctype is ContainerType.INIT and spec.get("restartPolicy") == "Always":
+                ctype_here = ContainerType.SIDECAR
+            else:
+                ctype_here = ctype
+            locator = _FieldLocator(obj, source_doc, pod_path, list_key, index, spec["name"])
+            fields = {f: locator.current(f, spec) for f in FIELDS}
+            containers.append(Container(spec["name"], ctype_here, index, fields))
+    replicas = _replicas(obj)
+    return Workload(
+        id=wid,
+        target=obj.target,
+        source=obj.source,
+        environment=environment.name,
+        tier=environment.tier,
+        replicas=replicas,
+        containers=tuple(containers),
+        hpa=hpas.get((namespace, obj.kind, obj.name)),
+        namespace_explicit=explicit,
+    )
+
+
+class _FieldLocator:
+    """Finds the source text of one container's fields."""
+
+    def __init__(
+        self,
+        obj: RenderedObject,
+        doc: YamlDocument | None,
+        pod_path: YamlPath,
+        list_key: str,
+        index: int,
+        name: str,
+    ) -> None:
+        self.obj = obj
+        self.doc = doc
+        self.name = name
+        self.container_path: YamlPath | None = None
+        if doc is not None:
+            base = obj.source.yaml_path + pod_path + (list_key,)
+            source_items = _get(doc.data, base)
+            if obj.source.kind is SourceKind.PLAIN:
+                self.container_path = base + (index,)
+            elif isinstance(source_items, list):
+                match = next(
+                    (i for i, c in enumerate(source_items) if isinstance(c, dict) and c.get("name") == name), None
+                )
+                if match is not None:
+                    self.container_path = base + (match,)
+
+    def current(self, f: Field, spec: Mapping[str, Any]) -> CurrentValue:
+        rendered = _get(spec, f.resources_path)
+        text = _text(rendered)
+        source = self._source(f, text)
+        if source.present and source.yaml_path is not None and self.doc is not None:
+            text = self.doc.scalar_text(source.yaml_path) or text  # as written: "0.5", not the float
+        if rendered is None:
+            return CurrentValue(None, None, source)
+        try:
+            value = parse_cpu_m(text) if f.resource.value == "cpu" else parse_memory_bytes(text)
+        except QuantityError as exc:
+            return CurrentValue(None, text, _not_editable(source, f"invalid quantity: {exc}"))
+        return CurrentValue(value, text, source)
+
+    def _source(self, f: Field, rendered_text: str | None) -> FieldSource:
+        kind = self.obj.source.kind
+        if kind is SourceKind.HELM_TEMPLATE:
+            return FieldSource(
+                kind, self.obj.source.file, self.obj.source.doc_index, None, None, rendered_text is not None,
+                not_editable="rendered by a Helm template; mapping it to a values key is not supported yet",
+            )
+        if self.doc is None or kind is SourceKind.UNKNOWN:
+            return FieldSource(
+                SourceKind.UNKNOWN, self.obj.source.file, None, None, None, rendered_text is not None,
+                not_editable="the object's source file is unknown (generated or remote)",
+            )
+        if self.container_path is None:
+            patched = ", ".join(self.obj.patched_by) or self.obj.target.path
+            return FieldSource(
+                SourceKind.PATCH, self.obj.patched_by[0] if self.obj.patched_by else None, None, None, None,
+                rendered_text is not None,
+                not_editable=f"container {self.name!r} is added by the overlay ({patched}); overlay edits are not supported yet",
+            )
+        path = self.container_path + f.resources_path
+        node_text = self.doc.scalar_text(path)
+        depth, _ = self.doc.deepest(path)
+        present = depth == len(path)
+        span = self.doc.span(path) if present else self.doc.span(path[:depth])
+        line = span.line if span else None
+        source = FieldSource(kind, self.obj.source.file, self.doc.index, path, line, present)
+        if kind is SourceKind.BASE and not _same_quantity(f, node_text if present else None, rendered_text):
+            patched = ", ".join(self.obj.patched_by) or self.obj.target.path
+            return FieldSource(
+                SourceKind.PATCH, self.obj.patched_by[0] if self.obj.patched_by else None, None, None, None,
+                rendered_text is not None,
+                not_editable=f"value is set by the overlay ({patched}); overlay edits are not supported yet",
+            )
+        if present and span is not None and span.shared:
+            return _not_editable(source, "value is a YAML anchor/alias shared with other places")
+        if present and node_text is None:
+            return _not_editable(source, "value is not a plain scalar")
+        return source
+
+
+def _not_editable(source: FieldSource, reason: str) -> FieldSource:
+    return FieldSource(
+        source.kind, source.file, source.doc_index, source.yaml_path, source.line, source.present, not_editable=reason
+    )
+
+
+def _same_quantity(f: Field, a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        parse = parse_cpu_m if f.resource.value == "cpu" else parse_memory_bytes
+        return parse(a) == parse(b)
+    except QuantityError:
+        return a == b
+
+
+def _source_document(obj: RenderedObject, files: Mapping[str, YamlFile]) -> YamlDocument | None:
+    if obj.source.kind not in (SourceKind.PLAIN, SourceKind.BASE) or obj.source.doc_index is None:
+        return None
+    yfile = files.get(obj.source.file)
+    return None if yfile is None else yfile.documents[obj.source.doc_index]
+
+
+def _hpas(objects: tuple[RenderedObject, ...], config: Config) -> dict[tuple[str, str, str], HpaInfo]:
+    found: dict[tuple[str, str, str], HpaInfo] = {}
+    for obj in objects:
+        if obj.kind != HPA_KIND:
+            continue
+        spec = obj.data.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
+            continue
+        namespace, _ = namespace_of(obj, config)
+        cpu = _int(spec.get("targetCPUUtilizationPercentage"))
+        memory = None
+        for metric in spec.get("metrics") or []:
+            resource = (metric or {}).get("resource") or {}
+            target = resource.get("target") or {}
+            pct = _int(target.get("averageUtilization")) or _int(resource.get("targetAverageUtilization"))
+            if resource.get("name") == "cpu" and pct is not None:
+                cpu = pct
+            elif resource.get("name") == "memory" and pct is not None:
+                memory = pct
+        found[(namespace, str(ref["kind"]), str(ref["name"]))] = HpaInfo(
+            name=obj.name,
+            min_replicas=_int(spec.get("minReplicas")) or 1,
+            max_replicas=_int(spec.get("maxReplicas")),
+            cpu_utilization_pct=cpu,
+            memory_utilization_pct=memory,
+        )
+    return found
+
+
+def _replicas(obj: RenderedObject) -> int | None:
+    if obj.kind == "Pod":
+        return 1
+    if obj.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+        value = _get(obj.data, ("spec", "replicas"))
+        return _int(value) if value is not None else 1
+    return None
+
+
+def _release_environment(obj: RenderedObject, config: Config) -> str | None:
+    if obj.target.kind is not TargetKind.HELM:
+        return None
+    release = next(
+        (r for r in config.helm_releases if r.chart == obj.target.path and r.name == obj.target.release), None
+    )
+    return release.environment if release else None
+
+
+def _get(data: Any, path: YamlPath) -> Any:
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(data, list) or not 0 <= key < len(data):
+                return None
+        elif not isinstance(data, dict):
+            return None
+        data = data[key] if isinstance(key, int) else data.get(key)
+    return data
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
