@@ -1,0 +1,314 @@
+"""The default strategy: percentiles of observed usage, shaped by policy rules.
+
+Settings (``settings:`` in .gitbot.yaml, or ``settings`` rules per tier / container type):
+
+``cpu_request_percentile`` (95)
+    CPU request = this percentile of the 5-minute CPU usage samples of all replicas.
+``cpu_request_margin_pct`` (0)
+    added on top of that percentile.
+``memory_request_percentile`` (99)
+    memory request = this percentile of the working-set samples of all replicas ...
+``memory_request_margin_pct`` (15)
+    ... plus this margin.
+
+Then the rules, in this order, each recorded on the fields it changed:
+``min-data`` (gate) -> ``hpa-cpu`` (CPU request basis for HPA targets) -> ``oom-bump`` -> ``floor``
+-> ``max-step-down`` -> ``rounding`` -> ``hysteresis`` for requests; ``memory-limit`` / ``cpu-limit``
+/ ``throttling`` / ``oom-bump`` -> ``max-step-down`` -> ``rounding`` -> ``hysteresis`` for limits;
+a limit never ends below its request.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any, Mapping
+
+from gitbot.config import Exemption
+from gitbot.errors import InputError
+from gitbot.metrics.usage import UsageProfile
+from gitbot.model import FIELDS, Container, Field, Resource, Status, Workload
+from gitbot.quantity import GI, MI, human_cpu, human_memory, memory_unit_family, round_up
+from gitbot.strategies.base import FieldRecommendation, Recommendation, unchanged_fields
+from gitbot.strategies.rules import RULE_KINDS, Rule, RuleSet
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    cpu_request_percentile: float = 95.0
+    cpu_request_margin_pct: float = 0.0
+    memory_request_percentile: float = 99.0
+    memory_request_margin_pct: float = 15.0
+
+    def merged(self, overrides: Mapping[str, Any]) -> StrategySettings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def settings_from_config(data: Mapping[str, Any], where: str) -> StrategySettings:
+    """Validate ``settings:`` from .gitbot.yaml with the same parsers as ``settings`` rules."""
+    spec = RULE_KINDS["settings"]
+    values: dict[str, float] = {}
+    for key, value in data.items():
+        if key not in spec:
+            known = ", ".join(f.name for f in fields(StrategySettings))
+            raise InputError(f"config {where}: settings.{key}: unknown setting (known: {known})")
+        try:
+            values[key] = spec[key][0](value)
+        except ValueError as exc:
+            raise InputError(f"config {where}: settings.{key}: {exc}") from None
+    return StrategySettings().merged(values)
+
+
+class _Draft:
+    """One field's value while rules shape it."""
+
+    def __init__(self, f: Field, current: int | None) -> None:
+        self.field = f
+        self.current = current
+        self.value: int | None = current
+        self.rule_ids: list[str] = []
+        self.kinds: set[str] = set()
+        self.notes: list[str] = []
+
+    def set(self, value: int | None, rule: Rule | None = None, note: str | None = None) -> None:
+        if value == self.value:
+            return
+        self.value = value
+        if rule is not None and rule.id not in self.rule_ids:
+            self.rule_ids.append(rule.id)
+            self.kinds.add(rule.kind)
+        if note:
+            self.notes.append(note)
+
+    def human(self, value: int | None) -> str:
+        return human_cpu(value) if self.field.resource is Resource.CPU else human_memory(value)
+
+    def freeze(self, basis: str) -> FieldRecommendation:
+        reason = "; ".join([basis, *self.notes]) if basis else "; ".join(self.notes)
+        return FieldRecommendation(self.field, self.current, self.value, tuple(self.rule_ids), reason)
+
+
+class PercentileStrategy:
+    name = "percentile"
+
+    def __init__(self, settings: StrategySettings, rules: RuleSet, exemptions: tuple[Exemption, ...] = ()) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.exemptions = exemptions
+
+    def recommend(self, workload: Workload, container: Container, profile: UsageProfile | None) -> Recommendation:
+        def skipped(reason: str, rule: Rule | None = None) -> Recommendation:
+            fields_ = unchanged_fields(container, reason)
+            if rule is not None:
+                fields_ = {f: replace(fr, rule_ids=(rule.id,)) for f, fr in fields_.items()}
+            return Recommendation(workload, container, Status.SKIPPED, fields_, reason, (reason,), profile)
+
+        exemption = next((e for e in self.exemptions if e.matches(str(workload.id), container.name)), None)
+        if exemption is not None:
+            return skipped(f"exempt in config: {exemption.reason}")
+        invalid = [f"{f.value}: {container.fields[f].source.not_editable}" for f in FIELDS
+                   if container.fields[f].value is None and container.fields[f].text is not None]
+        if invalid:
+            return skipped("; ".join(invalid))
+        if profile is None:
+            return skipped("no usage data for this container in the metrics")
+        rules = self.rules.for_container(workload, container)
+        gate = rules.get("min-data")
+        if gate is not None:
+            need_samples, need_hours = gate.param("min_samples"), gate.param("min_span_hours")
+            if profile.samples < need_samples or profile.span_seconds < need_hours * 3600:
+                return skipped(
+                    f"not enough data: {profile.samples} samples over {profile.span_seconds / 3600:.0f}h "
+                    f"(needs {need_samples} over {need_hours:g}h)",
+                    gate,
+                )
+        settings = self.settings
+        for rule in self.rules.settings_for(workload, container):
+            settings = settings.merged(rule.params)
+        drafts = {f: _Draft(f, container.current(f)) for f in FIELDS}
+        basis: dict[Field, str] = {f: "" for f in FIELDS}
+        summary: list[str] = [_usage_line(profile)]
+
+        cpu_ok = profile.cpu_m.size > 0
+        mem_ok = profile.memory_bytes.size > 0
+        if cpu_ok:
+            basis[Field.CPU_REQUEST] = self._cpu_request(drafts[Field.CPU_REQUEST], workload, profile, settings, rules, summary)
+        else:
+            basis[Field.CPU_REQUEST] = basis[Field.CPU_LIMIT] = "no CPU samples; left as is"
+        if mem_ok:
+            basis[Field.MEMORY_REQUEST] = self._memory_request(drafts[Field.MEMORY_REQUEST], profile, settings, rules, summary)
+        else:
+            basis[Field.MEMORY_REQUEST] = basis[Field.MEMORY_LIMIT] = "no memory samples; left as is"
+
+        memory_family = memory_unit_family(container.fields[Field.MEMORY_REQUEST].text or container.fields[Field.MEMORY_LIMIT].text)
+        for f in (Field.CPU_REQUEST, Field.MEMORY_REQUEST):
+            if (cpu_ok if f.resource is Resource.CPU else mem_ok):
+                self._finish(drafts[f], profile, rules, memory_family)
+        if mem_ok:
+            basis[Field.MEMORY_LIMIT] = self._memory_limit(drafts, profile, rules, memory_family)
+        if cpu_ok:
+            basis[Field.CPU_LIMIT] = self._cpu_limit(drafts, profile, rules, summary)
+        hpa_note = _hpa_note(workload, drafts[Field.CPU_REQUEST], rules.get("hpa-cpu"))
+        if hpa_note:
+            summary.append(hpa_note)
+
+        frozen = {f: drafts[f].freeze(basis[f]) for f in FIELDS}
+        changed = [f for f in FIELDS if frozen[f].changed]
+        if not changed:
+            return Recommendation(workload, container, Status.UNCHANGED, frozen, "; ".join(summary), (), profile)
+        blocked = [f for f in changed if not container.fields[f].source.editable]
+        if blocked:
+            reasons = tuple(f"{f.value}: {container.fields[f].source.not_editable}" for f in blocked)
+            return Recommendation(workload, container, Status.COMMENT_ONLY, frozen, "; ".join(summary), reasons, profile)
+        return Recommendation(workload, container, Status.CHANGE, frozen, "; ".join(summary), (), profile)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _cpu_request(
+        self, d: _Draft, workload: Workload, p: UsageProfile, s: StrategySettings, rules: dict[str, Rule], summary: list[str]
+    ) -> str:
+        q = s.cpu_request_percentile
+        value = p.cpu_percentile(q) or 0.0
+        basis = f"p{q:g} {human_cpu(math.ceil(value))}"
+        hpa_rule = rules.get("hpa-cpu")
+        target = workload.hpa.cpu_utilization_pct if workload.hpa else None
+        if hpa_rule is not None and target:
+            median = p.cpu_percentile(50) or 0.0
+            d.set(_ceil(median * 100 / target), hpa_rule)
+            return f"HPA {workload.hpa.name} targets {target}%: median {human_cpu(math.ceil(median))} at {target}% (p{q:g} would be {human_cpu(math.ceil(value))})"  # type: ignore[union-attr]
+        if s.cpu_request_margin_pct:
+            basis += f" +{s.cpu_request_margin_pct:g}%"
+        d.set(_ceil(value * (1 + s.cpu_request_margin_pct / 100)))
+        return basis
+
+    def _memory_request(
+        self, d: _Draft, p: UsageProfile, s: StrategySettings, rules: dict[str, Rule], summary: list[str]
+    ) -> str:
+        q = s.memory_request_percentile
+        value = p.memory_percentile(q) or 0.0
+        d.set(_ceil(value * (1 + s.memory_request_margin_pct / 100)))
+        basis = f"p{q:g} {human_memory(math.ceil(value))}"
+        if s.memory_request_margin_pct:
+            basis += f" +{s.memory_request_margin_pct:g}%"
+        bump = rules.get("oom-bump")
+        if bump is not None and p.oom_events and p.oom_memory_bytes:
+            level = p.oom_memory_bytes
+            wanted = _ceil(max(level * bump.param("request_factor"), level))
+            if d.value is not None and wanted > d.value:
+                d.set(wanted, bump, f"OOM-killed at {human_memory(level)}")
+            summary.append(f"{p.oom_events} OOM kill{'s' if p.oom_events != 1 else ''} at {human_memory(level)}")
+        return basis
+
+    def _finish(self, d: _Draft, p: UsageProfile, rules: dict[str, Rule], memory_family: str) -> None:
+        """floor (requests only) -> max-step-down -> rounding -> hysteresis."""
+        if d.value is None:
+            return
+        floor = rules.get("floor")
+        if floor is not None and d.field in (Field.CPU_REQUEST, Field.MEMORY_REQUEST):
+            minimum = floor.param("cpu_request" if d.field is Field.CPU_REQUEST else "memory_request")
+            if d.value < minimum:
+                d.set(minimum, floor, f"floor {d.human(minimum)}")
+        step_down = rules.get("max-step-down")
+        reference = p.observed.get(d.field, d.current)
+        if step_down is not None and reference:
+            lowest = _ceil(reference * (1 - step_down.param("max_pct") / 100))
+            if d.value < lowest:
+                d.set(lowest, step_down, f"at most -{step_down.param('max_pct'):g}% of the {d.human(reference)} the pods ran with")
+        rounding = rules.get("rounding")
+        if rounding is not None:
+            rounded = round_up(d.value, _step(d.field, d.value, rounding, memory_family))
+            d.set(rounded, rounding)
+        hysteresis = rules.get("hysteresis")
+        raised_for_safety = bool(d.kinds & {"oom-bump", "throttling"})
+        if hysteresis is not None and d.current and d.value is not None and not raised_for_safety:
+            pct = hysteresis.param("min_change_pct")
+            if abs(d.value - d.current) < d.current * pct / 100:
+                proposed = d.value
+                d.set(d.current, hysteresis, f"{d.human(proposed)} is within {pct:g}% of {d.human(d.current)}; kept")
+
+    # -- limits ---------------------------------------------------------------------------------
+
+    def _memory_limit(self, drafts: dict[Field, _Draft], p: UsageProfile, rules: dict[str, Rule], family: str) -> str:
+        d = drafts[Field.MEMORY_LIMIT]
+        request = drafts[Field.MEMORY_REQUEST].value
+        rule = rules.get("memory-limit")
+        peak = math.ceil(p.memory_max() or 0)
+        basis = ""
+        if rule is not None and request is not None and (d.current is not None or rule.param("add_if_missing")):
+            ratio, margin = rule.param("request_ratio"), rule.param("peak_margin_pct")
+            by_request = _ceil(request * ratio)
+            by_peak = _ceil(peak * (1 + margin / 100))
+            d.set(max(by_request, by_peak), rule)
+            basis = f"max(request x{ratio:g}, peak {human_memory(peak)} +{margin:g}%)"
+        bump = rules.get("oom-bump")
+        if bump is not None and p.oom_events and p.oom_memory_bytes and d.value is not None:
+            level = p.oom_memory_bytes
+            wanted = _ceil(max(level * bump.param("limit_factor"), level + bump.param("min_headroom")))
+            if wanted > d.value:
+                d.set(wanted, bump, f"OOM-killed at {human_memory(level)}: limit at least {human_memory(wanted)}")
+        self._finish(d, p, rules, family)
+        _at_least_request(d, request)
+        return basis
+
+    def _cpu_limit(self, drafts: dict[Field, _Draft], p: UsageProfile, rules: dict[str, Rule], summary: list[str]) -> str:
+        d = drafts[Field.CPU_LIMIT]
+        request = drafts[Field.CPU_REQUEST].value
+        rule = rules.get("cpu-limit")
+        basis = "no CPU limit; none added" if d.current is None else ""
+        if rule is not None and request is not None and (d.current is not None or rule.param("add_if_missing")):
+            ratio, margin = rule.param("request_ratio"), rule.param("peak_margin_pct")
+            peak = math.ceil(p.cpu_max() or 0)
+            d.set(max(_ceil(request * ratio), _ceil(peak * (1 + margin / 100))), rule)
+            basis = f"max(request x{ratio:g}, peak {human_cpu(peak)} +{margin:g}%)"
+        throttling = rules.get("throttling")
+        if throttling is not None and p.throttled_ratio is not None and d.current is not None and d.value is not None:
+            pct = p.throttled_ratio * 100
+            if pct >= throttling.param("min_throttled_pct"):
+                summary.append(f"throttled in {pct:.0f}% of CFS periods")
+                wanted = _ceil(d.current * (1 + throttling.param("limit_bump_pct") / 100))
+                if wanted > d.value:
+                    d.set(wanted, throttling, f"throttled in {pct:.0f}% of periods: +{throttling.param('limit_bump_pct'):g}%")
+        self._finish(d, p, rules, "binary")
+        _at_least_request(d, request)
+        return basis
+
+
+def _at_least_request(limit: _Draft, request: int | None) -> None:
+    if limit.value is not None and request is not None and limit.value < request:
+        limit.set(request, None, "raised to the request")
+
+
+def _step(f: Field, value: int, rounding: Rule, memory_family: str) -> int:
+    if f.resource is Resource.CPU:
+        return int(rounding.param("cpu_step") if value < 1000 else rounding.param("cpu_step_above_core"))
+    large = value >= rounding.param("memory_large_from")
+    step = int(rounding.param("memory_step_large" if large else "memory_step"))
+    if memory_family == "si":  # the file writes M/G: round to the same decimal steps
+        if step % GI == 0:
+            return step // GI * 10**9
+        if step % MI == 0:
+            return step // MI * 10**6
+    return step
+
+
+def _hpa_note(workload: Workload, cpu_request: _Draft, rule: Rule | None) -> str | None:
+    hpa = workload.hpa
+    if rule is None or hpa is None or not hpa.cpu_utilization_pct:
+        return None
+    pct = hpa.cpu_utilization_pct
+    if cpu_request.current is None or cpu_request.value is None or cpu_request.value == cpu_request.current:
+        return f"HPA {hpa.name} scales at {pct}% of the CPU request"
+    before = human_cpu(math.ceil(cpu_request.current * pct / 100))
+    after = human_cpu(math.ceil(cpu_request.value * pct / 100))
+    return f"HPA {hpa.name} scales out at {pct}% of the request: {before} per pod now, {after} after"
+
+
+def _usage_line(p: UsageProfile) -> str:
+    days = p.span_seconds / 86400
+    span = f"{days:.0f}d" if days >= 1 else f"{p.span_seconds / 3600:.0f}h"
+    joined = "" if p.joined_by == "owner" else ", pods matched by name"
+    return f"{p.samples} samples over {span} from {p.pods} pod{'s' if p.pods != 1 else ''} ({p.coverage:.0%} coverage{joined})"
+
+
+def _ceil(value: float) -> int:
+    return int(math.ceil(round(value, 6)))
