@@ -174,8 +174,12 @@ class PercentileStrategy:
         target = workload.hpa.cpu_utilization_pct if workload.hpa else None
         if hpa_rule is not None and target:
             median = p.cpu_percentile(50) or 0.0
-            d.set(_ceil(median * 100 / target), hpa_rule)
-            return f"HPA {workload.hpa.name} targets {target}%: median {human_cpu(math.ceil(median))} at {target}% (p{q:g} would be {human_cpu(math.ceil(value))})"  # type: ignore[union-attr]
+            wanted = _ceil(median * 100 / target)
+            d.set(wanted, hpa_rule)
+            return (
+                f"HPA {workload.hpa.name} targets {target}%: median {human_cpu(math.ceil(median))} / {target}% = "  # type: ignore[union-attr]
+                f"{human_cpu(wanted)} (p{q:g} would be {human_cpu(math.ceil(value))})"
+            )
         if s.cpu_request_margin_pct:
             basis += f" +{s.cpu_request_margin_pct:g}%"
         d.set(_ceil(value * (1 + s.cpu_request_margin_pct / 100)))

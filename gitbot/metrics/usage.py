@@ -1,0 +1,287 @@
+"""Usage records shared by every metric source, and the join from pods to workloads.
+
+A metric source (a snapshot file, a Prometheus server) produces ``UsageData``: per pod container,
+CPU and memory on a common time grid (NaN where there is no sample), plus the kube-state-metrics
+tables needed to join pods to their GitOps workloads. ``build_profiles`` is the one place that
+joins and pools them into a ``UsageProfile`` per workload container, so every source gives the
+same profiles for the same data.
+
+Join path (kube-state-metrics): pod -> ``kube_pod_owner`` -> ReplicaSet -> ``kube_replicaset_owner``
+-> Deployment; Job -> ``kube_job_owner`` -> CronJob; StatefulSet and DaemonSet directly; no owner
+-> the Pod itself. Pods the owner metrics do not cover are matched by name against the workloads in
+the manifests (``web-7d9f8c6b5-x2k4q`` -> Deployment ``web``), and the profile says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from gitbot.model import Field, Workload, WorkloadId
+
+PodKey = tuple[str, str]  # (namespace, pod)
+ContainerKey = tuple[WorkloadId, str]  # (workload, container name)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    instance_type: str | None
+    region: str | None
+    zone: str | None
+    capacity_type: str | None  # raw label value: spot, on-demand, SPOT, true (GKE spot) ...
+    arch: str | None
+
+
+@dataclass(frozen=True, eq=False)
+class PodContainerUsage:
+    namespace: str
+    pod: str
+    container: str
+    cpu_m: np.ndarray  # millicores on the grid; NaN where no sample
+    memory_bytes: np.ndarray  # working set bytes on the grid; NaN where no sample
+    throttled_periods: float | None  # increase over the window; None without a CPU quota
+    total_periods: float | None
+    restarts: int
+    oom_times: tuple[float, ...]  # grid times at which an OOM kill was recorded
+    oom_limit_bytes: int | None  # memory limit in force at the last OOM kill, when known
+    observed: Mapping[Field, int] = field(default_factory=dict)  # requests/limits the pod ran with (max)
+
+
+@dataclass(frozen=True, eq=False)
+class UsageData:
+    source: str  # what it came from, for the plan output
+    grid: np.ndarray  # evaluation times (unix seconds)
+    step_seconds: int
+    containers: tuple[PodContainerUsage, ...]
+    pod_owners: Mapping[PodKey, tuple[str, str]]  # (namespace, pod) -> (owner kind, owner name)
+    replicaset_owners: Mapping[PodKey, tuple[str, str]]  # (namespace, replicaset) -> (kind, name)
+    job_owners: Mapping[PodKey, tuple[str, str]]  # (namespace, job) -> (kind, name)
+    pod_nodes: Mapping[PodKey, str]
+    nodes: Mapping[str, NodeInfo]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def window_start(self) -> float:
+        return float(self.grid[0] - self.step_seconds) if len(self.grid) else 0.0
+
+    @property
+    def window_end(self) -> float:
+        return float(self.grid[-1]) if len(self.grid) else 0.0
+
+
+@dataclass(frozen=True)
+class NodeShare:
+    node: NodeInfo
+    share: float  # fraction of this container's samples observed on nodes of this kind
+
+
+@dataclass(frozen=True, eq=False)
+class UsageProfile:
+    """Observed usage of one workload container, pooled over all its pods."""
+
+    workload: WorkloadId
+    container: str
+    cpu_m: np.ndarray  # every 5-minute CPU sample of every pod (millicores), no NaN
+    memory_bytes: np.ndarray  # every working-set sample of every pod (bytes), no NaN
+    cpu_m_by_step: np.ndarray  # on the grid: sum over pods (NaN where no pod had data)
+    memory_bytes_by_step: np.ndarray  # on the grid: max over pods
+    step_seconds: int
+    steps_total: int
+    steps_with_data: int
+    first_seen: float | None
+    last_seen: float | None
+    pods: int
+    avg_replicas: float  # mean number of pods with data per step over the whole window
+    restarts: int
+    oom_events: int
+    oom_memory_bytes: int | None  # memory level of the last OOM kill (limit in force, or the peak before it)
+    throttled_ratio: float | None  # throttled / total CFS periods over the window
+    observed: Mapping[Field, int]  # requests/limits the pods ran with during the window (max over pods)
+    nodes: tuple[NodeShare, ...]
+    joined_by: str  # "owner" (kube-state-metrics owner chain) or "name" (pod-name fallback)
+
+    @property
+    def samples(self) -> int:
+        return int(max(self.cpu_m.size, self.memory_bytes.size))
+
+    @property
+    def coverage(self) -> float:
+        return self.steps_with_data / self.steps_total if self.steps_total else 0.0
+
+    @property
+    def span_seconds(self) -> float:
+        if self.first_seen is None or self.last_seen is None:
+            return 0.0
+        return self.last_seen - self.first_seen + self.step_seconds
+
+    def cpu_percentile(self, q: float) -> float | None:
+        return float(np.percentile(self.cpu_m, q)) if self.cpu_m.size else None
+
+    def memory_percentile(self, q: float) -> float | None:
+        return float(np.percentile(self.memory_bytes, q)) if self.memory_bytes.size else None
+
+    def cpu_max(self) -> float | None:
+        return float(self.cpu_m.max()) if self.cpu_m.size else None
+
+    def memory_max(self) -> float | None:
+        return float(self.memory_bytes.max()) if self.memory_bytes.size else None
+
+
+@dataclass(frozen=True, eq=False)
+class Profiles:
+    by_container: Mapping[ContainerKey, UsageProfile]
+    data: UsageData
+    unmatched_pods: tuple[PodKey, ...]  # pods with usage that no workload in the repo claims
+
+    def get(self, workload: WorkloadId, container: str) -> UsageProfile | None:
+        return self.by_container.get((workload, container))
+
+
+def build_profiles(workloads: Iterable[Workload], data: UsageData) -> Profiles:
+    known = {w.id for w in workloads}
+    by_namespace: dict[str, list[WorkloadId]] = {}
+    for wid in sorted(known, key=str):
+        by_namespace.setdefault(wid.namespace, []).append(wid)
+
+    groups: dict[ContainerKey, list[PodContainerUsage]] = {}
+    joined_by: dict[ContainerKey, str] = {}
+    unmatched: set[PodKey] = set()
+    for usage in data.containers:
+        owner = _owner(data, usage.namespace, usage.pod)
+        how = "owner"
+        if owner is None or owner not in known:
+            guess = _guess_owner(usage.pod, by_namespace.get(usage.namespace, []))
+            if guess is None:
+                unmatched.add((usage.namespace, usage.pod))
+                continue
+            owner, how = guess, "name"
+        key = (owner, usage.container)
+        groups.setdefault(key, []).append(usage)
+        if how == "name" or key not in joined_by:
+            joined_by[key] = how
+    profiles = {key: _pool(key, items, data, joined_by[key]) for key, items in groups.items()}
+    return Profiles(profiles, data, tuple(sorted(unmatched)))
+
+
+def _owner(data: UsageData, namespace: str, pod: str) -> WorkloadId | None:
+    owner = data.pod_owners.get((namespace, pod))
+    if owner is None:
+        return None
+    kind, name = owner
+    if kind == "ReplicaSet":
+        parent = data.replicaset_owners.get((namespace, name))
+        if parent is not None and parent[0] == "Deployment":
+            return WorkloadId(namespace, "Deployment", parent[1])
+    elif kind == "Job":
+        parent = data.job_owners.get((namespace, name))
+        if parent is not None and parent[0] == "CronJob":
+            return WorkloadId(namespace, "CronJob", parent[1])
+    elif kind == "<none>":
+        return WorkloadId(namespace, "Pod", pod)
+    return WorkloadId(namespace, kind, name)
+
+
+# suffixes the controllers append to a workload name when they create pods
+_POD_SUFFIX = {
+    "Deployment": re.compile(r"-[a-z0-9]{5,10}-[a-z0-9]{5}$"),
+    "StatefulSet": re.compile(r"-\d+$"),
+    "DaemonSet": re.compile(r"-[a-z0-9]{5}$"),
+    "ReplicaSet": re.compile(r"-[a-z0-9]{5}$"),
+    "Job": re.compile(r"-[a-z0-9]{5}$"),
+    "CronJob": re.compile(r"-\d{8,10}-[a-z0-9]{5}$"),
+}
+
+
+def _guess_owner(pod: str, candidates: list[WorkloadId]) -> WorkloadId | None:
+    """The workload whose name plus its controller's pod suffix gives ``pod``; the longest name wins."""
+    best: WorkloadId | None = None
+    for wid in candidates:
+        if wid.kind == "Pod":
+            matched = pod == wid.name
+        else:
+            suffix = _POD_SUFFIX.get(wid.kind)
+            matched = (
+                suffix is not None
+                and pod.startswith(wid.name + "-")
+                and suffix.fullmatch(pod[len(wid.name):]) is not None
+            )
+        if matched and (best is None or len(wid.name) > len(best.name)):
+            best = wid
+    return best
+
+
+def _pool(key: ContainerKey, items: list[PodContainerUsage], data: UsageData, joined_by: str) -> UsageProfile:
+    items = sorted(items, key=lambda u: u.pod)
+    cpu = np.vstack([u.cpu_m for u in items])
+    mem = np.vstack([u.memory_bytes for u in items])
+    has_data = ~np.isnan(cpu) | ~np.isnan(mem)
+    steps_present = has_data.any(axis=0)
+    with np.errstate(invalid="ignore"):
+        cpu_by_step = np.where(np.isnan(cpu).all(axis=0), np.nan, np.nansum(cpu, axis=0))
+        mem_by_step = np.where(np.isnan(mem).all(axis=0), np.nan, np.nanmax(np.where(np.isnan(mem), -np.inf, mem), axis=0))
+    present_times = data.grid[steps_present]
+
+    throttled = [u.throttled_periods for u in items if u.throttled_periods is not None]
+    periods = [u.total_periods for u in items if u.total_periods is not None]
+    total_periods = float(sum(periods))
+    throttled_ratio = float(sum(throttled)) / total_periods if periods and total_periods > 0 else None
+
+    oom = sorted(((t, u) for u in items for t in u.oom_times), key=lambda pair: pair[0])
+    oom_level: int | None = None
+    if oom:
+        last_time, last_pod = oom[-1]
+        before = (data.grid > last_time - 1800) & (data.grid <= last_time)
+        peak = last_pod.memory_bytes[before]
+        peak = peak[~np.isnan(peak)]
+        candidates = [v for v in (last_pod.oom_limit_bytes, int(np.ceil(peak.max())) if peak.size else None) if v]
+        oom_level = max(candidates) if candidates else None
+
+    observed: dict[Field, int] = {}
+    for u in items:
+        for f, value in u.observed.items():
+            observed[f] = max(observed.get(f, value), value)
+
+    return UsageProfile(
+        workload=key[0],
+        container=key[1],
+        cpu_m=cpu[~np.isnan(cpu)],
+        memory_bytes=mem[~np.isnan(mem)],
+        cpu_m_by_step=cpu_by_step,
+        memory_bytes_by_step=mem_by_step,
+        step_seconds=data.step_seconds,
+        steps_total=int(data.grid.size),
+        steps_with_data=int(steps_present.sum()),
+        first_seen=float(present_times[0]) if present_times.size else None,
+        last_seen=float(present_times[-1]) if present_times.size else None,
+        pods=len({u.pod for u in items}),
+        avg_replicas=float(has_data.sum()) / data.grid.size if data.grid.size else 0.0,
+        restarts=sum(u.restarts for u in items),
+        oom_events=len(oom),
+        oom_memory_bytes=oom_level,
+        throttled_ratio=throttled_ratio,
+        observed=observed,
+        nodes=_node_shares(items, has_data, data),
+        joined_by=joined_by,
+    )
+
+
+def _node_shares(items: list[PodContainerUsage], has_data: np.ndarray, data: UsageData) -> tuple[NodeShare, ...]:
+    counts: dict[str, int] = {}
+    for row, u in enumerate(items):
+        node = data.pod_nodes.get((u.namespace, u.pod))
+        if node is not None and node in data.nodes:
+            counts[node] = counts.get(node, 0) + int(has_data[row].sum())
+    by_kind: dict[NodeInfo, int] = {}
+    for node, n in counts.items():
+        info = data.nodes[node]
+        kind = NodeInfo("", info.instance_type, info.region, None, info.capacity_type, info.arch)
+        by_kind[kind] = by_kind.get(kind, 0) + n
+    total = sum(by_kind.values())
+    if not total:
+        return ()
+    shares = [NodeShare(info, n / total) for info, n in by_kind.items()]
+    return tuple(sorted(shares, key=lambda s: (-s.share, s.node.instance_type or "", s.node.capacity_type or "")))

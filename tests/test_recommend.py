@@ -1,0 +1,178 @@
+"""The percentile strategy with the bundled rules: exact values, rule ids and explanations."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gitbot.config import Exemption
+from gitbot.metrics.usage import PodContainerUsage, UsageData, build_profiles
+from gitbot.model import (
+    FIELDS,
+    Container,
+    ContainerType,
+    CurrentValue,
+    Field,
+    FieldSource,
+    HpaInfo,
+    ObjectSource,
+    SourceKind,
+    Status,
+    Target,
+    TargetKind,
+    Workload,
+    WorkloadId,
+)
+from gitbot.quantity import MI, parse_cpu_m, parse_memory_bytes
+from gitbot.strategies.percentile import PercentileStrategy, StrategySettings, settings_from_config
+from gitbot.strategies.rules import default_rules_dir, load_rules
+from gitbot.errors import InputError
+
+STEP = 300
+DAYS = 4
+GRID = np.arange(STEP, DAYS * 86400 + STEP, STEP, dtype=float)  # 1152 steps
+
+
+def container(name="app", ctype=ContainerType.APP, editable=True, **values):
+    fields = {}
+    for f in FIELDS:
+        text = values.get(f.json_key.rsplit("_", 1)[0])  # cpu_request / memory_limit ...
+        value = None if text is None else (parse_cpu_m(text) if f.resource.value == "cpu" else parse_memory_bytes(text))
+        source = FieldSource(SourceKind.PLAIN, "app.yaml", 0, ("spec",), 10, text is not None, None if editable else "lives in a patch")
+        fields[f] = CurrentValue(value, text, source)
+    return Container(name, ctype, 0, fields)
+
+
+def workload(c, tier="production", kind="Deployment", hpa=None):
+    wid = WorkloadId("shop", kind, "web")
+    return Workload(wid, Target(TargetKind.PLAIN, "app.yaml", "app.yaml"), ObjectSource("app.yaml", 0, 1, SourceKind.PLAIN), tier, tier, 2, (c,), hpa)
+
+
+def profile(w, cpu, mem, **kw):
+    cpu = np.broadcast_to(np.asarray(cpu, dtype=float), GRID.shape).copy()
+    mem = np.broadcast_to(np.asarray(mem, dtype=float), GRID.shape).copy()
+    fields = dict(throttled_periods=None, total_periods=None, restarts=0, oom_times=(), oom_limit_bytes=None)
+    fields.update(kw)
+    pod = PodContainerUsage("shop", "web-abc", w.containers[0].name, cpu, mem, **fields)
+    data = UsageData("test", GRID, STEP, (pod,), {("shop", "web-abc"): (w.id.kind, w.id.name)}, {}, {}, {}, {})
+    return build_profiles([w], data).get(w.id, w.containers[0].name)
+
+
+RULES = load_rules([default_rules_dir()], ())
+
+
+def recommend(w, p, exemptions=()):
+    return PercentileStrategy(StrategySettings(), RULES, exemptions).recommend(w, w.containers[0], p)
+
+
+def values(rec):
+    return {f.json_key: rec.fields[f].recommended for f in FIELDS}
+
+
+def test_bundled_rule_ids_are_the_file_names():
+    assert RULES.ids() == tuple(sorted(p.stem for p in Path(default_rules_dir()).glob("*.yaml")))
+
+
+def test_over_provisioned_production_service_steps_down_at_most_half():
+    w = workload(container(cpu_request="500m", memory_request="512Mi", memory_limit="1Gi"))
+    rec = recommend(w, profile(w, 100.0, 100 * MI))
+    assert rec.status is Status.CHANGE
+    assert values(rec) == {"cpu_request_m": 250, "cpu_limit_m": None, "memory_request_bytes": 256 * MI, "memory_limit_bytes": 512 * MI}
+    assert rec.fields[Field.CPU_REQUEST].rule_ids == ("max-step-down",)
+    assert rec.fields[Field.CPU_REQUEST].reason == "p95 100m; at most -50% of the 500m the pods ran with"
+    assert rec.fields[Field.MEMORY_REQUEST].reason == "p99 100Mi +15%; at most -50% of the 512Mi the pods ran with"
+    assert rec.fields[Field.MEMORY_LIMIT].rule_ids == ("memory-limit-production", "max-step-down")
+
+
+def test_missing_cpu_request_is_added_from_p95_and_rounded():
+    w = workload(container(memory_request="120Mi", memory_limit="128Mi"))
+    cpu = np.where(np.arange(GRID.size) % 20 == 0, 400.0, 121.0)  # 5% of samples at 400m
+    rec = recommend(w, profile(w, cpu, 100 * MI))
+    # 58 of 1152 samples at 400m: p95 sits at rank 1093.45 -> 121 + 0.45 x 279 = 246.55m -> 247m -> 250m
+    assert rec.fields[Field.CPU_REQUEST].current is None
+    assert rec.fields[Field.CPU_REQUEST].recommended == 250
+    assert rec.fields[Field.CPU_REQUEST].rule_ids == ("rounding",)
+    assert rec.fields[Field.CPU_REQUEST].reason == "p95 247m"
+    assert rec.fields[Field.CPU_LIMIT].recommended is None  # no CPU limit added
+    # 100Mi x 1.15 = 115Mi: within 10% of 120Mi -> kept by hysteresis
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 120 * MI
+    assert rec.fields[Field.MEMORY_REQUEST].rule_ids == ("hysteresis",)
+    assert rec.fields[Field.MEMORY_REQUEST].reason == "p99 100Mi +15%; 115Mi is within 10% of 120Mi; kept"
+
+
+def test_non_production_uses_p80_and_doubles_the_memory_limit():
+    w = workload(container(cpu_request="200m", memory_request="200Mi"), tier="non-production")
+    cpu = np.tile(np.arange(1.0, 101.0), GRID.size // 100 + 1)[: GRID.size] + 100  # 101..200
+    rec = recommend(w, profile(w, cpu, 100 * MI))
+    assert round(float(np.percentile(cpu, 80)), 6) == 179.8
+    assert rec.fields[Field.CPU_REQUEST].recommended == 180  # p80 179.8m -> 180m (5m steps)
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 110 * MI  # p95 100Mi + 10%
+    assert rec.fields[Field.MEMORY_LIMIT].recommended == 220 * MI  # x2, added because missing
+    assert rec.fields[Field.MEMORY_LIMIT].rule_ids == ("memory-limit-non-production",)
+    assert "settings-non-production" not in rec.rule_ids  # settings shape the basis, not a field
+
+
+def test_oom_killed_container_goes_above_the_kill_level_despite_hysteresis():
+    w = workload(container(cpu_request="100m", memory_request="256Mi", memory_limit="256Mi"))
+    mem = np.full(GRID.size, 200 * MI)
+    rec = recommend(w, profile(w, 90.0, mem, restarts=3, oom_times=(GRID[100], GRID[500], GRID[900]), oom_limit_bytes=256 * MI))
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 256 * MI  # request_factor 1.0 x 256Mi
+    assert rec.fields[Field.MEMORY_LIMIT].recommended == 320 * MI  # max(256Mi x 1.2 = 307.2Mi, 256Mi + 64Mi)
+    # memory-limit-production asks for max(request, peak 200Mi +20%) = 256Mi, the current value
+    assert rec.fields[Field.MEMORY_LIMIT].rule_ids == ("oom-bump",)
+    assert rec.fields[Field.MEMORY_LIMIT].reason.endswith("OOM-killed at 256Mi: limit at least 320Mi")
+    assert "3 OOM kills at 256Mi" in rec.explanation
+
+
+def test_cpu_limit_policy_and_throttling():
+    w = workload(container(cpu_request="200m", cpu_limit="200m", memory_request="64Mi"))
+    p = profile(w, 195.0, 60 * MI, throttled_periods=200.0, total_periods=1000.0)
+    rec = recommend(w, p)
+    # request 195m is within 10% of 200m (kept); the limit policy wants twice the request
+    assert (rec.fields[Field.CPU_REQUEST].recommended, rec.fields[Field.CPU_LIMIT].recommended) == (200, 400)
+    assert rec.fields[Field.CPU_LIMIT].rule_ids == ("cpu-limit",)
+    assert "throttled in 20% of CFS periods" in rec.explanation
+    without_limit_policy = load_rules([default_rules_dir()], ("cpu-limit", "cpu-limit-non-production"))
+    rec = PercentileStrategy(StrategySettings(), without_limit_policy).recommend(w, w.containers[0], p)
+    assert rec.fields[Field.CPU_LIMIT].recommended == 300
+    assert rec.fields[Field.CPU_LIMIT].rule_ids == ("throttling",)
+
+
+def test_hpa_cpu_request_is_sized_from_the_median_at_the_target():
+    hpa = HpaInfo("web", 2, 10, 70, None)
+    w = workload(container(cpu_request="1", memory_request="1Gi"), hpa=hpa)
+    rec = recommend(w, profile(w, np.where(np.arange(GRID.size) % 2 == 0, 300.0, 400.0), 900 * MI))
+    # median 350m at a 70% target -> 500m
+    assert rec.fields[Field.CPU_REQUEST].recommended == 500
+    assert rec.fields[Field.CPU_REQUEST].rule_ids == ("hpa-cpu",)
+    assert rec.fields[Field.CPU_REQUEST].reason == "HPA web targets 70%: median 350m / 70% = 500m (p95 would be 400m)"
+    assert rec.explanation.endswith("HPA web scales out at 70% of the request: 700m per pod now, 350m after")
+
+
+def test_too_little_data_is_skipped_with_the_numbers():
+    w = workload(container(cpu_request="500m"))
+    p = profile(w, np.where(GRID > GRID[-100], 50.0, np.nan), np.where(GRID > GRID[-100], 10 * MI, np.nan))
+    rec = recommend(w, p)
+    assert rec.status is Status.SKIPPED
+    assert rec.reasons == ("not enough data: 99 samples over 8h (needs 288 over 72h)",)
+    assert rec.rule_ids == ("min-data",)
+    assert values(rec)["cpu_request_m"] == 500
+
+
+def test_exemption_skips_with_its_reason():
+    w = workload(container(cpu_request="500m"))
+    rec = recommend(w, profile(w, 10.0, MI), (Exemption("shop/Deployment/*", "app", "latency-critical, owned by SRE"),))
+    assert (rec.status, rec.reasons) == (Status.SKIPPED, ("exempt in config: latency-critical, owned by SRE",))
+
+
+def test_changes_in_a_source_gitbot_cannot_edit_become_comment_only():
+    w = workload(container(editable=False, cpu_request="500m", memory_request="512Mi"))
+    rec = recommend(w, profile(w, 100.0, 100 * MI))
+    assert rec.status is Status.COMMENT_ONLY
+    assert rec.reasons[0] == "cpu_request: lives in a patch"
+
+
+def test_settings_from_config_validates_keys_and_values():
+    assert settings_from_config({"cpu_request_percentile": 90}, "x").cpu_request_percentile == 90
+    with pytest.raises(InputError, match=r"settings\.cpu_percentile: unknown setting"):
+        settings_from_config({"cpu_percentile": 90}, ".gitbot.yaml")
