@@ -1,0 +1,313 @@
+"""Recommendations -> verified text edits -> one ChangeSet for the run.
+
+1. Every changed field of every ``change`` recommendation becomes an intent at its source location.
+2. One location written for several targets (a Kustomize base used by two overlays) is edited only
+   when they all want the same value; otherwise each of them becomes comment-only, with the values.
+3. Intents are spliced into the file text (``gitbot.edit.splice``), then the file is parsed again and
+   compared with the original: exactly the intended values changed and nothing else, or the file is
+   left alone and its recommendations become comment-only with the reason.
+A container's fields are edited together or not at all, so a request never lands without its limit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from gitbot.edit.splice import CannotEdit, Splice, insert_fields, replace_scalar
+from gitbot.errors import GitbotError, InputError, SourceError
+from gitbot.model import Field, Resource, Status, YamlPath
+from gitbot.quantity import QuantityError, format_cpu, format_memory, parse_cpu_m, parse_memory_bytes
+from gitbot.strategies.base import Recommendation
+from gitbot.yamldoc import YamlFile, parse_yaml
+
+RecKey = tuple[str, str, str]  # (target name, workload id, container)
+
+
+def rec_key(rec: Recommendation) -> RecKey:
+    return (rec.workload.target.name, str(rec.workload.id), rec.container.name)
+
+
+@dataclass(frozen=True)
+class Intent:
+    key: RecKey
+    file: str
+    doc_index: int
+    path: YamlPath
+    field: Field
+    value: int
+    text: str  # the value as it will be written, in the file's idiom
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    before: str
+    after: str
+
+    def diff(self) -> str:
+        return "".join(
+            difflib.unified_diff(
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                fromfile=f"a/{self.path}",
+                tofile=f"b/{self.path}",
+            )
+        )
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    files: tuple[FileChange, ...]
+    applied: frozenset[RecKey]
+    downgraded: Mapping[RecKey, str]  # recommendations that became comment-only, and why
+    written_text: Mapping[tuple[RecKey, Field], str]  # the text written for each applied field
+
+    def diff(self) -> str:
+        return "".join(change.diff() for change in self.files)
+
+
+def plan_changes(recs: Sequence[Recommendation], files: Mapping[str, YamlFile]) -> ChangeSet:
+    intents = [i for rec in recs if rec.status is Status.CHANGE for i in _intents(rec)]
+    readers = _readers(recs)
+    downgraded: dict[RecKey, str] = {}
+    while True:
+        live = [i for i in intents if i.key not in downgraded]
+        conflicts = _conflicts(live, readers, files)
+        if conflicts:
+            downgraded.update(conflicts)
+            continue
+        changes, failures = _apply_intents(live, files)
+        if failures:
+            downgraded.update(failures)
+            continue
+        applied = frozenset(i.key for i in live)
+        written = {(i.key, i.field): i.text for i in live}
+        return ChangeSet(tuple(changes), applied, downgraded, written)
+
+
+def write_changes(changes: ChangeSet, repo: Path) -> None:
+    """Write every changed file or none: temp files first, then renames; undo on failure."""
+    staged: list[tuple[Path, Path, FileChange]] = []
+    try:
+        for change in changes.files:
+            target = repo / change.path
+            current = target.read_bytes().decode("utf-8") if target.exists() else None
+            if current != change.before:
+                raise InputError(f"{change.path}: changed on disk while gitbot was planning; nothing written")
+            handle, tmp = tempfile.mkstemp(prefix=".gitbot-", dir=target.parent)
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+                out.write(change.after)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+            staged.append((Path(tmp), target, change))
+    except OSError as exc:
+        _discard(staged)
+        raise InputError(f"cannot write changes: {exc}; nothing written") from None
+    except GitbotError:
+        _discard(staged)
+        raise
+    done: list[tuple[Path, FileChange]] = []
+    try:
+        for tmp, target, change in staged:
+            os.replace(tmp, target)
+            done.append((target, change))
+    except OSError as exc:
+        for target, change in done:
+            target.write_text(change.before, encoding="utf-8", newline="")
+        _discard(staged)
+        raise InputError(f"cannot write changes: {exc}; restored the files already written") from None
+
+
+def _discard(staged: Iterable[tuple[Path, Path, FileChange]]) -> None:
+    for tmp, _, _ in staged:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _intents(rec: Recommendation) -> list[Intent]:
+    out: list[Intent] = []
+    for f in rec.changed_fields:
+        current = rec.container.fields[f]
+        source = current.source
+        value = rec.fields[f].recommended
+        if value is None or source.file is None or source.doc_index is None or source.yaml_path is None:
+            continue
+        like = current.text or _sibling_text(rec, f)
+        text = format_cpu(value, like) if f.resource is Resource.CPU else format_memory(value, like)
+        out.append(Intent(rec_key(rec), source.file, source.doc_index, source.yaml_path, f, value, text))
+    return out
+
+
+def _sibling_text(rec: Recommendation, f: Field) -> str | None:
+    """The idiom of the other field of the same resource (request <-> limit), for inserted values."""
+    other = next(g for g in Field if g.resource is f.resource and g is not f)
+    return rec.container.fields[other].text
+
+
+Location = tuple[str, int, YamlPath]  # (file, document, path in the document)
+
+
+def _readers(recs: Sequence[Recommendation]) -> dict[Location, set[RecKey]]:
+    """Every container field that renders from a location (a shared base is read by each overlay)."""
+    out: dict[Location, set[RecKey]] = {}
+    for rec in recs:
+        for current in rec.container.fields.values():
+            s = current.source
+            if s.file is not None and s.doc_index is not None and s.yaml_path is not None:
+                out.setdefault((s.file, s.doc_index, s.yaml_path), set()).add(rec_key(rec))
+    return out
+
+
+def _conflicts(intents: list[Intent], readers: Mapping[Location, set[RecKey]], files: Mapping[str, YamlFile]) -> dict[RecKey, str]:
+    """Edits of a shared location need every target that renders from it to want the same text."""
+    by_location: dict[Location, list[Intent]] = {}
+    for i in intents:
+        by_location.setdefault((i.file, i.doc_index, i.path), []).append(i)
+    out: dict[RecKey, str] = {}
+    for (file, doc_index, path), group in by_location.items():
+        values = sorted({i.text for i in group})
+        keeping = sorted({key[0] for key in readers.get((file, doc_index, path), set()) - {i.key for i in group}})
+        if len(values) == 1 and not keeping:
+            continue
+        targets = sorted({i.key[0] for i in group} | set(keeping))
+        where = _where(files, file, doc_index, path)
+        wants = " vs ".join(values) + (" vs unchanged" if keeping else "")
+        reason = f"{where} is shared by {', '.join(targets)}, which need different values ({wants}); edit it per target (overlay patch) by hand"
+        for i in group:
+            out.setdefault(i.key, reason)
+    return out
+
+
+def _apply_intents(intents: list[Intent], files: Mapping[str, YamlFile]) -> tuple[list[FileChange], dict[RecKey, str]]:
+    by_file: dict[str, list[Intent]] = {}
+    for i in intents:
+        by_file.setdefault(i.file, []).append(i)
+    changes: list[FileChange] = []
+    failures: dict[RecKey, str] = {}
+    for file in sorted(by_file):
+        group = _dedupe(by_file[file])
+        yfile = files.get(file)
+        try:
+            if yfile is None:
+                raise CannotEdit("the file was not read with positions")
+            after = _splice_file(yfile, group)
+            _verify(yfile, after, group)
+        except CannotEdit as exc:
+            for i in group:
+                failures.setdefault(i.key, f"cannot edit {file}: {exc}")
+            continue
+        changes.append(FileChange(file, yfile.text, after))
+    return changes, failures
+
+
+def _dedupe(intents: list[Intent]) -> list[Intent]:
+    seen: dict[tuple[int, YamlPath], Intent] = {}
+    for i in intents:
+        seen.setdefault((i.doc_index, i.path), i)
+    return list(seen.values())
+
+
+def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
+    splices: list[Splice] = []
+    inserts: dict[tuple[int, YamlPath], dict[str, Any]] = {}
+    for i in intents:
+        doc = yfile.documents[i.doc_index]
+        depth, _ = doc.deepest(i.path)
+        if depth == len(i.path):
+            splices.append(replace_scalar(yfile.text, doc, i.path, i.text))
+            continue
+        anchor = i.path[:depth]
+        missing = i.path[depth:]
+        if any(not isinstance(k, str) for k in missing):
+            raise CannotEdit(f"cannot create list items on the way to {'.'.join(map(str, i.path))}")
+        tree = inserts.setdefault((i.doc_index, anchor), {})
+        for key in missing[:-1]:
+            tree = tree.setdefault(str(key), {})
+        tree[str(missing[-1])] = i.text
+    for (doc_index, anchor), tree in inserts.items():
+        splices.append(insert_fields(yfile.text, yfile.documents[doc_index], anchor, tree))
+    splices.sort(key=lambda s: (s.start, s.end))
+    for a, b in zip(splices, splices[1:]):
+        if b.start < a.end:
+            raise CannotEdit("two edits overlap")
+    text = yfile.text
+    for s in reversed(splices):
+        text = text[: s.start] + s.text + text[s.end:]
+    return text
+
+
+_MISSING = object()
+
+
+def _verify(yfile: YamlFile, after: str, intents: list[Intent]) -> None:
+    """The edited text parses to the original data with exactly the intended values changed."""
+    try:
+        new_docs = parse_yaml(after, yfile.path)
+    except SourceError as exc:
+        raise CannotEdit(f"the edit would break the YAML ({exc.detail})") from None
+    if len(new_docs) != len(yfile.documents):
+        raise CannotEdit("the edit would change the number of YAML documents")
+    expected: dict[tuple[int, YamlPath], Intent] = {(i.doc_index, i.path): i for i in intents}
+    for old, new in zip(yfile.documents, new_docs):
+        before = _flatten(old.data)
+        now = _flatten(new.data)
+        wanted = {path: i for (doc, path), i in expected.items() if doc == old.index}
+        for path in set(before) | set(now):
+            a, b = before.get(path, _MISSING), now.get(path, _MISSING)
+            if a == b and type(a) is type(b):
+                continue
+            if path in wanted:
+                continue
+            if b is _MISSING and a in ({}, None) and any(p[: len(path)] == path for p in wanted):
+                continue  # an empty `resources: {}` that now holds the new fields
+            raise CannotEdit(f"the edit would also change {_show(path)}")
+        for path, intent in wanted.items():
+            if not _equal_quantity(intent, now.get(path, _MISSING)):
+                raise CannotEdit(f"{_show(path)} would read back as {now.get(path)!r}, not {intent.text}")
+
+
+def _equal_quantity(intent: Intent, value: Any) -> bool:
+    if value is _MISSING or value is None or isinstance(value, (bool, dict, list)):
+        return False
+    text = repr(value) if isinstance(value, float) else str(value)
+    try:
+        parsed = parse_cpu_m(text) if intent.field.resource is Resource.CPU else parse_memory_bytes(text)
+    except QuantityError:
+        return False
+    return parsed == intent.value
+
+
+def _flatten(data: Any, prefix: YamlPath = ()) -> dict[YamlPath, Any]:
+    out: dict[YamlPath, Any] = {}
+    if isinstance(data, dict) and data:
+        for key, value in data.items():
+            out.update(_flatten(value, prefix + (key,)))
+    elif isinstance(data, list) and data:
+        for index, value in enumerate(data):
+            out.update(_flatten(value, prefix + (index,)))
+    else:
+        out[prefix] = data
+    return out
+
+
+def _show(path: YamlPath) -> str:
+    return ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in path).replace(".[", "[")
+
+
+def _where(files: Mapping[str, YamlFile], file: str, doc_index: int, path: YamlPath) -> str:
+    yfile = files.get(file)
+    if yfile is None:
+        return file
+    span = yfile.documents[doc_index].span(path)
+    if span is None:
+        depth, _ = yfile.documents[doc_index].deepest(path)
+        span = yfile.documents[doc_index].span(path[:depth])
+    return f"{file}:{span.line}" if span else file
