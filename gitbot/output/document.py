@@ -1,0 +1,285 @@
+"""The Plan record and its JSON document (schema_version 1, see docs/plan-schema.md).
+
+The JSON document is the one result every renderer reads: table, markdown and diff are functions of
+it, so a saved ``plan.json`` can be rendered again later without re-running the plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Mapping
+
+import numpy as np
+
+import gitbot
+from gitbot.edit.changeset import ChangeSet, rec_key
+from gitbot.metrics.usage import UsageProfile
+from gitbot.model import FIELDS, Container, Field, FieldSource, Skipped, Status, Workload
+from gitbot.pricing.cost import percent_change, usd
+from gitbot.pricing.estimate import CostDelta
+from gitbot.strategies.base import Recommendation
+
+SCHEMA_VERSION = 1
+PERCENTILES = (50, 90, 95, 99)
+
+
+@dataclass(frozen=True)
+class UsageWindow:
+    source: str
+    start: float
+    end: float
+    step_seconds: int
+    history_seconds: int
+    unmatched_pods: int
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    rec: Recommendation
+    status: Status  # final: a change the edit stage could not make is comment-only here
+    reasons: tuple[str, ...]
+    cost: CostDelta
+
+
+@dataclass(frozen=True)
+class Plan:
+    repository: str
+    config: str | None
+    usage: UsageWindow | None
+    catalog: str
+    rules: tuple[str, ...]
+    entries: tuple[PlanEntry, ...]
+    changes: ChangeSet
+    skipped: tuple[Skipped, ...]
+    warnings: tuple[str, ...]
+    written: bool
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    containers = [_entry(e, plan.changes) for e in plan.entries]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "gitbot_version": gitbot.__version__,
+        "repository": plan.repository,
+        "config": plan.config,
+        "usage_source": _usage(plan.usage),
+        "catalog": plan.catalog,
+        "rules": list(plan.rules),
+        "summary": _summary(plan),
+        "containers": containers,
+        "edits": [{"file": c.path, "diff": c.diff()} for c in plan.changes.files],
+        "written": plan.written,
+        "skipped_inputs": [_skipped(s) for s in plan.skipped],
+        "warnings": list(plan.warnings),
+    }
+
+
+def inventory_document(repository: str, config: str | None, workloads: tuple[Workload, ...], skipped: tuple[Skipped, ...], warnings: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "gitbot_version": gitbot.__version__,
+        "repository": repository,
+        "config": config,
+        "summary": {"workloads": len(workloads), "containers": sum(len(w.containers) for w in workloads)},
+        "workloads": [
+            {
+                **_workload(w),
+                "replicas": w.replicas,
+                "hpa": None if w.hpa is None else {
+                    "name": w.hpa.name,
+                    "min_replicas": w.hpa.min_replicas,
+                    "max_replicas": w.hpa.max_replicas,
+                    "cpu_utilization_pct": w.hpa.cpu_utilization_pct,
+                    "memory_utilization_pct": w.hpa.memory_utilization_pct,
+                },
+                "containers": [
+                    {
+                        "name": c.name,
+                        "type": c.type.value,
+                        "fields": {f.json_key: {"current": c.current(f), "text": c.fields[f].text, "source": _source(c.fields[f].source)} for f in FIELDS},
+                    }
+                    for c in w.containers
+                ],
+            }
+            for w in workloads
+        ],
+        "skipped_inputs": [_skipped(s) for s in skipped],
+        "warnings": list(warnings),
+    }
+
+
+def _workload(w: Workload) -> dict[str, Any]:
+    return {
+        "workload": str(w.id),
+        "namespace": w.id.namespace,
+        "kind": w.id.kind,
+        "name": w.id.name,
+        "namespace_defaulted": not w.namespace_explicit,
+        "target": {"kind": w.target.kind.value, "path": w.target.path, "name": w.target.name},
+        "source": {"file": w.source.file, "line": w.source.line, "kind": w.source.kind.value},
+        "environment": w.environment,
+        "tier": w.tier,
+    }
+
+
+def _entry(e: PlanEntry, changes: ChangeSet) -> dict[str, Any]:
+    rec = e.rec
+    key = rec_key(rec)
+    applied = key in changes.applied
+    return {
+        **_workload(rec.workload),
+        "container": rec.container.name,
+        "container_type": rec.container.type.value,
+        "status": e.status.value,
+        "explanation": rec.explanation,
+        "reasons": list(e.reasons),
+        "rule_ids": list(rec.rule_ids),
+        "fields": {f.json_key: _field(rec, rec.container, f, changes.written_text.get((key, f)) if applied else None) for f in FIELDS},
+        "usage": _profile(rec.profile),
+        "cost": _cost(e.cost),
+    }
+
+
+def _field(rec: Recommendation, c: Container, f: Field, written: str | None) -> dict[str, Any]:
+    fr = rec.fields[f]
+    return {
+        "current": fr.current,
+        "current_text": c.fields[f].text,
+        "recommended": fr.recommended,
+        "written_text": written,
+        "changed": fr.changed,
+        "rule_ids": list(fr.rule_ids),
+        "reason": fr.reason,
+        "source": _source(c.fields[f].source),
+    }
+
+
+def _source(s: FieldSource) -> dict[str, Any]:
+    return {
+        "kind": s.kind.value,
+        "file": s.file,
+        "line": s.line,
+        "yaml_path": _yaml_path(s.yaml_path),
+        "present": s.present,
+        "editable": s.editable,
+        "not_editable_reason": s.not_editable,
+    }
+
+
+def _yaml_path(path: tuple[str | int, ...] | None) -> str | None:
+    if path is None:
+        return None
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
+def _profile(p: UsageProfile | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+
+    def stats(values: np.ndarray) -> dict[str, int] | None:
+        if not values.size:
+            return None
+        out = {f"p{q}": int(np.ceil(np.percentile(values, q))) for q in PERCENTILES}
+        out["max"] = int(np.ceil(values.max()))
+        return out
+
+    return {
+        "samples": p.samples,
+        "coverage": round(p.coverage, 4),
+        "span_hours": round(p.span_seconds / 3600, 2),
+        "pods": p.pods,
+        "avg_replicas": round(p.avg_replicas, 3),
+        "cpu_m": stats(p.cpu_m),
+        "memory_bytes": stats(p.memory_bytes),
+        "oom_events": p.oom_events,
+        "oom_memory_bytes": p.oom_memory_bytes,
+        "restarts": p.restarts,
+        "throttled_ratio": None if p.throttled_ratio is None else round(p.throttled_ratio, 4),
+        "observed": {f.json_key: v for f, v in sorted(p.observed.items(), key=lambda kv: FIELDS.index(kv[0]))},
+        "nodes": [
+            {"instance_type": s.node.instance_type, "region": s.node.region, "capacity_type": s.node.capacity_type, "share": round(s.share, 4)}
+            for s in p.nodes
+        ],
+        "joined_by": p.joined_by,
+    }
+
+
+def _cost(c: CostDelta) -> dict[str, Any]:
+    return {
+        "rates": c.rates.source,
+        "cpu_vcpu_hour_usd": _money(c.rates.cpu_vcpu_hour, 6),
+        "memory_gib_hour_usd": _money(c.rates.memory_gib_hour, 6),
+        "replicas_before": str(c.replicas_before),
+        "replicas_after": str(c.replicas_after),
+        "replicas_basis": c.replicas_basis,
+        "before_usd": str(usd(c.before_usd)),
+        "after_usd": str(usd(c.after_usd)),
+        "delta_usd": str(usd(c.delta_usd)),
+    }
+
+
+def _money(value: Decimal, places: int) -> str:
+    return str(value.quantize(Decimal(1).scaleb(-places)))
+
+
+def _summary(plan: Plan) -> dict[str, Any]:
+    by_status = {s.value: 0 for s in Status}
+    before = after = suggested = Decimal(0)
+    workloads: set[tuple[str, str]] = set()
+    for e in plan.entries:
+        by_status[e.status.value] += 1
+        workloads.add((e.rec.workload.target.name, str(e.rec.workload.id)))
+        before += e.cost.before_usd
+        if e.status is Status.CHANGE:
+            after += e.cost.after_usd
+        else:
+            after += e.cost.before_usd
+        if e.status is Status.COMMENT_ONLY:
+            suggested += e.cost.delta_usd
+    pct = percent_change(before, after)
+    return {
+        "workloads": len(workloads),
+        "containers": len(plan.entries),
+        "by_status": by_status,
+        "files_changed": len(plan.changes.files),
+        "monthly_cost": {
+            "before_usd": str(usd(before)),
+            "after_usd": str(usd(after)),
+            "delta_usd": str(usd(after - before)),
+            "delta_pct": None if pct is None else str(pct.quantize(Decimal("0.1"))),
+        },
+        "comment_only_delta_usd": str(usd(suggested)),
+    }
+
+
+def _usage(u: UsageWindow | None) -> dict[str, Any] | None:
+    if u is None:
+        return None
+    return {
+        "source": u.source,
+        "window_start": _iso(u.start),
+        "window_end": _iso(u.end),
+        "step_seconds": u.step_seconds,
+        "history_seconds": u.history_seconds,
+        "unmatched_pods": u.unmatched_pods,
+    }
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _skipped(s: Skipped) -> dict[str, Any]:
+    return {"path": s.path, "line": s.line, "reason": s.reason}
+
+
+def final_status(rec: Recommendation, changes: ChangeSet) -> tuple[Status, tuple[str, ...]]:
+    key = rec_key(rec)
+    if rec.status is Status.CHANGE and key in changes.downgraded:
+        return Status.COMMENT_ONLY, (*rec.reasons, changes.downgraded[key])
+    return rec.status, rec.reasons
