@@ -131,7 +131,7 @@ def test_cpu_limit_policy_and_throttling():
     # request 195m is within 10% of 200m (kept); the limit policy wants twice the request
     assert (rec.fields[Field.CPU_REQUEST].recommended, rec.fields[Field.CPU_LIMIT].recommended) == (200, 400)
     assert rec.fields[Field.CPU_LIMIT].rule_ids == ("cpu-limit",)
-    assert "throttled in 20% of CFS periods" in rec.explanation
+    assert "throttled in 20% of CFS periods at a 200m limit" in rec.explanation
     without_limit_policy = load_rules([default_rules_dir()], ("cpu-limit", "cpu-limit-non-production"))
     rec = PercentileStrategy(StrategySettings(), without_limit_policy).recommend(w, w.containers[0], p)
     assert rec.fields[Field.CPU_LIMIT].recommended == 300
@@ -169,7 +169,7 @@ def test_changes_in_a_source_gitbot_cannot_edit_become_comment_only():
     w = workload(container(editable=False, cpu_request="500m", memory_request="512Mi"))
     rec = recommend(w, profile(w, 100.0, 100 * MI))
     assert rec.status is Status.COMMENT_ONLY
-    assert rec.reasons[0] == "cpu_request: lives in a patch"
+    assert rec.reasons == ("cpu_request, memory_request, memory_limit: lives in a patch",)
 
 
 def test_settings_from_config_validates_keys_and_values():

@@ -158,7 +158,10 @@ class PercentileStrategy:
             return Recommendation(workload, container, Status.UNCHANGED, frozen, "; ".join(summary), (), profile)
         blocked = [f for f in changed if not container.fields[f].source.editable]
         if blocked:
-            reasons = tuple(f"{f.value}: {container.fields[f].source.not_editable}" for f in blocked)
+            by_reason: dict[str, list[str]] = {}
+            for f in blocked:
+                by_reason.setdefault(container.fields[f].source.not_editable or "", []).append(f.value)
+            reasons = tuple(f"{', '.join(names)}: {why}" for why, names in by_reason.items())
             return Recommendation(workload, container, Status.COMMENT_ONLY, frozen, "; ".join(summary), reasons, profile)
         return Recommendation(workload, container, Status.CHANGE, frozen, "; ".join(summary), (), profile)
 
@@ -268,10 +271,13 @@ class PercentileStrategy:
         if throttling is not None and p.throttled_ratio is not None and d.current is not None and d.value is not None:
             pct = p.throttled_ratio * 100
             if pct >= throttling.param("min_throttled_pct"):
-                summary.append(f"throttled in {pct:.0f}% of CFS periods")
-                wanted = _ceil(d.current * (1 + throttling.param("limit_bump_pct") / 100))
+                # relative to the limit the pods were throttled at, not today's manifest (which may
+                # already hold a raised limit), so a second run does not raise it again
+                at = p.observed.get(Field.CPU_LIMIT, d.current)
+                summary.append(f"throttled in {pct:.0f}% of CFS periods at a {human_cpu(at)} limit")
+                wanted = _ceil(at * (1 + throttling.param("limit_bump_pct") / 100))
                 if wanted > d.value:
-                    d.set(wanted, throttling, f"throttled in {pct:.0f}% of periods: +{throttling.param('limit_bump_pct'):g}%")
+                    d.set(wanted, throttling, f"throttled in {pct:.0f}% of periods at {human_cpu(at)}: +{throttling.param('limit_bump_pct'):g}%")
         self._finish(d, p, rules, "binary")
         _at_least_request(d, request)
         return basis
