@@ -1,0 +1,235 @@
+"""End to end through the CLI on the bundled demo: golden JSON, schema, formats, --write, exit codes.
+
+Regenerate the golden files after an intended change with ``GITBOT_UPDATE_GOLDEN=1 pytest tests/test_cli.py``
+and review the diff like any other change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from gitbot.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = "fixtures/demo-repo"
+METRICS = "fixtures/demo-metrics.om.gz"
+GOLDEN = ROOT / "tests" / "golden"
+UPDATE = os.environ.get("GITBOT_UPDATE_GOLDEN") == "1"
+
+
+def run(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
+    runner = CliRunner()
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}; run with GITBOT_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def plan_json() -> dict:
+    code, out, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "json")
+    assert code == 0
+    return json.loads(out)
+
+
+def test_demo_plan_matches_the_golden_json(plan_json):
+    golden("demo-plan.json", json.dumps(plan_json, indent=2, ensure_ascii=False) + "\n")
+
+
+def test_demo_plan_validates_against_the_documented_schema(plan_json):
+    schema = json.loads((ROOT / "docs" / "plan-schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(plan_json)
+
+
+def test_demo_plan_covers_the_story_the_demo_tells(plan_json):
+    by = {(c["workload"], c["container"]): c for c in plan_json["containers"]}
+    assert plan_json["summary"]["by_status"] == {"change": 8, "unchanged": 0, "comment-only": 7, "skipped": 2}
+    assert (plan_json["summary"]["workloads"], plan_json["summary"]["containers"]) == (13, 17)
+    # no CPU request -> one is added
+    cart = by[("shop/Deployment/cart", "cart")]["fields"]["cpu_request_m"]
+    assert (cart["current"], cart["recommended"], cart["written_text"], cart["source"]["present"]) == (None, 155, "155m", False)
+    # idle, over-provisioned service: halved (max-step-down), not cut to its tiny usage in one go
+    admin = by[("shop/Deployment/legacy-admin", "admin")]
+    assert admin["fields"]["cpu_request_m"]["recommended"] == 1000
+    assert "max-step-down" in admin["fields"]["cpu_request_m"]["rule_ids"]
+    # OOM-killed container: memory goes up, above the kill level
+    resizer = by[("shop/Deployment/image-resizer", "resizer")]
+    assert resizer["usage"]["oom_events"] > 0
+    assert resizer["fields"]["memory_limit_bytes"]["recommended"] > resizer["usage"]["oom_memory_bytes"]
+    assert "oom-bump" in resizer["rule_ids"]
+    # CPU-throttled container: the limit goes up
+    engine = by[("shop-prod/Deployment/pricing-engine", "engine")]
+    assert engine["usage"]["throttled_ratio"] > 0.05
+    assert engine["fields"]["cpu_limit_m"]["recommended"] > engine["fields"]["cpu_limit_m"]["current"]
+    # HPA-aware CPU
+    web = by[("shop/Deployment/storefront", "web")]
+    assert web["fields"]["cpu_request_m"]["rule_ids"][0] == "hpa-cpu"
+    # the nightly batch is sized for its (memory-heavy) runs
+    report = by[("shop/CronJob/nightly-report", "report")]
+    assert report["usage"]["memory_bytes"]["max"] == 6268678144  # 5.84Gi working set at its peak
+    assert report["fields"]["memory_request_bytes"]["recommended"] == 7 * 2**30
+    # init container and exemption are reported, not dropped
+    assert by[("shop/DaemonSet/node-agent", "setup")]["status"] == "skipped"
+    assert by[("shop/DaemonSet/node-agent", "fluent-bit")]["reasons"] == [
+        "exempt in config: sized by the logging team together with the vendor (ticket OPS-1432)"
+    ]
+    # joined through the kube-state-metrics owner chain, except legacy-admin, whose pods the demo
+    # snapshot exports without kube_pod_owner: matched by name, and flagged
+    by_name = [(c["workload"], c["container"]) for c in plan_json["containers"] if c["usage"] and c["usage"]["joined_by"] == "name"]
+    assert by_name == [("shop/Deployment/legacy-admin", "admin")]
+    assert "pods matched by name" in admin["explanation"]
+
+
+def test_table_markdown_and_diff_outputs(plan_json):
+    code, table, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "table")
+    assert code == 0
+    golden("demo-plan.txt", table)
+    code, markdown, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "markdown")
+    assert markdown.startswith("## gitbot: monthly cost will decrease by $10.73 (−2.9%)\n")
+    assert "| **Total** | **$367.85** | **$357.12** | **−$10.73** |" in markdown
+    code, diff, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "diff")
+    assert diff == "".join(e["diff"] for e in plan_json["edits"])
+    golden("demo-plan.diff", diff)
+
+
+@pytest.fixture()
+def demo_copy(tmp_path: Path) -> git.Repo:
+    work = tmp_path / "demo"
+    shutil.copytree(ROOT / DEMO, work)
+    repo = git.Repo.init(work)
+    repo.git.add(A=True)
+    repo.index.commit("demo", author=git.Actor("t", "t@example.com"), committer=git.Actor("t", "t@example.com"))
+    return repo
+
+
+def test_write_changes_one_line_per_field_and_a_second_plan_proposes_nothing(demo_copy, plan_json):
+    work = Path(demo_copy.working_tree_dir)
+    metrics = str(ROOT / METRICS)
+    code, out, _ = run("plan", ".", "--metrics-file", metrics, "--write", "--format", "json", cwd=work)
+    assert code == 0
+    first = json.loads(out)
+    assert first["written"] is True
+    # exactly one changed line per changed field: a value change is -1/+1, an inserted field +1,
+    # plus the parent key when a whole block (e.g. `limits:`) had to be created
+    changed = {}
+    for c in first["containers"]:
+        if c["status"] == "change":
+            for f in c["fields"].values():
+                if f["changed"]:
+                    key = f["source"]["file"]
+                    added, removed = changed.get(key, (0, 0))
+                    changed[key] = (added + 1, removed + (1 if f["source"]["present"] else 0))
+    numstat = {}
+    for line in demo_copy.git.diff("--numstat").splitlines():
+        added, removed, name = line.split("\t")
+        numstat[name] = (int(added), int(removed))
+    assert numstat == changed
+    assert numstat == {
+        "apps/cart/deployment.yaml": (3, 2),
+        "apps/image-resizer/deployment.yaml": (3, 3),
+        "apps/legacy-admin/deployment.yaml": (3, 3),
+        "apps/node-agent/daemonset.yaml": (3, 3),
+        "apps/reports/cronjob.yaml": (2, 2),
+        "apps/storefront/deployment.yaml": (4, 4),
+        "platform/checkout/base/deployment.yaml": (4, 4),
+        "platform/pricing-engine/base/deployment.yaml": (3, 3),
+    }
+    # the applied values read back as the recommendations
+    code, out, _ = run("plan", ".", "--metrics-file", metrics, "--format", "json", cwd=work)
+    second = json.loads(out)
+    assert second["summary"]["by_status"]["change"] == 0
+    assert second["edits"] == []
+    applied = {(c["workload"], c["container"]): c for c in first["containers"] if c["status"] == "change"}
+    for c in second["containers"]:
+        if (c["workload"], c["container"]) in applied:
+            before = applied[(c["workload"], c["container"])]["fields"]
+            assert {k: f["current"] for k, f in c["fields"].items()} == {k: f["recommended"] for k, f in before.items()}
+
+
+def test_dry_run_touches_nothing(demo_copy):
+    work = Path(demo_copy.working_tree_dir)
+    code, _, _ = run("plan", ".", "--metrics-file", str(ROOT / METRICS), "--format", "diff", cwd=work)
+    assert code == 0
+    assert demo_copy.git.status("--porcelain") == ""
+
+
+def test_exit_codes():
+    assert run("plan", DEMO, "--metrics-file", METRICS, "--format", "json", "--fail-on-changes")[0] == 1
+    code, _, err = run("plan", DEMO, "--metrics-file", "README.md", "--format", "json")
+    assert (code, err) == (2, "gitbot: error: snapshot README.md: no container_cpu_usage_seconds_total or container_memory_working_set_bytes samples\n")
+    code, _, err = run("plan", "does-not-exist")
+    assert code == 2 and "does-not-exist" in err
+    code, _, err = run("plan", DEMO, "--metrics-file", METRICS, "--catalog", "nope")
+    assert code == 2 and err.startswith("gitbot: error: catalog: ")
+    assert run("inventory", DEMO, "--format", "diff")[0] == 2
+
+
+def test_malformed_snapshot_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.om"
+    bad.write_text('# TYPE x gauge\nx{a="1"} 1 100\nx{a="1" 2 200\n')
+    code, _, err = run("plan", DEMO, "--metrics-file", str(bad))
+    assert code == 2
+    assert err.startswith(f"gitbot: error: metrics file {bad}:3: ") and err.count("\n") == 1
+
+
+def test_bad_config_is_a_one_line_input_error(tmp_path):
+    shutil.copytree(ROOT / DEMO, tmp_path / "demo")
+    (tmp_path / "demo" / ".gitbot.yaml").write_text("environments: 12\n")
+    code, _, err = run("plan", str(tmp_path / "demo"))
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("gitbot: error: config ")
+
+
+def test_environment_variables_mirror_options(monkeypatch):
+    monkeypatch.setenv("GITBOT_METRICS_FILE", METRICS)
+    monkeypatch.setenv("GITBOT_FORMAT", "json")
+    monkeypatch.setenv("GITBOT_FAIL_ON_CHANGES", "1")
+    code, out, _ = run("plan", DEMO)
+    assert code == 1
+    assert json.loads(out)["usage_source"]["source"] == f"snapshot {METRICS}"
+
+
+@pytest.mark.parametrize("command", [["--help"], ["plan", "--help"], ["inventory", "--help"]])
+def test_help_has_examples_and_exit_codes(command):
+    code, out, _ = run(*command)
+    assert code == 0
+    assert ("Examples:" in out) or ("Exit codes" in out)
+
+
+def test_inventory_json_lists_the_source_of_every_field():
+    code, out, _ = run("inventory", DEMO, "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["summary"] == {"workloads": 13, "containers": 17}
+    storefront = next(w for w in doc["workloads"] if w["workload"] == "shop/Deployment/storefront")
+    cpu = storefront["containers"][0]["fields"]["cpu_request_m"]
+    assert (cpu["current"], cpu["text"], cpu["source"]["file"], cpu["source"]["kind"]) == (500, "500m", "apps/storefront/deployment.yaml", "plain")
+    assert storefront["hpa"]["cpu_utilization_pct"] is not None
+
+
+def test_installed_console_script_runs_the_demo():
+    exe = Path(sys.executable).with_name("gitbot")
+    result = subprocess.run([str(exe), "plan", DEMO, "--metrics-file", METRICS], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"]["by_status"]["change"] == 8  # not a TTY: JSON
