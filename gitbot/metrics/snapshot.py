@@ -225,7 +225,8 @@ def _by_time(items: list[Series]) -> list[Series]:
 def _owners(items: list[Series], object_label: str) -> dict[PodKey, tuple[str, str]]:
     out: dict[PodKey, tuple[str, str]] = {}
     for s in _by_time(items):
-        if s.label("owner_is_controller", "true") != "true":
+        # a bare Pod has one row with owner_kind="<none>" (and owner_is_controller="<none>"/"false")
+        if s.label("owner_is_controller", "true") != "true" and s.label("owner_kind") != "<none>":
             continue
         out[(s.label("namespace"), s.label(object_label))] = (s.label("owner_kind"), s.label("owner_name"))
     return out

@@ -191,6 +191,7 @@ _POD_SUFFIX = {
     "StatefulSet": re.compile(r"-\d+$"),
     "DaemonSet": re.compile(r"-[a-z0-9]{5}$"),
     "ReplicaSet": re.compile(r"-[a-z0-9]{5}$"),
+    "ReplicationController": re.compile(r"-[a-z0-9]{5}$"),
     "Job": re.compile(r"-[a-z0-9]{5}$"),
     "CronJob": re.compile(r"-\d{8,10}-[a-z0-9]{5}$"),
 }
