@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 YamlPath = tuple[str | int, ...]
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "ReplicationController", "Pod")
 
 
 class Resource(str, enum.Enum):

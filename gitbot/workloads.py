@@ -11,6 +11,7 @@ the text it is written as, and where that text lives:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -41,12 +42,21 @@ POD_SPEC_PATH: Mapping[str, YamlPath] = {
     "StatefulSet": ("spec", "template", "spec"),
     "DaemonSet": ("spec", "template", "spec"),
     "ReplicaSet": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
     "Job": ("spec", "template", "spec"),
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
     "Pod": ("spec",),
 }
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 CONTAINER_LISTS = (("initContainers", ContainerType.INIT), ("containers", ContainerType.APP))
 HPA_KIND = "HorizontalPodAutoscaler"
+# GitOps objects whose workloads gitbot cannot see yet: (apiVersion prefix, why)
+NOT_RENDERED_YET = {
+    "HelmRelease": ("helm.toolkit.fluxcd.io/", "Flux HelmRelease charts are not rendered yet; its workloads are not sized"),
+    "Application": ("argoproj.io/", "Argo CD Applications are not followed yet; point gitbot at the source path"),
+    "ApplicationSet": ("argoproj.io/", "Argo CD ApplicationSets are not followed yet; point gitbot at the source path"),
+}
 
 
 @dataclass(frozen=True)
@@ -58,9 +68,13 @@ class WorkloadSet:
 
 def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
     skipped: list[Skipped] = []
-    hpas = _hpas(loaded.objects, config)
+    hpa_warnings: list[str] = []
+    hpas = _hpas(loaded.objects, config, hpa_warnings)
     workloads: list[Workload] = []
     for obj in loaded.objects:
+        if obj.kind in NOT_RENDERED_YET and str(obj.data.get("apiVersion", "")).startswith(NOT_RENDERED_YET[obj.kind][0]):
+            skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: {NOT_RENDERED_YET[obj.kind][1]}", obj.source.line))
+            continue
         if obj.kind not in WORKLOAD_KINDS or not obj.data.get("apiVersion"):
             continue
         workload = _workload(obj, loaded.files, config, hpas, skipped)
@@ -69,8 +83,8 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
     seen: dict[WorkloadId, list[str]] = {}
     for w in workloads:
         seen.setdefault(w.id, []).append(w.target.name)
-    warnings = tuple(
-        f"{wid} is defined by {len(names)} targets ({', '.join(sorted(set(names)))}); each is sized from the same usage"
+    warnings = tuple(hpa_warnings) + tuple(
+        f"{wid} is defined by {len(names)} targets ({', '.join(sorted(set(names)))}); each is sized from the same usage and counted once in the cost totals"
         for wid, names in seen.items()
         if len(names) > 1
     )
@@ -97,15 +111,18 @@ def _workload(
     skipped: list[Skipped],
 ) -> Workload | None:
     namespace, explicit = namespace_of(obj, config)
-    where = obj.source.file if obj.source.line is None else f"{obj.source.file}:{obj.source.line}"
+    file, line = obj.source.file, obj.source.line
     if not obj.name:
-        skipped.append(Skipped(where, f"{obj.kind} without metadata.name"))
+        skipped.append(Skipped(file, f"{obj.kind} without metadata.name", line))
+        return None
+    if not _DNS_SUBDOMAIN.fullmatch(obj.name) or not _DNS_LABEL.fullmatch(namespace):
+        skipped.append(Skipped(file, f"{obj.kind} {namespace}/{obj.name}: not a valid Kubernetes name (a template?)", line))
         return None
     wid = WorkloadId(namespace, obj.kind, obj.name)
     pod_path = POD_SPEC_PATH[obj.kind]
     pod_spec = _get(obj.data, pod_path)
     if not isinstance(pod_spec, dict):
-        skipped.append(Skipped(where, f"{wid}: no pod template at {'.'.join(map(str, pod_path))}"))
+        skipped.append(Skipped(file, f"{wid}: no pod template at {'.'.join(map(str, pod_path))}", line))
         return None
     environment = config.environment_for(obj.target.path, namespace, _release_environment(obj, config))
     source_doc = _source_document(obj, files)
@@ -113,11 +130,11 @@ def _workload(
     for list_key, ctype in CONTAINER_LISTS:
         items = pod_spec.get(list_key) or []
         if not isinstance(items, list):
-            skipped.append(Skipped(where, f"{wid}: {list_key} is not a list"))
+            skipped.append(Skipped(file, f"{wid}: {list_key} is not a list", line))
             continue
         for index, spec in enumerate(items):
             if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
-                skipped.append(Skipped(where, f"{wid}: {list_key}[{index}] has no name; left out"))
+                skipped.append(Skipped(file, f"{wid}: {list_key}[{index}] has no name; left out", line))
                 continue
             if ctype is ContainerType.INIT and spec.get("restartPolicy") == "Always":
                 ctype_here = ContainerType.SIDECAR
@@ -245,8 +262,9 @@ def _source_document(obj: RenderedObject, files: Mapping[str, YamlFile]) -> Yaml
     return None if yfile is None else yfile.documents[obj.source.doc_index]
 
 
-def _hpas(objects: tuple[RenderedObject, ...], config: Config) -> dict[tuple[str, str, str], HpaInfo]:
+def _hpas(objects: tuple[RenderedObject, ...], config: Config, warnings: list[str]) -> dict[tuple[str, str, str], HpaInfo]:
     found: dict[tuple[str, str, str], HpaInfo] = {}
+    where: dict[tuple[str, str, str], str] = {}
     for obj in objects:
         if obj.kind != HPA_KIND:
             continue
@@ -265,7 +283,20 @@ def _hpas(objects: tuple[RenderedObject, ...], config: Config) -> dict[tuple[str
                 cpu = pct
             elif resource.get("name") == "memory" and pct is not None:
                 memory = pct
-        found[(namespace, str(ref["kind"]), str(ref["name"]))] = HpaInfo(
+        key = (namespace, str(ref["kind"]), str(ref["name"]))
+        here = f"{obj.source.file} ({obj.target.name})" if obj.target.name != obj.source.file else obj.source.file
+        if key in found and found[key].name != obj.name:
+            # two HPAs fight over one workload; the one named like it is most likely the intended one
+            keep_first = found[key].name == key[2]
+            chosen = found[key].name if keep_first else obj.name
+            warnings.append(
+                f"{namespace}/{key[1]}/{key[2]} is the target of two HPAs, {found[key].name} ({where[key]}) and "
+                f"{obj.name} ({here}); sizing with {chosen}"
+            )
+            if keep_first:
+                continue
+        where[key] = here
+        found[key] = HpaInfo(
             name=obj.name,
             min_replicas=_int(spec.get("minReplicas")) or 1,
             max_replicas=_int(spec.get("maxReplicas")),
@@ -278,7 +309,7 @@ def _hpas(objects: tuple[RenderedObject, ...], config: Config) -> dict[tuple[str
 def _replicas(obj: RenderedObject) -> int | None:
     if obj.kind == "Pod":
         return 1
-    if obj.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+    if obj.kind in ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"):
         value = _get(obj.data, ("spec", "replicas"))
         return _int(value) if value is not None else 1
     return None
