@@ -84,7 +84,7 @@ class _Loader:
             self.objects.append(RenderedObject(target, obj.data, self._plain_source(yfile, obj, SourceKind.PLAIN)))
 
     def load_kustomize(self, root: str) -> None:
-        target = Target(TargetKind.KUSTOMIZE, root, root)
+        target = Target(TargetKind.KUSTOMIZE, root, root or ".")
         try:
             rendered = kustomize.render(self.repo, root)
         except SourceError as err:

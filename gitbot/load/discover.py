@@ -41,6 +41,7 @@ class Kustomization:
     children: list[str] = field(default_factory=list)  # kustomization dirs it builds on
     files: list[str] = field(default_factory=list)  # local files it reads
     remote: list[str] = field(default_factory=list)  # remote references it needs
+    component: bool = False  # kind: Component: only built as part of a kustomization that uses it
 
 
 @dataclass
@@ -78,7 +79,9 @@ def discover(repo: Path, config: Config) -> Discovery:
     if config.kustomize_targets is not None:
         result.kustomize_roots = [t.rstrip("/") for t in config.kustomize_targets]
     else:
-        result.kustomize_roots = sorted(d for d in result.kustomizations if d not in referenced)
+        result.kustomize_roots = sorted(
+            d for d, k in result.kustomizations.items() if d not in referenced and not k.component
+        )
 
     owned = {f for k in result.kustomizations.values() for f in k.files}
     owned.update(k.file for k in result.kustomizations.values())
@@ -128,7 +131,7 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
     data = docs[0].data if docs else None
     if not isinstance(data, dict):
         raise SourceError(kfile, "kustomization is not a mapping")
-    k = Kustomization(dir=kdir, file=kfile)
+    k = Kustomization(dir=kdir, file=kfile, component=data.get("kind") == "Component")
 
     def add(ref: Any, key: str, dirs_allowed: bool) -> None:
         if not isinstance(ref, str) or not ref:

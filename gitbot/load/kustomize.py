@@ -143,5 +143,7 @@ def _error_text(stderr: str, wrapper: Path, repo: Path) -> str:
     match = re.search(r'err="(.*)"\s*$', text)
     if match:
         text = match.group(1)
+    relative = os.path.relpath(repo, wrapper)  # how the wrapper names the repository
+    text = text.replace(f"{relative}/", "").replace(relative, ".")
     text = text.replace(f"{repo}/", "").replace(str(repo), ".").replace(str(wrapper), "<wrapper>")
     return text if len(text) <= 400 else text[:399] + "…"
