@@ -77,7 +77,7 @@ def plan_changes(recs: Sequence[Recommendation], files: Mapping[str, YamlFile]) 
     downgraded: dict[RecKey, str] = {}
     while True:
         live = [i for i in intents if i.key not in downgraded]
-        conflicts = _conflicts(live, readers, files)
+        conflicts = _conflicts(live, readers, set(downgraded), files)
         if conflicts:
             downgraded.update(conflicts)
             continue
@@ -166,7 +166,9 @@ def _readers(recs: Sequence[Recommendation]) -> dict[Location, set[RecKey]]:
     return out
 
 
-def _conflicts(intents: list[Intent], readers: Mapping[Location, set[RecKey]], files: Mapping[str, YamlFile]) -> dict[RecKey, str]:
+def _conflicts(
+    intents: list[Intent], readers: Mapping[Location, set[RecKey]], downgraded: set[RecKey], files: Mapping[str, YamlFile]
+) -> dict[RecKey, str]:
     """Edits of a shared location need every target that renders from it to want the same text."""
     by_location: dict[Location, list[Intent]] = {}
     for i in intents:
@@ -174,13 +176,19 @@ def _conflicts(intents: list[Intent], readers: Mapping[Location, set[RecKey]], f
     out: dict[RecKey, str] = {}
     for (file, doc_index, path), group in by_location.items():
         values = sorted({i.text for i in group})
-        keeping = sorted({key[0] for key in readers.get((file, doc_index, path), set()) - {i.key for i in group}})
-        if len(values) == 1 and not keeping:
+        others = readers.get((file, doc_index, path), set()) - {i.key for i in group}
+        blocked = sorted({key[0] for key in others if key in downgraded})
+        keeping = sorted({key[0] for key in others if key not in downgraded})
+        if len(values) == 1 and not others:
             continue
-        targets = sorted({i.key[0] for i in group} | set(keeping))
+        targets = sorted({i.key[0] for i in group} | {key[0] for key in others})
         where = _where(files, file, doc_index, path)
-        wants = " vs ".join(values) + (" vs unchanged" if keeping else "")
-        reason = f"{where} is shared by {', '.join(targets)}, which need different values ({wants}); edit it per target (overlay patch) by hand"
+        if len(values) > 1 or keeping:
+            wants = " vs ".join(values) + (" vs unchanged" if keeping else "")
+            reason = f"{where} is shared by {', '.join(targets)}, which need different values ({wants})"
+        else:
+            reason = f"{where} is shared by {', '.join(targets)}; {', '.join(blocked)} cannot take its change (comment-only)"
+        reason += "; edit it per target (overlay patch) by hand"
         for i in group:
             out.setdefault(i.key, reason)
     return out

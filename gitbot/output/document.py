@@ -227,18 +227,25 @@ def _money(value: Decimal, places: int) -> str:
     return str(value.quantize(Decimal(1).scaleb(-places)))
 
 
+_COST_PRIORITY = {Status.CHANGE: 0, Status.COMMENT_ONLY: 1}  # which copy of a workload counts
+
+
 def _summary(plan: Plan) -> dict[str, Any]:
     by_status = {s.value: 0 for s in Status}
-    before = after = suggested = Decimal(0)
     workloads: set[tuple[str, str]] = set()
+    # one cluster object defined by several targets (copies of a manifest) is one cost: count each
+    # workload container once, with the change when one of its definitions is changed
+    counted: dict[tuple[str, str], PlanEntry] = {}
     for e in plan.entries:
         by_status[e.status.value] += 1
         workloads.add((e.rec.workload.target.name, str(e.rec.workload.id)))
+        key = (str(e.rec.workload.id), e.rec.container.name)
+        if key not in counted or _COST_PRIORITY.get(e.status, 2) < _COST_PRIORITY.get(counted[key].status, 2):
+            counted[key] = e
+    before = after = suggested = Decimal(0)
+    for e in counted.values():
         before += e.cost.before_usd
-        if e.status is Status.CHANGE:
-            after += e.cost.after_usd
-        else:
-            after += e.cost.before_usd
+        after += e.cost.after_usd if e.status is Status.CHANGE else e.cost.before_usd
         if e.status is Status.COMMENT_ONLY:
             suggested += e.cost.delta_usd
     pct = percent_change(before, after)
