@@ -149,7 +149,7 @@ def test_write_changes_one_line_per_field_and_a_second_plan_proposes_nothing(dem
     assert numstat == {
         "apps/cart/deployment.yaml": (3, 2),
         "apps/image-resizer/deployment.yaml": (3, 3),
-        "apps/legacy-admin/deployment.yaml": (3, 3),
+        "apps/legacy-admin/deployment.yaml": (4, 4),
         "apps/node-agent/daemonset.yaml": (3, 3),
         "apps/reports/cronjob.yaml": (2, 2),
         "apps/storefront/deployment.yaml": (4, 4),
@@ -177,8 +177,10 @@ def test_dry_run_touches_nothing(demo_copy):
 
 def test_exit_codes():
     assert run("plan", DEMO, "--metrics-file", METRICS, "--format", "json", "--fail-on-changes")[0] == 1
-    code, _, err = run("plan", DEMO, "--metrics-file", "README.md", "--format", "json")
-    assert (code, err) == (2, "gitbot: error: snapshot README.md: no container_cpu_usage_seconds_total or container_memory_working_set_bytes samples\n")
+    code, _, err = run("plan", DEMO, "--metrics-file", ".gitignore", "--format", "json")
+    assert (code, err) == (2, "gitbot: error: metrics file .gitignore:1: bad metric name '.venv/'\n")
+    code, _, err = run("plan", DEMO, "--metrics-file", "fixtures/demo-repo/README.md", "--format", "json")
+    assert code == 2 and err.startswith("gitbot: error: metrics file fixtures/demo-repo/README.md:")
     code, _, err = run("plan", "does-not-exist")
     assert code == 2 and "does-not-exist" in err
     code, _, err = run("plan", DEMO, "--metrics-file", METRICS, "--catalog", "nope")

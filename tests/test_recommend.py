@@ -176,3 +176,16 @@ def test_settings_from_config_validates_keys_and_values():
     assert settings_from_config({"cpu_request_percentile": 90}, "x").cpu_request_percentile == 90
     with pytest.raises(InputError, match=r"settings\.cpu_percentile: unknown setting"):
         settings_from_config({"cpu_percentile": 90}, ".gitbot.yaml")
+
+
+def test_guaranteed_qos_containers_keep_requests_equal_to_limits():
+    w = workload(container(cpu_request="2", cpu_limit="2", memory_request="1Gi", memory_limit="1Gi"))
+    rec = recommend(w, profile(w, 300.0, 300 * MI))
+    # CPU: p95 300m, step-down floor 1000m -> whole cores: 1; memory: limit policy max(request, peak +20%)
+    # with the request at the -50% floor 512Mi -> 512Mi; both pairs stay equal
+    assert values(rec) == {"cpu_request_m": 1000, "cpu_limit_m": 1000, "memory_request_bytes": 512 * MI, "memory_limit_bytes": 512 * MI}
+    assert "guaranteed-qos" in rec.fields[Field.CPU_LIMIT].rule_ids
+    assert rec.explanation.endswith("Guaranteed QoS kept: limits equal requests")
+    burstable = workload(container(cpu_request="2", cpu_limit="4", memory_request="1Gi", memory_limit="1Gi"))
+    rec = recommend(burstable, profile(burstable, 300.0, 300 * MI))
+    assert "guaranteed-qos" not in rec.rule_ids

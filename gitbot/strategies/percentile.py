@@ -148,6 +148,10 @@ class PercentileStrategy:
             basis[Field.MEMORY_LIMIT] = self._memory_limit(drafts, profile, rules, memory_family)
         if cpu_ok:
             basis[Field.CPU_LIMIT] = self._cpu_limit(drafts, profile, rules, summary)
+        qos = rules.get("guaranteed-qos")
+        if qos is not None and cpu_ok and mem_ok and _guaranteed(container):
+            _keep_guaranteed(drafts, container, qos)
+            summary.append("Guaranteed QoS kept: limits equal requests")
         hpa_note = _hpa_note(workload, drafts[Field.CPU_REQUEST], rules.get("hpa-cpu"))
         if hpa_note:
             summary.append(hpa_note)
@@ -299,6 +303,33 @@ def _step(f: Field, value: int, rounding: Rule, memory_family: str) -> int:
         if step % MI == 0:
             return step // MI * 10**6
     return step
+
+
+def _guaranteed(container: Container) -> bool:
+    """Requests equal limits for CPU and memory: the pod is Guaranteed QoS."""
+    values = {f: container.current(f) for f in FIELDS}
+    return (
+        None not in values.values()
+        and values[Field.CPU_REQUEST] == values[Field.CPU_LIMIT]
+        and values[Field.MEMORY_REQUEST] == values[Field.MEMORY_LIMIT]
+    )
+
+
+def _keep_guaranteed(drafts: dict[Field, _Draft], container: Container, rule: Rule) -> None:
+    """Keep requests == limits: CPU at the sized request (whole cores if it had them, for the static
+    CPU manager's exclusive cores), memory at the sized limit (it must stay above the peak)."""
+    cpu = drafts[Field.CPU_REQUEST].value or 0
+    current_cpu = container.current(Field.CPU_REQUEST) or 0
+    if rule.param("whole_cores") and current_cpu % 1000 == 0:
+        cpu = max(round_up(cpu, 1000), 1000)
+    memory = max(drafts[Field.MEMORY_REQUEST].value or 0, drafts[Field.MEMORY_LIMIT].value or 0)
+    for f, value, what in (
+        (Field.CPU_REQUEST, cpu, "CPU"), (Field.CPU_LIMIT, cpu, "CPU"),
+        (Field.MEMORY_REQUEST, memory, "memory"), (Field.MEMORY_LIMIT, memory, "memory"),
+    ):
+        d = drafts[f]
+        if d.value != value:
+            d.set(value, rule, f"Guaranteed QoS: {what} request = limit = {d.human(value)}")
 
 
 def _hpa_note(workload: Workload, cpu_request: _Draft, rule: Rule | None) -> str | None:

@@ -104,6 +104,7 @@ RULE_KINDS: Mapping[str, Mapping[str, tuple[Parser, Any]]] = {
     "cpu-limit": {"request_ratio": (_number(1, 100), 2.0), "peak_margin_pct": (PCT, 10), "add_if_missing": (_bool, False)},
     "throttling": {"min_throttled_pct": (_number(0, 100), 5), "limit_bump_pct": (_number(0, 1000), 50)},
     "hpa-cpu": {},
+    "guaranteed-qos": {"whole_cores": (_bool, True)},
 }
 SELECTOR_KEYS = ("tiers", "environments", "kinds", "container_types", "workloads")
 
