@@ -27,6 +27,10 @@ LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
 REQUESTS = "kube_pod_container_resource_requests"
 LIMITS = "kube_pod_container_resource_limits"
 
+# written by `gitbot snapshot`: value 1 at the end of the recorded window
+SNAPSHOT_INFO = "gitbot_snapshot_info"
+LOOKBACK_SECONDS = 300  # Prometheus' default --query.lookback-delta, for instant values on the grid
+
 CADVISOR_METRICS = (CPU_USAGE, MEMORY_WORKING_SET, CFS_THROTTLED, CFS_PERIODS)
 KSM_METRICS = (POD_OWNER, REPLICASET_OWNER, JOB_OWNER, POD_INFO, NODE_LABELS, RESTARTS, LAST_TERMINATED, REQUESTS, LIMITS)
 ALL_METRICS = CADVISOR_METRICS + KSM_METRICS

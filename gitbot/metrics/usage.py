@@ -63,6 +63,7 @@ class UsageData:
     pod_nodes: Mapping[PodKey, str]
     nodes: Mapping[str, NodeInfo]
     warnings: tuple[str, ...] = ()
+    failed_namespaces: Mapping[str, str] = field(default_factory=dict)  # namespace -> why it has no usage
 
     @property
     def window_start(self) -> float:
