@@ -11,6 +11,7 @@ import functools
 import os
 import sys
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
@@ -18,19 +19,30 @@ from typing import Any, Callable, Mapping, TypeVar
 import click
 
 from gitbot import __version__
+from gitbot.config import parse_duration
 from gitbot.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_OK, GitbotError, InputError
+from gitbot.metrics.prometheus import PrometheusOptions
 from gitbot.output.render import FORMATS, render
-from gitbot.pipeline import PlanRequest, inventory as run_inventory, plan as run_plan
+from gitbot.pipeline import PlanRequest, inventory as run_inventory, plan as run_plan, snapshot as run_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG_PLAN = """\b
 Examples:
   gitbot plan fixtures/demo-repo --metrics-file fixtures/demo-metrics.om.gz
+  gitbot plan . --prometheus-url https://prometheus.example.com --history 14d
+  GITBOT_PROMETHEUS_TOKEN=... gitbot plan . --prometheus-url https://thanos-query:10902
   gitbot plan . --metrics-file snapshot.om.gz --format diff
   gitbot plan . --metrics-file snapshot.om.gz --write
   gitbot plan . --metrics-file snapshot.om.gz --format json --output plan.json
   GITBOT_METRICS_FILE=snapshot.om.gz gitbot plan . --fail-on-changes
+"""
+
+EPILOG_SNAPSHOT = """\b
+Examples:
+  gitbot snapshot . --prometheus-url http://127.0.0.1:9090 --output usage.om.gz
+  gitbot plan . --metrics-file usage.om.gz        # replays the same window, offline
+  promtool tsdb create-blocks-from openmetrics usage.om data/   # after gunzip
 """
 
 EPILOG_INVENTORY = """\b
@@ -81,6 +93,101 @@ at_option = _option(
     "--at", envvar="GITBOT_AT", metavar="TIME",
     help="End of the usage window: ISO 8601 or unix seconds (default: the end of the snapshot).",
 )
+history_option = _option(
+    "--history", envvar="GITBOT_HISTORY", metavar="DURATION", help="Usage window length, e.g. 14d, 36h (default: config, else 14d)."
+)
+step_option = _option(
+    "--step", envvar="GITBOT_STEP", metavar="DURATION", help="Sample resolution, e.g. 5m (default: config, else 5m)."
+)
+
+
+class _LinesOption(click.Option):
+    """A repeatable option whose environment variable holds one value per line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.envvar_list_splitter = "\n"
+
+
+def prometheus_options(f: F) -> F:
+    """--prometheus-url and its connection options, shared by every command that reads usage."""
+    options = [
+        _option("--prometheus-url", envvar="GITBOT_PROMETHEUS_URL", metavar="URL",
+                help="Prometheus-compatible API (Prometheus, Thanos, Mimir, VictoriaMetrics). "
+                     "A bearer token is read from GITBOT_PROMETHEUS_TOKEN, never from the command line."),
+        click.option("--prometheus-header", "prometheus_headers", cls=_LinesOption, multiple=True, metavar="'NAME: VALUE'",
+                     envvar="GITBOT_PROMETHEUS_HEADERS", show_envvar=True,
+                     help="Extra HTTP header, repeatable (env: one per line), e.g. 'X-Scope-OrgID: team-a' for Mimir."),
+        _option("--prometheus-user", envvar="GITBOT_PROMETHEUS_USER", metavar="USER",
+                help="Basic auth user; the password is read from GITBOT_PROMETHEUS_PASSWORD."),
+        _option("--ca-bundle", envvar="GITBOT_CA_BUNDLE", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                metavar="FILE", help="CA certificates to verify the server with."),
+        _option("--insecure", envvar="GITBOT_INSECURE", is_flag=True, help="Do not verify the server's TLS certificate."),
+        _option("--timeout", envvar="GITBOT_TIMEOUT", type=click.FloatRange(min=1), default=60.0, show_default=True,
+                metavar="SECONDS", help="Per-request timeout."),
+        _option("--retries", envvar="GITBOT_RETRIES", type=click.IntRange(min=0, max=20), default=3, show_default=True,
+                help="Retries on connection errors and 429/502/503/504, with exponential backoff."),
+        history_option,
+        step_option,
+        _option("-q", "--quiet", envvar="GITBOT_QUIET", is_flag=True, help="No progress display on stderr."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _prometheus(url: str | None, headers: tuple[str, ...], user: str | None, ca_bundle: Path | None, insecure: bool,
+                timeout: float, retries: int) -> PrometheusOptions | None:
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="--prometheus-url")
+    parsed: dict[str, str] = {}
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter("expected 'NAME: VALUE'", param_hint="--prometheus-header")
+        parsed[name.strip()] = value.strip()
+    password = os.environ.get("GITBOT_PROMETHEUS_PASSWORD")
+    if user and password is None:
+        raise click.BadParameter("set GITBOT_PROMETHEUS_PASSWORD for --prometheus-user", param_hint="--prometheus-user")
+    return PrometheusOptions(
+        url=url,
+        headers=parsed,
+        token=os.environ.get("GITBOT_PROMETHEUS_TOKEN") or None,
+        basic_auth=(user, password or "") if user else None,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        timeout_seconds=timeout,
+        retries=retries,
+    )
+
+
+def _duration(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _progress(quiet: bool) -> Callable[[str], None] | None:
+    """Progress lines on stderr, overwriting each other, only on a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(message: str) -> None:
+        click.echo(f"\r\033[K{message}", err=True, nl=False)
+
+    return show
+
+
+def _done(progress: Callable[[str], None] | None) -> None:
+    if progress is not None:
+        click.echo("\r\033[K", err=True, nl=False)
+
+
 verbose_option = _option("-v", "--verbose", envvar="GITBOT_VERBOSE", is_flag=True, help="Also list skipped inputs; tracebacks on internal errors.")
 
 
@@ -116,13 +223,15 @@ def main() -> None:
     usage, and proposes minimal edits with a monthly cost delta for each. It never touches a cluster.
 
     \b
-    Exit codes: 0 ok, 1 proposals found (with --fail-on-changes), 2 usage or input error, 3 internal error.
+    Exit codes: 0 ok, 1 proposals found (with --fail-on-changes), 2 usage or input error, 3 internal error,
+    4 usage source unavailable (Prometheus down, timing out or answering errors).
     """
 
 
 @main.command(epilog=EPILOG_PLAN)
 @_path_argument
 @metrics_file_option
+@prometheus_options
 @catalog_option
 @config_option
 @format_option
@@ -132,13 +241,26 @@ def main() -> None:
 @at_option
 @verbose_option
 @_handle_errors
-def plan(path: Path, metrics_file: Path | None, catalog: str | None, config_file: Path | None, fmt: str | None,
-         output: Path | None, write: bool, fail_on_changes: bool, at: str | None, verbose: bool) -> int:
-    """Propose right-sized requests and limits for the workloads in PATH (default: .)."""
+def plan(path: Path, metrics_file: Path | None, prometheus_url: str | None, prometheus_headers: tuple[str, ...],
+         prometheus_user: str | None, ca_bundle: Path | None, insecure: bool, timeout: float, retries: int,
+         history: str | None, step: str | None, quiet: bool, catalog: str | None, config_file: Path | None,
+         fmt: str | None, output: Path | None, write: bool, fail_on_changes: bool, at: str | None, verbose: bool) -> int:
+    """Propose right-sized requests and limits for the workloads in PATH (default: .).
+
+    Usage comes from a metrics snapshot (--metrics-file) or a live Prometheus-compatible server
+    (--prometheus-url); without either, the plan lists the workloads and sizes nothing.
+    """
+    progress = _progress(quiet)
     request = PlanRequest(
-        repo=path, config_file=config_file, metrics_file=metrics_file, catalog=catalog, at=_parse_time(at), write=write
+        repo=path, config_file=config_file, metrics_file=metrics_file,
+        prometheus=_prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries),
+        catalog=catalog, at=_parse_time(at), now=time.time(), history_seconds=_duration(history, "--history"),
+        step_seconds=_duration(step, "--step"), write=write, progress=progress,
     )
-    _, document = run_plan(request)
+    try:
+        _, document = run_plan(request)
+    finally:
+        _done(progress)
     _emit(document, fmt, output)
     _report(document, verbose)
     if fail_on_changes and document["summary"]["by_status"]["change"]:  # type: ignore[index]
@@ -160,6 +282,43 @@ def inventory(path: Path, config_file: Path | None, fmt: str | None, output: Pat
         raise click.UsageError(f"--format {fmt} is for plans; inventory supports table and json")
     _emit(document, fmt, output)
     _report(document, verbose)
+    return EXIT_OK
+
+
+@main.command(epilog=EPILOG_SNAPSHOT)
+@_path_argument
+@prometheus_options
+@config_option
+@click.option("--output", envvar="GITBOT_OUTPUT", show_envvar=True, metavar="FILE", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Snapshot file to write (.gz: gzipped).")
+@at_option
+@verbose_option
+@_handle_errors
+def snapshot(path: Path, prometheus_url: str | None, prometheus_headers: tuple[str, ...], prometheus_user: str | None,
+             ca_bundle: Path | None, insecure: bool, timeout: float, retries: int, history: str | None, step: str | None,
+             quiet: bool, config_file: Path | None, output: Path, at: str | None, verbose: bool) -> int:
+    """Record from Prometheus the usage series a plan of PATH reads, as an OpenMetrics file.
+
+    The file replays offline (gitbot plan --metrics-file) with the same window and gives the same
+    plan, and promtool can backfill it into another Prometheus.
+    """
+    options = _prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries)
+    if options is None:
+        raise click.UsageError("gitbot snapshot needs --prometheus-url (or GITBOT_PROMETHEUS_URL)")
+    progress = _progress(quiet)
+    request = PlanRequest(
+        repo=path, config_file=config_file, prometheus=options, at=_parse_time(at), now=time.time(),
+        history_seconds=_duration(history, "--history"), step_seconds=_duration(step, "--step"), progress=progress,
+    )
+    try:
+        summary = run_snapshot(request, output)
+    finally:
+        _done(progress)
+    if not quiet:
+        click.echo(
+            f"gitbot: wrote {summary['output']}: {summary['series']} series, {summary['samples']} samples from "
+            f"{len(summary['namespaces'])} namespaces ({summary['requests']} requests)", err=True,  # type: ignore[arg-type]
+        )
     return EXIT_OK
 
 

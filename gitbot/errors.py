@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_CHANGES = 1  # proposals found and --fail-on-changes given
 EXIT_INPUT = 2  # usage or input error (bad option, unreadable config, metrics file, catalog ...)
 EXIT_INTERNAL = 3  # a bug in gitbot
+EXIT_SOURCE = 4  # the usage source is unavailable: Prometheus unreachable, timing out or answering errors
 
 
 class GitbotError(Exception):
@@ -22,6 +23,12 @@ class InputError(GitbotError):
     """The user's input (a file, the config, an option value) cannot be used."""
 
     exit_code = EXIT_INPUT
+
+
+class SourceUnavailable(GitbotError):
+    """The metrics server cannot be used right now (down, timing out, HTTP errors): worth a retry."""
+
+    exit_code = EXIT_SOURCE
 
 
 class SourceError(InputError):

@@ -8,15 +8,22 @@ It reads no clock and no environment: everything arrives in the request.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from gitbot.config import Config, load_config
 from gitbot.edit.changeset import ChangeSet, plan_changes, write_changes
 from gitbot.errors import InputError
 from gitbot.load import LoadResult, load_repo
+from gitbot.metrics.evaluated import OOM_LIMIT_LOOKBACK_SECONDS
+from gitbot.metrics.openmetrics import Family, Series, families_of, write_file
+from gitbot.metrics.prometheus import PrometheusOptions, PrometheusSource
 from gitbot.metrics.snapshot import SnapshotSource
-from gitbot.metrics.source import MetricSource, UsageQuery
+from gitbot.metrics.source import LOOKBACK_SECONDS, SNAPSHOT_INFO, MetricSource, UsageQuery
 from gitbot.metrics.usage import Profiles, build_profiles
 from gitbot.output.document import Plan, PlanEntry, UsageWindow, final_status, inventory_document, plan_document
 from gitbot.pricing.catalog import CatalogError, load_catalog
@@ -31,12 +38,15 @@ class PlanRequest:
     repo: Path
     config_file: Path | None = None
     metrics_file: Path | None = None
+    prometheus: PrometheusOptions | None = None
     catalog: str | None = None
-    at: float | None = None  # window end; None: the end of the snapshot
+    at: float | None = None  # window end; None: the end of the snapshot, or `now` for a server
+    now: float | None = None  # the CLI's clock, for a server's default window end
     history_seconds: int | None = None  # None: from the config (default 14d)
     step_seconds: int | None = None
     rules_dirs: tuple[Path, ...] = field(default_factory=tuple)
     write: bool = False
+    progress: Callable[[str], None] | None = None  # progress lines for long fetches
 
 
 @dataclass(frozen=True)
@@ -79,17 +89,14 @@ def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
     workload_set = build_workloads(loaded, config)
     workloads = workload_set.workloads
 
-    source: MetricSource | None = SnapshotSource(request.metrics_file) if request.metrics_file else None
+    source = _source(request)
     profiles: Profiles | None = None
     window: UsageWindow | None = None
+    failed: dict[str, str] = {}
     if source is not None:
-        query = UsageQuery(
-            history_seconds=request.history_seconds or config.history_seconds,
-            step_seconds=request.step_seconds or config.step_seconds,
-            end=request.at,
-            namespaces=frozenset(w.id.namespace for w in workloads),
-        )
+        query = _query(request, config, frozenset(w.id.namespace for w in workloads))
         data = source.fetch(query)
+        failed = dict(data.failed_namespaces)
         profiles = build_profiles(workloads, data)
         window = UsageWindow(
             data.source, data.window_start, data.window_end, data.step_seconds, query.history_seconds, len(profiles.unmatched_pods)
@@ -97,7 +104,7 @@ def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
 
     strategy = PercentileStrategy(settings, rules, config.exemptions)
     recs = [
-        strategy.recommend(w, c, profiles.get(w.id, c.name) if profiles else None)
+        strategy.recommend(w, c, profiles.get(w.id, c.name) if profiles else None, failed.get(w.id.namespace))
         for w in workloads
         for c in w.containers
     ]
@@ -109,7 +116,9 @@ def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
 
     warnings = list(workload_set.warnings)
     if source is None:
-        warnings.append("no usage source given (--metrics-file): nothing can be sized")
+        warnings.append("no usage source given (--metrics-file or --prometheus-url): nothing can be sized")
+    elif profiles is not None:
+        warnings.extend(profiles.data.warnings)
     if request.write and changes.files:
         write_changes(changes, request.repo)
     result = Plan(
@@ -125,3 +134,65 @@ def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
         written=request.write and bool(changes.files),
     )
     return result, plan_document(result)
+
+
+def _source(request: PlanRequest) -> MetricSource | None:
+    if request.metrics_file is not None and request.prometheus is not None:
+        raise InputError("give one usage source: --metrics-file or --prometheus-url, not both")
+    if request.prometheus is not None:
+        return PrometheusSource(request.prometheus, request.progress)
+    return SnapshotSource(request.metrics_file) if request.metrics_file is not None else None
+
+
+def _query(request: PlanRequest, config: Config, namespaces: frozenset[str] | None) -> UsageQuery:
+    step = request.step_seconds or config.step_seconds
+    end = request.at
+    if end is None and request.prometheus is not None:
+        if request.now is None:
+            raise InputError("a Prometheus window needs an end: give --at")
+        end = math.floor(request.now / step) * step  # the last complete step
+    return UsageQuery(
+        history_seconds=request.history_seconds or config.history_seconds,
+        step_seconds=step,
+        end=end,
+        namespaces=namespaces,
+    )
+
+
+def snapshot(request: PlanRequest, output: Path) -> dict[str, object]:
+    """Record from Prometheus exactly the raw series a plan of ``request.repo`` reads, as OpenMetrics.
+
+    The file covers the plan's window plus the look-back its first steps need, and ends with a
+    ``gitbot_snapshot_info`` sample at the window's end, so a plan from it uses the same window.
+    """
+    if request.prometheus is None:
+        raise InputError("gitbot snapshot needs --prometheus-url")
+    config = load_config(request.repo, request.config_file)
+    workloads = build_workloads(load_repo(request.repo, config), config).workloads
+    namespaces = frozenset(w.id.namespace for w in workloads)
+    query = _query(request, config, namespaces)
+    assert query.end is not None
+    margin = max(query.rate_window_seconds, query.step_seconds, LOOKBACK_SECONDS, OOM_LIMIT_LOOKBACK_SECONDS)
+    source = PrometheusSource(request.prometheus, request.progress)
+    series = source.fetch_raw(namespaces, query.end - query.history_seconds - margin, query.end)
+    info = Series(
+        SNAPSHOT_INFO,
+        (("history_seconds", str(query.history_seconds)), ("step_seconds", str(query.step_seconds))),
+        np.array([query.end], dtype=float),
+        np.array([1.0]),
+    )
+    families = [*families_of(series), Family(SNAPSHOT_INFO, "gauge", "the end of the window gitbot snapshot recorded", [info])]
+    try:
+        write_file(output, families)
+    except OSError as exc:
+        raise InputError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
+    return {
+        "output": str(output),
+        "source": source.describe(),
+        "window_end": query.end,
+        "history_seconds": query.history_seconds,
+        "namespaces": sorted(namespaces),
+        "series": sum(len(v) for v in series.values()),
+        "samples": sum(int(s.values.size) for v in series.values() for s in v),
+        "requests": source.client.requests,
+    }

@@ -299,3 +299,40 @@ def _check_series(family: Family, series: Series) -> None:
         raise ValueError(f"series {series.name}: timestamps and values differ in shape")
     if not np.all(np.isfinite(ts)) or not np.all(ts[1:] > ts[:-1]):
         raise ValueError(f"series {series.name}: timestamps must be finite and strictly ascending")
+
+
+def write_file(path: Path, families: Iterable[Family]) -> None:
+    """Write ``families`` to ``path`` atomically (temp file + rename); gzip when it ends in ``.gz``,
+    with a fixed header mtime so the same families give the same bytes."""
+    import io
+    import os
+    import tempfile
+
+    buffer = io.StringIO()
+    write_openmetrics(buffer, families)
+    data = buffer.getvalue().encode("utf-8")
+    handle, tmp = tempfile.mkstemp(prefix=".gitbot-", dir=path.resolve().parent)
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            if path.suffix == ".gz":
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz:
+                    gz.write(data)
+            else:
+                raw.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def families_of(series: dict[str, list[Series]]) -> list[Family]:
+    """Group raw series by sample name into families (``*_total`` samples are counters)."""
+    out = []
+    for name in sorted(series):
+        if not series[name]:
+            continue
+        if name.endswith("_total"):
+            out.append(Family(name[: -len("_total")], "counter", None, series[name]))
+        else:
+            out.append(Family(name, "gauge", None, series[name]))
+    return out

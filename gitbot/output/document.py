@@ -184,8 +184,10 @@ def _profile(p: UsageProfile | None) -> dict[str, Any] | None:
     def stats(values: np.ndarray) -> dict[str, int] | None:
         if not values.size:
             return None
-        out = {f"p{q}": int(np.ceil(np.percentile(values, q))) for q in PERCENTILES}
-        out["max"] = int(np.ceil(values.max()))
+        # rounded to 6 decimals before ceil, as the strategy does, so float noise between sources
+        # (the server sums series in another order) never moves a reported value by one
+        out = {f"p{q}": _ceil(np.percentile(values, q)) for q in PERCENTILES}
+        out["max"] = _ceil(values.max())
         return out
 
     return {
@@ -207,6 +209,10 @@ def _profile(p: UsageProfile | None) -> dict[str, Any] | None:
         ],
         "joined_by": p.joined_by,
     }
+
+
+def _ceil(value: float) -> int:
+    return int(np.ceil(round(float(value), 6)))
 
 
 def _cost(c: CostDelta) -> dict[str, Any]:

@@ -96,7 +96,10 @@ class PercentileStrategy:
         self.rules = rules
         self.exemptions = exemptions
 
-    def recommend(self, workload: Workload, container: Container, profile: UsageProfile | None) -> Recommendation:
+    def recommend(
+        self, workload: Workload, container: Container, profile: UsageProfile | None, no_data_reason: str | None = None
+    ) -> Recommendation:
+        """``no_data_reason``: why the source has nothing for this workload's namespace, if it knows."""
         def skipped(reason: str, rule: Rule | None = None) -> Recommendation:
             fields_ = unchanged_fields(container, reason)
             if rule is not None:
@@ -111,7 +114,7 @@ class PercentileStrategy:
         if invalid:
             return skipped("; ".join(invalid))
         if profile is None:
-            return skipped("no usage data for this container in the metrics")
+            return skipped(f"no usage data: {no_data_reason}" if no_data_reason else "no usage data for this container in the metrics")
         rules = self.rules.for_container(workload, container)
         gate = rules.get("min-data")
         if gate is not None:
