@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from prometheus_harness import start_prometheus
 
 from gitbot.metrics import promql
 from gitbot.metrics.openmetrics import Family, Series, write_openmetrics
@@ -137,56 +133,16 @@ GAUGE = np.round(np.sin(np.arange(OFFSETS.size)) * 10, 3)
 GRIDS = [(0.5, 7), (0.5, 13), (0, 17), (1, 1), (-700, 13)]
 RANGES = [60, 100, 300, 600, 900]
 
-needs_prometheus = pytest.mark.skipif(
-    shutil.which("prometheus") is None or shutil.which("promtool") is None, reason="prometheus/promtool not installed"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("prometheus")
-    snapshot, data, config = root / "snap.om", root / "data", root / "prometheus.yml"
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> str:
+    snapshot = tmp_path_factory.mktemp("promql") / "snap.om"
     families = [
         Family("m", "counter", None, [Series("m_total", (("job", "x"),), T0 + OFFSETS, COUNTER)]),
         Family("g", "gauge", None, [Series("g", (("job", "y"),), T0 + OFFSETS, GAUGE)]),
     ]
     with open(snapshot, "w", encoding="utf-8") as out:
         write_openmetrics(out, families)
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(snapshot), str(data)], check=True, capture_output=True, timeout=120)
-    config.write_text("global: {}\n", encoding="utf-8")
-    url = f"http://127.0.0.1:{free_port()}"
-    args = [
-        "prometheus", f"--storage.tsdb.path={data}", f"--config.file={config}", "--storage.tsdb.retention.time=100y",
-        f"--web.listen-address={url.removeprefix('http://')}",
-    ]
-    with open(root / "prometheus.log", "wb") as log:
-        server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("prometheus did not become ready:\n" + (root / "prometheus.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    return start_prometheus(tmp_path_factory, [snapshot]).url
 
 
 def query_range(url: str, expr: str, grid: np.ndarray, start: float, end: float, step: float) -> np.ndarray:
@@ -203,7 +159,6 @@ def query_range(url: str, expr: str, grid: np.ndarray, start: float, end: float,
     return out
 
 
-@needs_prometheus
 @pytest.mark.parametrize(("offset", "step"), GRIDS)
 def test_matches_real_prometheus(prometheus: str, offset: float, step: float) -> None:
     start, end = T0 + offset, T0 + 2300
