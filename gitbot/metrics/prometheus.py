@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.util.retry import Retry
 
 from gitbot.errors import SourceUnavailable
@@ -155,9 +156,12 @@ class PrometheusClient:
         except requests.exceptions.Timeout:
             raise SourceUnavailable(f"{where}: timed out after {self.options.timeout_seconds:g}s") from None
         except requests.exceptions.SSLError as exc:
-            raise SourceUnavailable(f"{where}: TLS error: {self._clean(exc)}") from None
+            raise SourceUnavailable(f"{where}: TLS error: {self._clean(_root_cause(exc))}") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.RetryError) as exc:
-            raise SourceUnavailable(f"{where}: cannot connect: {self._clean(exc)}") from None
+            cause = _root_cause(exc)
+            if isinstance(cause, (urllib3_exceptions.ReadTimeoutError, urllib3_exceptions.ConnectTimeoutError)):
+                raise SourceUnavailable(f"{where}: timed out after {self.options.timeout_seconds:g}s") from None
+            raise SourceUnavailable(f"{where}: cannot connect: {self._clean(cause)}") from None
         except PrometheusApiClientException as exc:
             status, message = _api_error(str(exc))
             if "too many samples" in message or "exceeded maximum resolution" in message:
@@ -409,6 +413,18 @@ def _key(metric: Mapping[str, str]) -> Key:
 
 def _label_sets(by_labels: Mapping[tuple[tuple[str, str], ...], Any]) -> list[dict[str, str]]:
     return [dict(k) for k in by_labels]
+
+
+def _root_cause(exc: BaseException) -> object:
+    """The urllib3 reason inside requests' wrapping (no URL with the whole query in it)."""
+    inner: object = exc.args[0] if exc.args else exc
+    if isinstance(inner, urllib3_exceptions.MaxRetryError) and inner.reason is not None:
+        inner = inner.reason
+    if isinstance(inner, urllib3_exceptions.NewConnectionError):
+        return str(inner).split(": ", 1)[-1]  # "Failed to establish a new connection: [Errno 111] Connection refused"
+    if isinstance(inner, urllib3_exceptions.ProtocolError) and len(inner.args) > 1:
+        return inner.args[1]  # e.g. RemoteDisconnected('Remote end closed connection without response')
+    return inner
 
 
 def _number(text: Any) -> float:
