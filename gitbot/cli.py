@@ -49,6 +49,7 @@ EPILOG_INVENTORY = """\b
 Examples:
   gitbot inventory fixtures/demo-repo
   gitbot inventory . --format json --output inventory.json
+  gitbot inventory . --metrics-file usage.om.gz --format json   # with observed usage per container
 """
 
 
@@ -270,16 +271,35 @@ def plan(path: Path, metrics_file: Path | None, prometheus_url: str | None, prom
 
 @main.command(epilog=EPILOG_INVENTORY)
 @_path_argument
+@metrics_file_option
+@prometheus_options
 @config_option
 @format_option
 @output_option
+@at_option
 @verbose_option
 @_handle_errors
-def inventory(path: Path, config_file: Path | None, fmt: str | None, output: Path | None, verbose: bool) -> int:
-    """List the workloads and containers in PATH with their current values and where each is written."""
-    document = run_inventory(PlanRequest(repo=path, config_file=config_file))
+def inventory(path: Path, metrics_file: Path | None, prometheus_url: str | None, prometheus_headers: tuple[str, ...],
+              prometheus_user: str | None, ca_bundle: Path | None, insecure: bool, timeout: float, retries: int,
+              history: str | None, step: str | None, quiet: bool, config_file: Path | None, fmt: str | None,
+              output: Path | None, at: str | None, verbose: bool) -> int:
+    """List the workloads and containers in PATH with their current values and where each is written.
+
+    With a usage source (--metrics-file or --prometheus-url), each container also shows what it used.
+    """
     if fmt in ("markdown", "diff"):
         raise click.UsageError(f"--format {fmt} is for plans; inventory supports table and json")
+    progress = _progress(quiet)
+    request = PlanRequest(
+        repo=path, config_file=config_file, metrics_file=metrics_file,
+        prometheus=_prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries),
+        at=_parse_time(at), now=time.time(), history_seconds=_duration(history, "--history"),
+        step_seconds=_duration(step, "--step"), progress=progress,
+    )
+    try:
+        document = run_inventory(request)
+    finally:
+        _done(progress)
     _emit(document, fmt, output)
     _report(document, verbose)
     return EXIT_OK

@@ -63,13 +63,23 @@ def _load(request: PlanRequest) -> _Inputs:
 
 
 def inventory(request: PlanRequest) -> dict[str, object]:
+    """The workloads and where each field is written; with a usage source, also what they use."""
     inputs = _load(request)
+    source = _source(request)
+    profiles = None
+    warnings = inputs.workloads.warnings
+    if source is not None:
+        workloads = inputs.workloads.workloads
+        data = source.fetch(_query(request, inputs.config, frozenset(w.id.namespace for w in workloads)))
+        profiles = build_profiles(workloads, data)
+        warnings += data.warnings
     return inventory_document(
         str(request.repo),
         inputs.config.source,
         inputs.workloads.workloads,
         inputs.loaded.skipped + inputs.workloads.skipped,
-        inputs.workloads.warnings,
+        warnings,
+        profiles,
     )
 
 

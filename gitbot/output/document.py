@@ -15,7 +15,7 @@ import numpy as np
 
 import gitbot
 from gitbot.edit.changeset import ChangeSet, rec_key
-from gitbot.metrics.usage import UsageProfile
+from gitbot.metrics.usage import Profiles, UsageProfile
 from gitbot.model import FIELDS, Container, Field, FieldSource, Skipped, Status, Workload
 from gitbot.pricing.cost import percent_change, usd
 from gitbot.pricing.estimate import CostDelta
@@ -76,7 +76,14 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     }
 
 
-def inventory_document(repository: str, config: str | None, workloads: tuple[Workload, ...], skipped: tuple[Skipped, ...], warnings: tuple[str, ...]) -> dict[str, Any]:
+def inventory_document(
+    repository: str,
+    config: str | None,
+    workloads: tuple[Workload, ...],
+    skipped: tuple[Skipped, ...],
+    warnings: tuple[str, ...],
+    profiles: Profiles | None = None,
+) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "gitbot_version": gitbot.__version__,
@@ -99,6 +106,7 @@ def inventory_document(repository: str, config: str | None, workloads: tuple[Wor
                         "name": c.name,
                         "type": c.type.value,
                         "fields": {f.json_key: {"current": c.current(f), "text": c.fields[f].text, "source": _source(c.fields[f].source)} for f in FIELDS},
+                        **({"usage": _profile(profiles.get(w.id, c.name))} if profiles is not None else {}),
                     }
                     for c in w.containers
                 ],
