@@ -16,6 +16,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
+from dataclasses import dataclass
+
 import click
 
 from gitbot import __version__
@@ -132,9 +134,35 @@ def prometheus_options(f: F) -> F:
         step_option,
         _option("-q", "--quiet", envvar="GITBOT_QUIET", is_flag=True, help="No progress display on stderr."),
     ]
+
+    @functools.wraps(f)
+    def collapse(*args: Any, prometheus_url: str | None, prometheus_headers: tuple[str, ...], prometheus_user: str | None,
+                 ca_bundle: Path | None, insecure: bool, timeout: float, retries: int, history: str | None,
+                 step: str | None, quiet: bool, **kwargs: Any) -> Any:
+        kwargs["usage"] = UsageOptions(
+            prometheus=_prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries),
+            history_seconds=_duration(history, "--history"),
+            step_seconds=_duration(step, "--step"),
+            progress=_progress(quiet),
+            quiet=quiet,
+        )
+        return f(*args, **kwargs)
+
+    wrapped: Any = collapse
     for option in reversed(options):
-        f = option(f)
-    return f
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class UsageOptions:
+    """The usage-source options of a command, parsed."""
+
+    prometheus: PrometheusOptions | None
+    history_seconds: int | None
+    step_seconds: int | None
+    progress: Callable[[str], None] | None
+    quiet: bool
 
 
 def _prometheus(url: str | None, headers: tuple[str, ...], user: str | None, ca_bundle: Path | None, insecure: bool,
@@ -242,26 +270,18 @@ def main() -> None:
 @at_option
 @verbose_option
 @_handle_errors
-def plan(path: Path, metrics_file: Path | None, prometheus_url: str | None, prometheus_headers: tuple[str, ...],
-         prometheus_user: str | None, ca_bundle: Path | None, insecure: bool, timeout: float, retries: int,
-         history: str | None, step: str | None, quiet: bool, catalog: str | None, config_file: Path | None,
+def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str | None, config_file: Path | None,
          fmt: str | None, output: Path | None, write: bool, fail_on_changes: bool, at: str | None, verbose: bool) -> int:
     """Propose right-sized requests and limits for the workloads in PATH (default: .).
 
     Usage comes from a metrics snapshot (--metrics-file) or a live Prometheus-compatible server
     (--prometheus-url); without either, the plan lists the workloads and sizes nothing.
     """
-    progress = _progress(quiet)
-    request = PlanRequest(
-        repo=path, config_file=config_file, metrics_file=metrics_file,
-        prometheus=_prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries),
-        catalog=catalog, at=_parse_time(at), now=time.time(), history_seconds=_duration(history, "--history"),
-        step_seconds=_duration(step, "--step"), write=write, progress=progress,
-    )
+    request = _request(path, config_file, metrics_file, usage, at, catalog=catalog, write=write)
     try:
         _, document = run_plan(request)
     finally:
-        _done(progress)
+        _done(usage.progress)
     _emit(document, fmt, output)
     _report(document, verbose)
     if fail_on_changes and document["summary"]["by_status"]["change"]:  # type: ignore[index]
@@ -279,9 +299,7 @@ def plan(path: Path, metrics_file: Path | None, prometheus_url: str | None, prom
 @at_option
 @verbose_option
 @_handle_errors
-def inventory(path: Path, metrics_file: Path | None, prometheus_url: str | None, prometheus_headers: tuple[str, ...],
-              prometheus_user: str | None, ca_bundle: Path | None, insecure: bool, timeout: float, retries: int,
-              history: str | None, step: str | None, quiet: bool, config_file: Path | None, fmt: str | None,
+def inventory(path: Path, metrics_file: Path | None, usage: UsageOptions, config_file: Path | None, fmt: str | None,
               output: Path | None, at: str | None, verbose: bool) -> int:
     """List the workloads and containers in PATH with their current values and where each is written.
 
@@ -289,17 +307,10 @@ def inventory(path: Path, metrics_file: Path | None, prometheus_url: str | None,
     """
     if fmt in ("markdown", "diff"):
         raise click.UsageError(f"--format {fmt} is for plans; inventory supports table and json")
-    progress = _progress(quiet)
-    request = PlanRequest(
-        repo=path, config_file=config_file, metrics_file=metrics_file,
-        prometheus=_prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries),
-        at=_parse_time(at), now=time.time(), history_seconds=_duration(history, "--history"),
-        step_seconds=_duration(step, "--step"), progress=progress,
-    )
     try:
-        document = run_inventory(request)
+        document = run_inventory(_request(path, config_file, metrics_file, usage, at))
     finally:
-        _done(progress)
+        _done(usage.progress)
     _emit(document, fmt, output)
     _report(document, verbose)
     return EXIT_OK
@@ -314,32 +325,33 @@ def inventory(path: Path, metrics_file: Path | None, prometheus_url: str | None,
 @at_option
 @verbose_option
 @_handle_errors
-def snapshot(path: Path, prometheus_url: str | None, prometheus_headers: tuple[str, ...], prometheus_user: str | None,
-             ca_bundle: Path | None, insecure: bool, timeout: float, retries: int, history: str | None, step: str | None,
-             quiet: bool, config_file: Path | None, output: Path, at: str | None, verbose: bool) -> int:
+def snapshot(path: Path, usage: UsageOptions, config_file: Path | None, output: Path, at: str | None, verbose: bool) -> int:
     """Record from Prometheus the usage series a plan of PATH reads, as an OpenMetrics file.
 
     The file replays offline (gitbot plan --metrics-file) with the same window and gives the same
     plan, and promtool can backfill it into another Prometheus.
     """
-    options = _prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries)
-    if options is None:
+    if usage.prometheus is None:
         raise click.UsageError("gitbot snapshot needs --prometheus-url (or GITBOT_PROMETHEUS_URL)")
-    progress = _progress(quiet)
-    request = PlanRequest(
-        repo=path, config_file=config_file, prometheus=options, at=_parse_time(at), now=time.time(),
-        history_seconds=_duration(history, "--history"), step_seconds=_duration(step, "--step"), progress=progress,
-    )
     try:
-        summary = run_snapshot(request, output)
+        summary = run_snapshot(_request(path, config_file, None, usage, at), output)
     finally:
-        _done(progress)
-    if not quiet:
+        _done(usage.progress)
+    if not usage.quiet:
         click.echo(
             f"gitbot: wrote {summary['output']}: {summary['series']} series, {summary['samples']} samples from "
             f"{len(summary['namespaces'])} namespaces ({summary['requests']} requests)", err=True,  # type: ignore[arg-type]
         )
     return EXIT_OK
+
+
+def _request(path: Path, config_file: Path | None, metrics_file: Path | None, usage: UsageOptions, at: str | None,
+             **extra: Any) -> PlanRequest:
+    return PlanRequest(
+        repo=path, config_file=config_file, metrics_file=metrics_file, prometheus=usage.prometheus,
+        at=_parse_time(at), now=time.time(), history_seconds=usage.history_seconds, step_seconds=usage.step_seconds,
+        progress=usage.progress, **extra,
+    )
 
 
 def _emit(document: Mapping[str, Any], fmt: str | None, output: Path | None) -> None:
