@@ -13,10 +13,9 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
-
-from dataclasses import dataclass
 
 import click
 
