@@ -17,6 +17,7 @@ import numpy as np
 
 from gitbot.config import Config, load_config
 from gitbot.edit.changeset import ChangeSet, plan_changes, write_changes
+from gitbot.edit.verify import ClosedLoop
 from gitbot.errors import InputError
 from gitbot.load import LoadResult, load_repo
 from gitbot.metrics.evaluated import OOM_LIMIT_LOOKBACK_SECONDS
@@ -118,7 +119,7 @@ def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
         for w in workloads
         for c in w.containers
     ]
-    changes: ChangeSet = plan_changes(recs, loaded.files)
+    changes: ChangeSet = plan_changes(recs, loaded.files, ClosedLoop(request.repo, loaded, recs))
     entries = []
     for rec in recs:
         status, reasons = final_status(rec, changes)

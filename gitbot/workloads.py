@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from gitbot.config import Config
 from gitbot.load import LoadResult
+from gitbot.load.helm_values import HelmMapping
 from gitbot.model import (
     FIELDS,
     Container,
@@ -77,7 +78,7 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
             continue
         if obj.kind not in WORKLOAD_KINDS or not obj.data.get("apiVersion"):
             continue
-        workload = _workload(obj, loaded.files, config, hpas, skipped)
+        workload = _workload(obj, loaded.files, config, hpas, skipped, loaded.helm_mappings.get(obj.target.name))
         if workload is not None:
             workloads.append(workload)
     seen: dict[WorkloadId, list[str]] = {}
@@ -109,6 +110,7 @@ def _workload(
     config: Config,
     hpas: Mapping[tuple[str, str, str], HpaInfo],
     skipped: list[Skipped],
+    helm_mapping: HelmMapping | None = None,
 ) -> Workload | None:
     namespace, explicit = namespace_of(obj, config)
     file, line = obj.source.file, obj.source.line
@@ -140,7 +142,7 @@ def _workload(
                 ctype_here = ContainerType.SIDECAR
             else:
                 ctype_here = ctype
-            locator = _FieldLocator(obj, source_doc, pod_path, list_key, index, spec["name"])
+            locator = _FieldLocator(obj, source_doc, pod_path, list_key, index, spec["name"], files, helm_mapping)
             fields = {f: locator.current(f, spec) for f in FIELDS}
             containers.append(Container(spec["name"], ctype_here, index, fields))
     replicas = _replicas(obj)
@@ -168,10 +170,14 @@ class _FieldLocator:
         list_key: str,
         index: int,
         name: str,
+        files: Mapping[str, YamlFile],
+        helm_mapping: HelmMapping | None,
     ) -> None:
         self.obj = obj
         self.doc = doc
         self.name = name
+        self.files = files
+        self.helm = helm_mapping
         self.container_path: YamlPath | None = None
         if doc is not None:
             base = obj.source.yaml_path + pod_path + (list_key,)
@@ -189,8 +195,9 @@ class _FieldLocator:
         rendered = _get(spec, f.resources_path)
         text = _text(rendered)
         source = self._source(f, text)
-        if source.present and source.yaml_path is not None and self.doc is not None:
-            text = self.doc.scalar_text(source.yaml_path) or text  # as written: "0.5", not the float
+        doc = self._document(source)
+        if source.present and source.yaml_path is not None and doc is not None:
+            text = doc.scalar_text(source.yaml_path) or text  # as written: "0.5", not the float
         if rendered is None:
             return CurrentValue(None, None, source)
         try:
@@ -199,13 +206,16 @@ class _FieldLocator:
             return CurrentValue(None, text, _not_editable(source, f"invalid quantity: {exc}"))
         return CurrentValue(value, text, source)
 
+    def _document(self, source: FieldSource) -> YamlDocument | None:
+        yfile = self.files.get(source.file) if source.file else None
+        if yfile is None or source.doc_index is None or source.doc_index >= len(yfile.documents):
+            return None
+        return yfile.documents[source.doc_index]
+
     def _source(self, f: Field, rendered_text: str | None) -> FieldSource:
         kind = self.obj.source.kind
         if kind is SourceKind.HELM_TEMPLATE:
-            return FieldSource(
-                kind, self.obj.source.file, self.obj.source.doc_index, None, None, rendered_text is not None,
-                not_editable="rendered by a Helm template; mapping it to a values key is not supported yet",
-            )
+            return self._helm_source(f, rendered_text)
         if self.doc is None or kind is SourceKind.UNKNOWN:
             return FieldSource(
                 SourceKind.UNKNOWN, self.obj.source.file, None, None, None, rendered_text is not None,
@@ -235,6 +245,35 @@ class _FieldLocator:
         if present and span is not None and span.shared:
             return _not_editable(source, "value is a YAML anchor/alias shared with other places")
         if present and node_text is None:
+            return _not_editable(source, "value is not a plain scalar")
+        return source
+
+
+    def _helm_source(self, f: Field, rendered_text: str | None) -> FieldSource:
+        """The values key that feeds this field (see gitbot.load.helm_values), in the release's values file."""
+        template = FieldSource(SourceKind.HELM_TEMPLATE, self.obj.source.file, self.obj.source.doc_index, None, None, rendered_text is not None)
+        key = self.helm.fields.get(((self.obj.kind, self.obj.name, self.name), f)) if self.helm else None
+        if key is None:
+            return _not_editable(template, "set by the chart's template, not by a values key")
+        assert self.helm is not None
+        if self.helm.edit_file is None:
+            return _not_editable(template, self.helm.why_not or "no values file to edit")
+        yfile = self.files.get(self.helm.edit_file)
+        doc = yfile.documents[0] if yfile is not None and yfile.documents else None
+        if doc is None or not isinstance(doc.data, dict):
+            return _not_editable(template, f"{self.helm.edit_file} is empty or not a mapping; add the values by hand")
+        depth, _ = doc.deepest(key.path)
+        present = depth == len(key.path)
+        span = doc.span(key.path) if present else doc.span(key.path[:depth])
+        kind = SourceKind.PRESET if key.preset and not present else SourceKind.HELM_VALUES
+        source = FieldSource(kind, self.helm.edit_file, doc.index, key.path, span.line if span else None, present)
+        if key.preset and not present:
+            return _not_editable(
+                source, f"sized by the chart's resourcesPreset {key.preset!r}; an explicit resources block is not written yet"
+            )
+        if present and span is not None and span.shared:
+            return _not_editable(source, "value is a YAML anchor/alias shared with other places")
+        if present and doc.scalar_text(key.path) is None:
             return _not_editable(source, "value is not a plain scalar")
         return source
 

@@ -65,7 +65,7 @@ def test_demo_plan_validates_against_the_documented_schema(plan_json):
 
 def test_demo_plan_covers_the_story_the_demo_tells(plan_json):
     by = {(c["workload"], c["container"]): c for c in plan_json["containers"]}
-    assert plan_json["summary"]["by_status"] == {"change": 8, "unchanged": 0, "comment-only": 7, "skipped": 2}
+    assert plan_json["summary"]["by_status"] == {"change": 12, "unchanged": 0, "comment-only": 3, "skipped": 2}
     assert (plan_json["summary"]["workloads"], plan_json["summary"]["containers"]) == (13, 17)
     # no CPU request -> one is added
     cart = by[("shop/Deployment/cart", "cart")]["fields"]["cpu_request_m"]
@@ -107,8 +107,8 @@ def test_table_markdown_and_diff_outputs(plan_json):
     assert code == 0
     golden("demo-plan.txt", table)
     code, markdown, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "markdown")
-    assert markdown.startswith("## gitbot: monthly cost will decrease by $10.73 (−2.9%)\n")
-    assert "| **Total** | **$367.85** | **$357.12** | **−$10.73** |" in markdown
+    assert markdown.startswith("## gitbot: monthly cost will decrease by $44.13 (−12.0%)\n")
+    assert "| **Total** | **$367.85** | **$323.72** | **−$44.13** |" in markdown
     code, diff, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "diff")
     assert diff == "".join(e["diff"] for e in plan_json["edits"])
     golden("demo-plan.diff", diff)
@@ -145,6 +145,10 @@ def test_write_changes_one_line_per_field_and_a_second_plan_proposes_nothing(dem
     for line in demo_copy.git.diff("--numstat").splitlines():
         added, removed, name = line.split("\t")
         numstat[name] = (int(added), int(removed))
+    # values-staging.yaml sets no resources: two whole blocks are inserted (resources, requests, cpu,
+    # memory, limits, memory: 6 lines each), leaving the chart's shared defaults alone
+    assert numstat.pop("charts/search/values-staging.yaml") == (12, 0)
+    del changed["charts/search/values-staging.yaml"]
     assert numstat == changed
     assert numstat == {
         "apps/cart/deployment.yaml": (3, 2),
@@ -153,6 +157,7 @@ def test_write_changes_one_line_per_field_and_a_second_plan_proposes_nothing(dem
         "apps/node-agent/daemonset.yaml": (3, 3),
         "apps/reports/cronjob.yaml": (2, 2),
         "apps/storefront/deployment.yaml": (4, 4),
+        "charts/search/values-production.yaml": (7, 7),
         "platform/checkout/base/deployment.yaml": (4, 4),
         "platform/pricing-engine/base/deployment.yaml": (3, 3),
     }
@@ -234,4 +239,4 @@ def test_installed_console_script_runs_the_demo():
     exe = Path(sys.executable).with_name("gitbot")
     result = subprocess.run([str(exe), "plan", DEMO, "--metrics-file", METRICS], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["summary"]["by_status"]["change"] == 8  # not a TTY: JSON
+    assert json.loads(result.stdout)["summary"]["by_status"]["change"] == 12  # not a TTY: JSON

@@ -406,7 +406,17 @@ def test_podinfo_inventory(podinfo: Run) -> None:
     assert {k: v["current"] for k, v in fields.items()} == {
         "cpu_request_m": 100, "cpu_limit_m": None, "memory_request_bytes": 64 * MI, "memory_limit_bytes": 256 * MI,
     }
-    assert {v["source"]["kind"] for v in fields.values()} == {"helm-template"}
+    # mapped by rendering with sentinels to the release's values file (values-prod.yaml sets all but
+    # limits.cpu, which would be inserted there)
+    assert {k: (v["source"]["kind"], v["source"]["file"], v["source"]["yaml_path"], v["source"]["present"]) for k, v in fields.items()} == {
+        "cpu_request_m": ("helm-values", "charts/podinfo/values-prod.yaml", "resources.requests.cpu", True),
+        "cpu_limit_m": ("helm-values", "charts/podinfo/values-prod.yaml", "resources.limits.cpu", False),
+        "memory_request_bytes": ("helm-values", "charts/podinfo/values-prod.yaml", "resources.requests.memory", True),
+        "memory_limit_bytes": ("helm-values", "charts/podinfo/values-prod.yaml", "resources.limits.memory", True),
+    }
+    # the redis sub-template hard-codes its resources: template fields, not editable
+    redis = by_id["podinfo/Deployment/podinfo-redis"]["containers"][0]["fields"]
+    assert {v["source"]["kind"] for v in redis.values()} == {"helm-template"}
     assert helm["hpa"]["max_replicas"] == 5 and helm["hpa"]["cpu_utilization_pct"] == 99  # values-prod hpa
 
     kustomize = by_id["default/Deployment/podinfo"]
@@ -424,15 +434,16 @@ def test_podinfo_plan(podinfo: Run) -> None:
     doc = podinfo.doc
     summary = doc["summary"]
     assert (summary["workloads"], summary["containers"]) == (34, 37)
-    # change 11: deploy/secure (2) and deploy/webapp (2) plain files, backend and database-replica in
+    # change 12: deploy/secure (2) and deploy/webapp (2) plain files, backend and database-replica in
     # all three overlays (they all want the same values, so one edit of the shared base serves them),
-    # and kustomize/'s podinfo.
-    # comment-only 23: the two Helm containers (templates are not editable yet) and 21 overlay
+    # kustomize/'s podinfo, and the Helm podinfo through values-prod.yaml.
+    # comment-only 22: podinfo-redis (resources hard-coded in its template) and 21 overlay
     # containers whose shared base line would need different values per overlay.
     # skipped 3: the warm-cache-init init container in each overlay has no usage (see module doc).
-    assert summary["by_status"] == {"change": 11, "unchanged": 0, "comment-only": 23, "skipped": 3}
-    assert summary["files_changed"] == 7
+    assert summary["by_status"] == {"change": 12, "unchanged": 0, "comment-only": 22, "skipped": 3}
+    assert summary["files_changed"] == 8
     assert sorted(e["file"] for e in doc["edits"]) == [
+        "charts/podinfo/values-prod.yaml",
         "deploy/bases/backend/deployment.yaml",
         "deploy/bases/database/deployment-replica.yaml",
         "deploy/secure/backend/deployment.yaml",
@@ -451,10 +462,9 @@ def test_podinfo_plan(podinfo: Run) -> None:
             assert e["usage"]["pods"] == 1  # one pod per workload (HPA-scaled ones too: replicas is 1)
     helm = [e for e in doc["containers"] if e["target"]["kind"] == "helm"]
     assert [(e["workload"], e["status"]) for e in helm] == [
-        ("podinfo/Deployment/podinfo", "comment-only"),
+        ("podinfo/Deployment/podinfo", "change"),
         ("podinfo/Deployment/podinfo-redis", "comment-only"),
     ]
-    assert all("rendered by a Helm template" in e["reasons"][0] for e in helm)
 
 
 @needs_kustomize
@@ -514,7 +524,9 @@ def test_podinfo_recommendations(podinfo: Run) -> None:
         "memory_request_bytes": 55 * MI,  # p99 47.61Mi + 15% = 54.75Mi -> 55Mi
         "memory_limit_bytes": 128 * MI,  # peak 49.27Mi + 20% = 59Mi, at most -50% of 256Mi
     }
-    assert written(e) == {k: None for k in e["fields"]}
+    assert written(e) == {"cpu_request_m": "50m", "cpu_limit_m": None, "memory_request_bytes": "55Mi", "memory_limit_bytes": "128Mi"}
+    redis = entry(doc, "podinfo/Deployment/podinfo-redis", "redis")
+    assert (redis["status"], redis["reasons"]) == ("comment-only", ["cpu_request, cpu_limit, memory_limit: set by the chart's template, not by a values key"])
 
 
 # -- kubernetes/examples, whole repository --------------------------------------------------------

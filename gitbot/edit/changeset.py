@@ -16,7 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gitbot.edit.splice import CannotEdit, Splice, insert_fields, replace_scalar
 from gitbot.errors import GitbotError, InputError, SourceError
@@ -71,7 +71,11 @@ class ChangeSet:
         return "".join(change.diff() for change in self.files)
 
 
-def plan_changes(recs: Sequence[Recommendation], files: Mapping[str, YamlFile]) -> ChangeSet:
+Verifier = Callable[[Sequence["FileChange"], frozenset[RecKey]], Mapping[RecKey, str]]
+
+
+def plan_changes(recs: Sequence[Recommendation], files: Mapping[str, YamlFile], verify: Verifier | None = None) -> ChangeSet:
+    """``verify(changes, applied)``: recommendations whose edits fail a re-render check, and why."""
     intents = [i for rec in recs if rec.status is Status.CHANGE for i in _intents(rec)]
     readers = _readers(recs)
     downgraded: dict[RecKey, str] = {}
@@ -86,6 +90,11 @@ def plan_changes(recs: Sequence[Recommendation], files: Mapping[str, YamlFile]) 
             downgraded.update(failures)
             continue
         applied = frozenset(i.key for i in live)
+        if verify is not None and changes:
+            rejected = verify(changes, applied)
+            if rejected:
+                downgraded.update(rejected)
+                continue
         written = {(i.key, i.field): i.text for i in live}
         return ChangeSet(tuple(changes), applied, downgraded, written)
 

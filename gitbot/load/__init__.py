@@ -6,13 +6,14 @@ reason and goes on. Only an unusable repository path is an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from gitbot.config import Config
 from gitbot.errors import InputError, SourceError
 from gitbot.load import helm, kustomize
+from gitbot.load.helm_values import HelmMapping, map_release
 from gitbot.load.discover import Discovery, discover
 from gitbot.load.objects import FoundObject, kubernetes_objects
 from gitbot.model import ObjectSource, RenderedObject, Skipped, SourceKind, Target, TargetKind
@@ -27,6 +28,7 @@ class LoadResult:
     objects: tuple[RenderedObject, ...]
     skipped: tuple[Skipped, ...]
     files: Mapping[str, YamlFile]  # source files read with positions, by repo-relative path
+    helm_mappings: Mapping[str, HelmMapping] = field(default_factory=dict)  # by Helm target name
 
 
 class _Loader:
@@ -38,6 +40,7 @@ class _Loader:
         self.objects: list[RenderedObject] = []
         self.skipped: list[Skipped] = []
         self.targets: list[Target] = []
+        self.helm_mappings: dict[str, HelmMapping] = {}
 
     def source_file(self, rel: str) -> YamlFile:
         """A repository file parsed with positions, read once per run."""
@@ -119,6 +122,13 @@ class _Loader:
         for obj in rendered:
             source = ObjectSource(obj.template, obj.doc_index, None, SourceKind.HELM_TEMPLATE)
             self.objects.append(RenderedObject(target, obj.data, source))
+        try:
+            mapping = map_release(self.repo, target)
+            if mapping.edit_file is not None:
+                self.source_file(mapping.edit_file)  # read with positions, for the edits
+        except SourceError as err:
+            mapping = HelmMapping({}, None, f"values keys could not be mapped: {err}")
+        self.helm_mappings[target.name] = mapping
 
     def _locate(self, rel: str, data: Mapping[str, object]) -> ObjectSource | None:
         """Find the document in ``rel`` that a rendered object was read from."""
@@ -158,7 +168,9 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
         loader.load_kustomize(root)
     for chart in found.charts:
         loader.load_helm(chart)
-    return LoadResult(tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files))
+    return LoadResult(
+        tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files), dict(loader.helm_mappings)
+    )
 
 
 def _name(data: Mapping[str, object]) -> str:

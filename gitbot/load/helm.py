@@ -27,7 +27,11 @@ class HelmObject:
 
 
 def render(repo: Path, chart_dir: str, release: str, namespace: str, values_files: tuple[str, ...]) -> list[HelmObject]:
-    values = merged_values(repo, values_files)
+    return render_values(repo, chart_dir, release, namespace, merged_values(repo, values_files))
+
+
+def render_values(repo: Path, chart_dir: str, release: str, namespace: str, values: dict[str, Any]) -> list[HelmObject]:
+    """Render with ``values`` given directly (merged over the chart's own values.yaml by Helm)."""
     try:
         import helm_python
     except ImportError as exc:  # pragma: no cover - the dependency is declared

@@ -1,0 +1,126 @@
+"""Closed loop: re-render every target an edit touches and compare with the render before it.
+
+The edits are written to a throwaway copy of the repository; each Kustomize root and Helm release
+that reads a changed file is rendered again there. Exactly the intended fields of the intended
+containers may differ, in every target: a shared base edit that would also move another overlay's
+value, or a values key that feeds more than the container it was mapped to, fails the check, and
+the edits behind it become comment-only with the difference as the reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from gitbot.edit.changeset import FileChange, RecKey, rec_key
+from gitbot.errors import SourceError
+from gitbot.load import LoadResult, helm, kustomize
+from gitbot.load.helm_values import _containers as containers_of
+from gitbot.model import FIELDS, Field, Resource, Status, Target, TargetKind
+from gitbot.quantity import QuantityError, human_cpu, human_memory, parse_cpu_m, parse_memory_bytes
+from gitbot.strategies.base import Recommendation
+
+Ref = tuple[str, str, str]  # (kind, name, container) within one target
+
+
+class ClosedLoop:
+    def __init__(self, repo: Path, loaded: LoadResult, recs: Sequence[Recommendation]) -> None:
+        self.repo = repo
+        self.loaded = loaded
+        self.by_target: dict[str, dict[Ref, Recommendation]] = {}
+        for rec in recs:
+            ref = (rec.workload.id.kind, rec.workload.id.name, rec.container.name)
+            self.by_target.setdefault(rec.workload.target.name, {})[ref] = rec
+        self.before: dict[str, dict[Ref, dict[Field, int | None]]] = {}
+        self.reads: dict[str, set[str]] = {}
+        for obj in loaded.objects:
+            t = obj.target.name
+            self.reads.setdefault(t, set()).add(obj.source.file)
+            for container, spec in containers_of(obj.data):
+                self.before.setdefault(t, {})[(str(obj.data.get("kind")), _name(obj.data), container)] = _fields(spec)
+        for target in loaded.targets:
+            if target.kind is TargetKind.HELM:
+                self.reads.setdefault(target.name, set()).update({*target.values_files, f"{target.path}/values.yaml".lstrip("/")})
+
+    def __call__(self, changes: Sequence[FileChange], applied: Iterable[RecKey]) -> dict[RecKey, str]:
+        applied_keys = set(applied)
+        changed = {c.path for c in changes}
+        targets = [t for t in self.loaded.targets if t.kind is not TargetKind.PLAIN and self.reads.get(t.name, set()) & changed]
+        if not targets:
+            return {}
+        failures: dict[RecKey, str] = {}
+        with tempfile.TemporaryDirectory(prefix="gitbot-verify-") as tmp:
+            copy = Path(tmp) / "repo"
+            shutil.copytree(self.repo, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+            for c in changes:
+                (copy / c.path).write_text(c.after, encoding="utf-8", newline="")
+            for target in targets:
+                problem = self._check(copy, target, applied_keys)
+                if problem is None:
+                    continue
+                culprits = {
+                    key for key in applied_keys
+                    if key[0] == target.name or self._edits_files(key, self.reads.get(target.name, set()) & changed)
+                }
+                for key in culprits:
+                    failures.setdefault(key, f"re-rendering {target.name} with the edit: {problem}")
+        return failures
+
+    def _edits_files(self, key: RecKey, files: set[str]) -> bool:
+        rec = next((r for refs in self.by_target.values() for r in refs.values() if rec_key(r) == key), None)
+        return rec is not None and any(rec.container.fields[f].source.file in files for f in rec.changed_fields)
+
+    def _check(self, copy: Path, target: Target, applied: set[RecKey]) -> str | None:
+        try:
+            after = dict(self._render(copy, target))
+        except SourceError as exc:
+            return f"it no longer renders ({exc.detail})"
+        recs = self.by_target.get(target.name, {})
+        before = self.before.get(target.name, {})
+        for ref, old in sorted(before.items()):
+            new = after.get(ref)
+            if new is None:
+                return f"{ref[0]}/{ref[1]} container {ref[2]} disappears"
+            rec = recs.get(ref)
+            for f in FIELDS:
+                wanted = old[f]
+                if rec is not None and rec_key(rec) in applied and rec.status is Status.CHANGE and rec.fields[f].changed:
+                    wanted = rec.fields[f].recommended
+                if new[f] != wanted:
+                    return f"{ref[0]}/{ref[1]} {ref[2]} {f.value} becomes {_show(f, new[f])}, expected {_show(f, wanted)}"
+        return None
+
+    def _render(self, copy: Path, target: Target) -> Iterable[tuple[Ref, dict[Field, int | None]]]:
+        if target.kind is TargetKind.KUSTOMIZE:
+            data_list = [obj.data for obj in kustomize.render(copy, target.path)]
+        else:
+            assert target.release is not None
+            data_list = [o.data for o in helm.render(copy, target.path, target.release, target.namespace or "default", target.values_files)]
+        for data in data_list:
+            for container, spec in containers_of(data):
+                yield (str(data.get("kind")), _name(data), container), _fields(spec)
+
+
+def _fields(spec: Mapping[str, Any]) -> dict[Field, int | None]:
+    resources = spec.get("resources") or {}
+    out: dict[Field, int | None] = {}
+    for f in FIELDS:
+        value = (resources.get(f.bound.value) or {}).get(f.resource.value) if isinstance(resources, dict) else None
+        try:
+            out[f] = None if value is None else (parse_cpu_m(value) if f.resource is Resource.CPU else parse_memory_bytes(value))
+        except QuantityError:
+            out[f] = None
+    return out
+
+
+def _show(f: Field, value: int | None) -> str:
+    if value is None:
+        return "unset"
+    return human_cpu(value) if f.resource is Resource.CPU else human_memory(value)
+
+
+def _name(data: Mapping[str, Any]) -> str:
+    meta = data.get("metadata") or {}
+    return str(meta.get("name", "")) if isinstance(meta, dict) else ""

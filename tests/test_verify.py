@@ -1,0 +1,56 @@
+"""The closed loop re-renders what an edit touches: anything but the intended change rejects it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitbot.edit.changeset import FileChange, rec_key
+from gitbot.edit.verify import ClosedLoop
+from gitbot.model import Status
+from gitbot.pipeline import PlanRequest, plan
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "fixtures" / "demo-repo"
+METRICS = ROOT / "fixtures" / "demo-metrics.om.gz"
+
+
+def test_the_demo_edits_pass_and_a_stray_change_is_caught():
+    result, _ = plan(PlanRequest(repo=DEMO, metrics_file=METRICS))
+    recs = [e.rec for e in result.entries]
+    from gitbot.config import load_config
+    from gitbot.load import load_repo
+
+    loaded = load_repo(DEMO, load_config(DEMO, None))
+    loop = ClosedLoop(DEMO, loaded, recs)
+    changes = list(result.changes.files)
+    applied = result.changes.applied
+    assert loop(changes, applied) == {}
+
+    prod = next(c for c in changes if c.path == "charts/search/values-production.yaml")
+    stray = prod.after.replace("      memory: 358Mi\n", "      memory: 999Mi\n")
+    assert stray != prod.after
+    tampered = [c if c is not prod else FileChange(c.path, c.before, stray) for c in changes]
+    failures = loop(tampered, applied)
+    target = "charts/search@search-prod/search"
+    assert set(failures) == {k for k in applied if k[0] == target}
+    assert set(failures.values()) == {
+        f"re-rendering {target} with the edit: Deployment/search-gateway gateway memory_limit becomes 999Mi, expected 358Mi"
+    }
+
+
+def test_helm_values_fields_map_to_the_release_values_file():
+    result, doc = plan(PlanRequest(repo=DEMO, metrics_file=METRICS))
+    by = {(c["target"]["name"], c["workload"], c["container"]): c for c in doc["containers"]}
+    index = by[("charts/search@search-prod/search", "search-prod/StatefulSet/search-index", "index")]
+    assert index["status"] == "change"
+    cpu = index["fields"]["cpu_request_m"]["source"]
+    assert (cpu["kind"], cpu["file"], cpu["yaml_path"], cpu["present"], cpu["line"]) == (
+        "helm-values", "charts/search/values-production.yaml", "index.resources.requests.cpu", True, 6
+    )
+    staging = by[("charts/search@search-staging/search", "search-staging/StatefulSet/search-index", "index")]
+    mem = staging["fields"]["memory_request_bytes"]["source"]
+    # staging's values file does not set it: inserted there, the chart's shared defaults stay untouched
+    assert (mem["kind"], mem["file"], mem["present"]) == ("helm-values", "charts/search/values-staging.yaml", False)
+    assert "charts/search/values.yaml" not in {e["file"] for e in doc["edits"]}
+    assert all(e.status is not Status.COMMENT_ONLY for e in result.entries if e.rec.workload.target.name.startswith("charts/"))
+    assert {rec_key(e.rec) for e in result.entries if e.status is Status.CHANGE} <= result.changes.applied
