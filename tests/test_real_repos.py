@@ -770,3 +770,28 @@ def test_bitnami_charts_inventory() -> None:
     for s in inv["skipped_inputs"]:
         assert s["reason"].startswith("helm render failed: ")
         assert 'no template "common.names.fullname"' in s["reason"]
+
+
+@needs_kustomize
+def test_podinfo_write_then_plan_again_proposes_nothing(podinfo: Run, tmp_path: Path) -> None:
+    """--write on a copy (plain files, a shared Kustomize base, the Helm values file), then a second
+    plan against the same usage proposes nothing: the edits read back as the recommendations."""
+    import git
+
+    work = tmp_path / "podinfo"
+    shutil.copytree(PODINFO, work)
+    repo = git.Repo.init(work)
+    repo.git.add(A=True)
+    actor = git.Actor("t", "t@example.com")
+    repo.index.commit("podinfo", author=actor, committer=actor)
+    config = tmp_path / "gitbot.yaml"
+    config.write_text(PODINFO_CONFIG)
+    snapshot = tmp_path / "usage.om.gz"
+    write_snapshot(scenario_for(simple_workloads(podinfo.inventory), END), snapshot)
+    first, doc = plan(PlanRequest(repo=work, config_file=config, metrics_file=snapshot, at=END, write=True))
+    assert first.written and doc["summary"]["files_changed"] == 8
+    changed = sorted(line.split("\t")[2] for line in repo.git.diff("--numstat").splitlines())
+    assert changed == sorted(e["file"] for e in doc["edits"])
+    assert repo.git.diff("--numstat", "--", "charts/podinfo/values-prod.yaml") == "3\t3\tcharts/podinfo/values-prod.yaml"
+    _, again = plan(PlanRequest(repo=work, config_file=config, metrics_file=snapshot, at=END))
+    assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
