@@ -94,6 +94,8 @@ def test_load_demo_repo_objects_and_origins() -> None:
         "apps/reports/cronjob.yaml",
         "apps/storefront/deployment.yaml",
         "apps/storefront/hpa.yaml",
+        "charts/search/values-production.yaml",  # each release's values file, read for edits
+        "charts/search/values-staging.yaml",
         "platform/checkout/base/deployment.yaml",
         "platform/checkout/base/service.yaml",
         "platform/pricing-engine/base/deployment.yaml",

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from gitbot.edit.changeset import FileChange, RecKey, rec_key
 from gitbot.errors import SourceError
 from gitbot.load import LoadResult, helm, kustomize
-from gitbot.load.helm_values import _containers as containers_of
+from gitbot.load.objects import object_name, pod_containers
 from gitbot.model import FIELDS, Field, Resource, Status, Target, TargetKind
 from gitbot.quantity import QuantityError, human_cpu, human_memory, parse_cpu_m, parse_memory_bytes
 from gitbot.strategies.base import Recommendation
@@ -38,8 +38,8 @@ class ClosedLoop:
         for obj in loaded.objects:
             t = obj.target.name
             self.reads.setdefault(t, set()).add(obj.source.file)
-            for container, spec in containers_of(obj.data):
-                self.before.setdefault(t, {})[(str(obj.data.get("kind")), _name(obj.data), container)] = _fields(spec)
+            for container, spec in pod_containers(obj.data):
+                self.before.setdefault(t, {})[(str(obj.data.get("kind")), object_name(obj.data), container)] = _fields(spec)
         for target in loaded.targets:
             if target.kind is TargetKind.HELM:
                 self.reads.setdefault(target.name, set()).update({*target.values_files, f"{target.path}/values.yaml".lstrip("/")})
@@ -99,8 +99,8 @@ class ClosedLoop:
             assert target.release is not None
             data_list = [o.data for o in helm.render(copy, target.path, target.release, target.namespace or "default", target.values_files)]
         for data in data_list:
-            for container, spec in containers_of(data):
-                yield (str(data.get("kind")), _name(data), container), _fields(spec)
+            for container, spec in pod_containers(data):
+                yield (str(data.get("kind")), object_name(data), container), _fields(spec)
 
 
 def _fields(spec: Mapping[str, Any]) -> dict[Field, int | None]:
@@ -119,8 +119,3 @@ def _show(f: Field, value: int | None) -> str:
     if value is None:
         return "unset"
     return human_cpu(value) if f.resource is Resource.CPU else human_memory(value)
-
-
-def _name(data: Mapping[str, Any]) -> str:
-    meta = data.get("metadata") or {}
-    return str(meta.get("name", "")) if isinstance(meta, dict) else ""

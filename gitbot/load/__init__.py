@@ -15,7 +15,7 @@ from gitbot.errors import InputError, SourceError
 from gitbot.load import helm, kustomize
 from gitbot.load.helm_values import HelmMapping, map_release
 from gitbot.load.discover import Discovery, discover
-from gitbot.load.objects import FoundObject, kubernetes_objects
+from gitbot.load.objects import FoundObject, kubernetes_objects, object_name
 from gitbot.model import ObjectSource, RenderedObject, Skipped, SourceKind, Target, TargetKind
 from gitbot.yamldoc import YamlFile, load_yaml_file
 
@@ -144,9 +144,9 @@ class _Loader:
             for obj in kubernetes_objects(doc.index, doc.data)
             if obj.data.get("kind") == kind
         ]
-        exact = [c for c in candidates if _name(c.data) == name]
+        exact = [c for c in candidates if object_name(c.data) == name]
         # namePrefix / nameSuffix: the source name sits inside the rendered one; prefer the longest
-        fuzzy = sorted((c for c in candidates if _name(c.data) and _name(c.data) in name), key=lambda c: -len(_name(c.data)))
+        fuzzy = sorted((c for c in candidates if object_name(c.data) and object_name(c.data) in name), key=lambda c: -len(object_name(c.data)))
         chosen = exact[0] if exact else (fuzzy[0] if fuzzy else None)
         return None if chosen is None else self._plain_source(yfile, chosen, SourceKind.BASE)
 
@@ -172,9 +172,6 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
         tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files), dict(loader.helm_mappings)
     )
 
-
-def _name(data: Mapping[str, object]) -> str:
-    return str((data.get("metadata") or {}).get("name", ""))  # type: ignore[union-attr]
 
 
 def _peek(path: Path) -> str:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from gitbot.errors import SourceError
 from gitbot.load import helm
+from gitbot.load.objects import object_name, pod_containers
 from gitbot.model import Field, Target, YamlPath
 from gitbot.yamldoc import load_yaml_file
 
@@ -56,13 +57,13 @@ def map_release(repo: Path, target: Target) -> HelmMapping:
     rendered = helm.render_values(repo, target.path, target.release, target.namespace or "default", helm.merge_values(user, overrides))
     fields: dict[tuple[ContainerRef, Field], ValuesKey] = {}
     for obj in rendered:
-        for container, spec in _containers(obj.data):
+        for container, spec in pod_containers(obj.data):
             resources = spec.get("resources") or {}
             for f in Field:
                 value = (resources.get(f.bound.value) or {}).get(f.resource.value) if isinstance(resources, dict) else None
                 key = sentinels.get(str(value)) if value is not None else None
                 if key is not None and _matches(key, f):
-                    ref = (str(obj.data.get("kind")), _name(obj.data), container)
+                    ref = (str(obj.data.get("kind")), object_name(obj.data), container)
                     fields[(ref, f)] = key
     edit_file, why_not = _edit_file(target)
     return HelmMapping(fields, edit_file, why_not)
@@ -122,24 +123,3 @@ def _looks_like_resources(value: dict[str, Any] | None) -> bool:
 
 def _matches(key: ValuesKey, f: Field) -> bool:
     return key.path[-2:] == (f.bound.value, f.resource.value)
-
-
-def _containers(data: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    spec: Any = data.get("spec") or {}
-    kind = data.get("kind")
-    if kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec") or {}
-    elif kind != "Pod":
-        spec = (spec.get("template") or {}).get("spec") or {}
-    if not isinstance(spec, dict):
-        return
-    for list_key in ("initContainers", "containers"):
-        for c in spec.get(list_key) or []:
-            if isinstance(c, dict) and isinstance(c.get("name"), str):
-                yield c["name"], c
-
-
-def _name(data: Mapping[str, Any]) -> str:
-    meta = data.get("metadata") or {}
-    return str(meta.get("name", "")) if isinstance(meta, dict) else ""
-

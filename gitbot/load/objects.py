@@ -34,3 +34,24 @@ def is_object(data: Any) -> bool:
         and isinstance(data.get("apiVersion"), str)
         and bool(data["kind"])
     )
+
+
+def object_name(data: Mapping[str, Any]) -> str:
+    meta = data.get("metadata") or {}
+    return str(meta.get("name", "")) if isinstance(meta, dict) else ""
+
+
+def pod_containers(data: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, spec) of every init and app container of a workload object, in order."""
+    spec: Any = data.get("spec") or {}
+    kind = data.get("kind")
+    if kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    elif kind != "Pod":
+        spec = (spec.get("template") or {}).get("spec") or {}
+    if not isinstance(spec, dict):
+        return
+    for list_key in ("initContainers", "containers"):
+        for c in spec.get(list_key) or []:
+            if isinstance(c, dict) and isinstance(c.get("name"), str):
+                yield c["name"], c
