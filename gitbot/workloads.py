@@ -78,7 +78,7 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
             continue
         if obj.kind not in WORKLOAD_KINDS or not obj.data.get("apiVersion"):
             continue
-        workload = _workload(obj, loaded.files, config, hpas, skipped, loaded.helm_mappings.get(obj.target.name))
+        workload = _workload(obj, loaded, config, hpas, skipped)
         if workload is not None:
             workloads.append(workload)
     seen: dict[WorkloadId, list[str]] = {}
@@ -106,12 +106,12 @@ def namespace_of(obj: RenderedObject, config: Config) -> tuple[str, bool]:
 
 def _workload(
     obj: RenderedObject,
-    files: Mapping[str, YamlFile],
+    loaded: LoadResult,
     config: Config,
     hpas: Mapping[tuple[str, str, str], HpaInfo],
     skipped: list[Skipped],
-    helm_mapping: HelmMapping | None = None,
 ) -> Workload | None:
+    files = loaded.files
     namespace, explicit = namespace_of(obj, config)
     file, line = obj.source.file, obj.source.line
     if not obj.name:
@@ -142,7 +142,7 @@ def _workload(
                 ctype_here = ContainerType.SIDECAR
             else:
                 ctype_here = ctype
-            locator = _FieldLocator(obj, source_doc, pod_path, list_key, index, spec["name"], files, helm_mapping)
+            locator = _FieldLocator(obj, source_doc, pod_path, list_key, index, spec["name"], loaded)
             fields = {f: locator.current(f, spec) for f in FIELDS}
             containers.append(Container(spec["name"], ctype_here, index, fields))
     replicas = _replicas(obj)
@@ -170,14 +170,16 @@ class _FieldLocator:
         list_key: str,
         index: int,
         name: str,
-        files: Mapping[str, YamlFile],
-        helm_mapping: HelmMapping | None,
+        loaded: LoadResult,
     ) -> None:
         self.obj = obj
         self.doc = doc
         self.name = name
-        self.files = files
-        self.helm = helm_mapping
+        self.pod_path = pod_path
+        self.list_key = list_key
+        self.files = loaded.files
+        self.helm: HelmMapping | None = loaded.helm_mappings.get(obj.target.name)
+        self.patches = loaded.patches
         self.container_path: YamlPath | None = None
         if doc is not None:
             base = obj.source.yaml_path + pod_path + (list_key,)
@@ -236,18 +238,66 @@ class _FieldLocator:
         line = span.line if span else None
         source = FieldSource(kind, self.obj.source.file, self.doc.index, path, line, present)
         if kind is SourceKind.BASE and not _same_quantity(f, node_text if present else None, rendered_text):
-            patched = ", ".join(self.obj.patched_by) or self.obj.target.path
-            return FieldSource(
-                SourceKind.PATCH, self.obj.patched_by[0] if self.obj.patched_by else None, None, None, None,
-                rendered_text is not None,
-                not_editable=f"value is set by the overlay ({patched}); overlay edits are not supported yet",
-            )
+            return self._patch_source(f, rendered_text)
         if present and span is not None and span.shared:
             return _not_editable(source, "value is a YAML anchor/alias shared with other places")
         if present and node_text is None:
             return _not_editable(source, "value is not a plain scalar")
         return source
 
+
+    def _patch_source(self, f: Field, rendered_text: str | None) -> FieldSource:
+        """The overlay patch that sets this field: a strategic-merge patch or a JSON 6902 op, last wins."""
+        patched = ", ".join(self.obj.patched_by) or self.obj.target.path
+        found: FieldSource | None = None
+        inline: str | None = None
+        for kfile in self.obj.patched_by:
+            for ref in self.patches.get(kfile, ()):
+                if ref.file is None:
+                    inline = kfile
+                    continue
+                hit = self._in_patch_file(ref.file, ref.target, f)
+                if hit is not None:
+                    found = hit
+        if found is not None:
+            doc = self._document(found)
+            written = doc.scalar_text(found.yaml_path) if doc is not None and found.yaml_path is not None else None
+            if written is None:
+                return _not_editable(found, "value in the patch is not a plain scalar")
+            if not _same_quantity(f, written, rendered_text):
+                return _not_editable(found, f"the patch sets {written} but the overlay renders {rendered_text}; set by something else too")
+            return found
+        where = f"an inline patch in {inline}" if inline else f"the overlay ({patched})"
+        return FieldSource(
+            SourceKind.PATCH, inline or (self.obj.patched_by[0] if self.obj.patched_by else None), None, None, None,
+            rendered_text is not None,
+            not_editable=f"value is set by {where}; gitbot edits patch files, not this",
+        )
+
+    def _in_patch_file(self, file: str, target: Mapping[str, Any] | None, f: Field) -> FieldSource | None:
+        yfile = self.files.get(file)
+        base = _get(self.doc.data, self.obj.source.yaml_path) if self.doc is not None else None
+        if yfile is None or not isinstance(base, dict) or self.container_path is None:
+            return None
+        base_name = str((base.get("metadata") or {}).get("name", ""))
+        if target is not None and (target.get("kind") not in (None, self.obj.kind) or target.get("name") not in (None, base_name)):
+            return None
+        container_index = self.container_path[-1]
+        for doc in yfile.documents:
+            path: YamlPath | None = None
+            if isinstance(doc.data, dict) and doc.data.get("kind") == self.obj.kind and _get(doc.data, ("metadata", "name")) == base_name:
+                items = _get(doc.data, self.pod_path + (self.list_key,))
+                match = next((i for i, c in enumerate(items or []) if isinstance(c, dict) and c.get("name") == self.name), None)
+                if match is not None:
+                    path = self.pod_path + (self.list_key, match) + f.resources_path
+            elif isinstance(doc.data, list) and target is not None:
+                path = _json6902_path(doc.data, self.pod_path + (self.list_key, container_index) + f.resources_path)
+            if path is None or doc.deepest(path)[0] != len(path):
+                continue
+            span = doc.span(path)
+            kind = SourceKind.PATCH if isinstance(doc.data, dict) else SourceKind.JSON6902
+            return FieldSource(kind, file, doc.index, path, span.line if span else None, True)
+        return None
 
     def _helm_source(self, f: Field, rendered_text: str | None) -> FieldSource:
         """The values key that feeds this field (see gitbot.load.helm_values), in the release's values file."""
@@ -276,6 +326,21 @@ class _FieldLocator:
         if present and doc.scalar_text(key.path) is None:
             return _not_editable(source, "value is not a plain scalar")
         return source
+
+
+def _json6902_path(ops: list[Any], wanted: YamlPath) -> YamlPath | None:
+    """Where in a JSON 6902 patch (a list of ops) the value at ``wanted`` is written, last op wins."""
+    found: YamlPath | None = None
+    for i, op in enumerate(ops):
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
+            continue
+        parts: list[str | int] = []
+        for raw in op["path"].split("/")[1:]:
+            part = raw.replace("~1", "/").replace("~0", "~")
+            parts.append(int(part) if part.isdigit() else part)
+        if tuple(parts) == wanted[: len(parts)]:
+            found = (i, "value", *wanted[len(parts):])
+    return found
 
 
 def _not_editable(source: FieldSource, reason: str) -> FieldSource:

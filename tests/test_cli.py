@@ -65,7 +65,7 @@ def test_demo_plan_validates_against_the_documented_schema(plan_json):
 
 def test_demo_plan_covers_the_story_the_demo_tells(plan_json):
     by = {(c["workload"], c["container"]): c for c in plan_json["containers"]}
-    assert plan_json["summary"]["by_status"] == {"change": 12, "unchanged": 0, "comment-only": 3, "skipped": 2}
+    assert plan_json["summary"]["by_status"] == {"change": 13, "unchanged": 0, "comment-only": 2, "skipped": 2}
     assert (plan_json["summary"]["workloads"], plan_json["summary"]["containers"]) == (13, 17)
     # no CPU request -> one is added
     cart = by[("shop/Deployment/cart", "cart")]["fields"]["cpu_request_m"]
@@ -107,8 +107,8 @@ def test_table_markdown_and_diff_outputs(plan_json):
     assert code == 0
     golden("demo-plan.txt", table)
     code, markdown, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "markdown")
-    assert markdown.startswith("## gitbot: monthly cost will decrease by $44.13 (−12.0%)\n")
-    assert "| **Total** | **$367.85** | **$323.72** | **−$44.13** |" in markdown
+    assert markdown.startswith("## gitbot: monthly cost will decrease by $73.04 (−19.9%)\n")
+    assert "| **Total** | **$367.85** | **$294.81** | **−$73.04** |" in markdown
     code, diff, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "diff")
     assert diff == "".join(e["diff"] for e in plan_json["edits"])
     golden("demo-plan.diff", diff)
@@ -159,6 +159,7 @@ def test_write_changes_one_line_per_field_and_a_second_plan_proposes_nothing(dem
         "apps/storefront/deployment.yaml": (4, 4),
         "charts/search/values-production.yaml": (7, 7),
         "platform/checkout/base/deployment.yaml": (4, 4),
+        "platform/checkout/overlays/production/api-resources.yaml": (4, 4),
         "platform/pricing-engine/base/deployment.yaml": (3, 3),
     }
     # the applied values read back as the recommendations
@@ -239,4 +240,19 @@ def test_installed_console_script_runs_the_demo():
     exe = Path(sys.executable).with_name("gitbot")
     result = subprocess.run([str(exe), "plan", DEMO, "--metrics-file", METRICS], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["summary"]["by_status"]["change"] == 12  # not a TTY: JSON
+    assert json.loads(result.stdout)["summary"]["by_status"]["change"] == 13  # not a TTY: JSON
+
+
+def test_the_diff_output_applies_with_git_apply_and_equals_write(demo_copy, tmp_path):
+    work = Path(demo_copy.working_tree_dir)
+    metrics = str(ROOT / METRICS)
+    code, diff, _ = run("plan", ".", "--metrics-file", metrics, "--format", "diff", cwd=work)
+    assert code == 0 and diff
+    patch = tmp_path / "gitbot.patch"
+    patch.write_text(diff)
+    demo_copy.git.apply(str(patch))
+    applied = {p: (work / p).read_text() for p in demo_copy.git.diff("--name-only").splitlines()}
+    demo_copy.git.checkout("--", ".")
+    run("plan", ".", "--metrics-file", metrics, "--write", "--format", "json", cwd=work)
+    written = {p: (work / p).read_text() for p in demo_copy.git.diff("--name-only").splitlines()}
+    assert applied == written and len(written) == 11

@@ -98,6 +98,7 @@ def test_load_demo_repo_objects_and_origins() -> None:
         "charts/search/values-staging.yaml",
         "platform/checkout/base/deployment.yaml",
         "platform/checkout/base/service.yaml",
+        "platform/checkout/overlays/production/api-resources.yaml",  # a patch file, read for edits
         "platform/pricing-engine/base/deployment.yaml",
     ]
 

@@ -54,3 +54,33 @@ def test_helm_values_fields_map_to_the_release_values_file():
     assert "charts/search/values.yaml" not in {e["file"] for e in doc["edits"]}
     assert all(e.status is not Status.COMMENT_ONLY for e in result.entries if e.rec.workload.target.name.startswith("charts/"))
     assert {rec_key(e.rec) for e in result.entries if e.status is Status.CHANGE} <= result.changes.applied
+
+
+def test_overlay_patch_fields_map_to_the_patch_file():
+    _, doc = plan(PlanRequest(repo=DEMO, metrics_file=METRICS))
+    api = next(c for c in doc["containers"] if c["workload"] == "shop-prod/Deployment/checkout" and c["container"] == "api")
+    assert api["status"] == "change"
+    sources = {k: (f["source"]["kind"], f["source"]["file"], f["source"]["yaml_path"], f["source"]["line"]) for k, f in api["fields"].items()}
+    patch = "platform/checkout/overlays/production/api-resources.yaml"
+    assert sources == {
+        "cpu_request_m": ("patch", patch, "spec.template.spec.containers[0].resources.requests.cpu", 13),
+        "cpu_limit_m": ("patch", patch, "spec.template.spec.containers[0].resources.limits.cpu", 16),
+        "memory_request_bytes": ("patch", patch, "spec.template.spec.containers[0].resources.requests.memory", 14),
+        "memory_limit_bytes": ("patch", patch, "spec.template.spec.containers[0].resources.limits.memory", 17),
+    }
+    edit = next(e["diff"] for e in doc["edits"] if e["file"] == patch)
+    assert edit == (
+        f"--- a/{patch}\n+++ b/{patch}\n@@ -10,8 +10,8 @@\n"
+        "         - name: api\n"
+        "           resources:\n"
+        "             requests:\n"
+        '-              cpu: "1"\n'
+        "-              memory: 1Gi\n"
+        '+              cpu: "610m"\n'
+        "+              memory: 776Mi\n"
+        "             limits:\n"
+        '-              cpu: "2"\n'
+        "-              memory: 2Gi\n"
+        '+              cpu: "1250m"\n'
+        "+              memory: 1Gi\n"
+    )

@@ -50,14 +50,46 @@ class FileChange:
     after: str
 
     def diff(self) -> str:
-        return "".join(
-            difflib.unified_diff(
-                self.before.splitlines(keepends=True),
-                self.after.splitlines(keepends=True),
-                fromfile=f"a/{self.path}",
-                tofile=f"b/{self.path}",
-            )
-        )
+        before = self.before.splitlines(keepends=True)
+        after = self.after.splitlines(keepends=True)
+        if len(before) == len(after):
+            return _paired_diff(self.path, before, after)
+        return "".join(difflib.unified_diff(before, after, fromfile=f"a/{self.path}", tofile=f"b/{self.path}"))
+
+
+def _paired_diff(path: str, before: list[str], after: list[str], context: int = 3) -> str:
+    """A unified diff for edits that only replace values: line i stays line i, so each changed line
+    shows as its own -/+ pair (a generic diff may pair an old limit with a new, equal request)."""
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    if not changed:
+        return ""
+    hunks: list[list[int]] = [[changed[0], changed[0]]]
+    for i in changed[1:]:
+        if i - hunks[-1][1] <= 2 * context:
+            hunks[-1][1] = i
+        else:
+            hunks.append([i, i])
+    out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
+    for first, last in hunks:
+        lo, hi = max(0, first - context), min(len(before), last + context + 1)
+        out.append(f"@@ -{lo + 1},{hi - lo} +{lo + 1},{hi - lo} @@\n")
+        i = lo
+        while i < hi:
+            if before[i] == after[i]:
+                out.append(" " + _with_newline(before[i]))
+                i += 1
+                continue
+            j = i
+            while j < hi and before[j] != after[j]:
+                j += 1
+            out.extend("-" + _with_newline(line) for line in before[i:j])
+            out.extend("+" + _with_newline(line) for line in after[i:j])
+            i = j
+    return "".join(out)
+
+
+def _with_newline(line: str) -> str:
+    return line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from gitbot.config import Config
 from gitbot.errors import InputError, SourceError
 from gitbot.load import helm, kustomize
 from gitbot.load.helm_values import HelmMapping, map_release
-from gitbot.load.discover import Discovery, discover
+from gitbot.load.discover import Discovery, PatchRef, discover
 from gitbot.load.objects import FoundObject, kubernetes_objects, object_name
 from gitbot.model import ObjectSource, RenderedObject, Skipped, SourceKind, Target, TargetKind
 from gitbot.yamldoc import YamlFile, load_yaml_file
@@ -29,6 +29,7 @@ class LoadResult:
     skipped: tuple[Skipped, ...]
     files: Mapping[str, YamlFile]  # source files read with positions, by repo-relative path
     helm_mappings: Mapping[str, HelmMapping] = field(default_factory=dict)  # by Helm target name
+    patches: Mapping[str, tuple[PatchRef, ...]] = field(default_factory=dict)  # by kustomization file
 
 
 class _Loader:
@@ -41,6 +42,7 @@ class _Loader:
         self.skipped: list[Skipped] = []
         self.targets: list[Target] = []
         self.helm_mappings: dict[str, HelmMapping] = {}
+        self.patches: dict[str, tuple[PatchRef, ...]] = {}
 
     def source_file(self, rel: str) -> YamlFile:
         """A repository file parsed with positions, read once per run."""
@@ -99,6 +101,13 @@ class _Loader:
             if obj.origin_file is not None:
                 source = self._locate(obj.origin_file, obj.data) or source
             self.objects.append(RenderedObject(target, obj.data, source, patched_by=obj.transformed_by))
+            for kfile in obj.transformed_by:  # the patch files, read with positions for edits
+                for ref in self.patches.get(kfile, ()):
+                    if ref.file is not None:
+                        try:
+                            self.source_file(ref.file)
+                        except SourceError:
+                            pass
 
     def load_helm(self, chart: str) -> None:
         releases = [r for r in self.config.helm_releases if r.chart == chart]
@@ -161,6 +170,7 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
         raise InputError(f"{repo}: not a directory")
     found: Discovery = discover(repo, config)
     loader = _Loader(repo.resolve(), config)
+    loader.patches = {k.file: tuple(k.patches) for k in found.kustomizations.values() if k.patches}
     loader.skipped.extend(found.skipped)
     for rel in found.plain_files:
         loader.load_plain(rel)
@@ -169,7 +179,8 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
     for chart in found.charts:
         loader.load_helm(chart)
     return LoadResult(
-        tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files), dict(loader.helm_mappings)
+        tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files), dict(loader.helm_mappings),
+        dict(loader.patches),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Mapping
 
 from gitbot.config import Config
 from gitbot.errors import SourceError
@@ -34,6 +34,14 @@ _RESOURCE_FIELDS = ("resources", "bases", "components")
 _FILE_LIST_FIELDS = ("patchesStrategicMerge", "crds", "transformers", "generators", "validators")
 
 
+@dataclass(frozen=True)
+class PatchRef:
+    """One entry of a kustomization's patches: a file (or inline text) and its optional target."""
+
+    file: str | None  # repo-relative patch file; None for an inline patch
+    target: Mapping[str, Any] | None  # the entry's target selector (kind, name, ...), if any
+
+
 @dataclass
 class Kustomization:
     dir: str  # repo-relative
@@ -42,6 +50,7 @@ class Kustomization:
     files: list[str] = field(default_factory=list)  # local files it reads
     remote: list[str] = field(default_factory=list)  # remote references it needs
     component: bool = False  # kind: Component: only built as part of a kustomization that uses it
+    patches: list[PatchRef] = field(default_factory=list)  # in the order kustomize applies them
 
 
 @dataclass
@@ -157,6 +166,15 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
     for key in _FILE_LIST_FIELDS:
         for ref in _as_list(data.get(key)):
             add(ref, key, dirs_allowed=False)
+    for key in ("patchesStrategicMerge", "patches", "patchesJson6902"):
+        for item in _as_list(data.get(key)):
+            if isinstance(item, str):
+                inline = "\n" in item
+                k.patches.append(PatchRef(None if inline else _normalise(kdir, item), None))
+            elif isinstance(item, dict):
+                target = item.get("target") if isinstance(item.get("target"), dict) else None
+                path = item.get("path")
+                k.patches.append(PatchRef(_normalise(kdir, path) if isinstance(path, str) else None, target))
     for key in ("patches", "patchesJson6902", "replacements"):
         for item in _as_list(data.get(key)):
             if isinstance(item, dict):
