@@ -84,3 +84,38 @@ def test_overlay_patch_fields_map_to_the_patch_file():
         '+              cpu: "1250m"\n'
         "+              memory: 1Gi\n"
     )
+
+
+def test_json6902_ops_and_inline_patches_are_located(tmp_path):
+    from gitbot.pipeline import inventory
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "deployment.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n"
+        "        - name: app\n          image: app:1\n          resources:\n            requests:\n              cpu: 100m\n"
+        "              memory: 64Mi\n"
+    )
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\n")
+    overlay = tmp_path / "overlays" / "prod"
+    overlay.mkdir(parents=True)
+    (overlay / "cpu.yaml").write_text(
+        "- op: replace\n  path: /spec/template/spec/containers/0/resources/requests/cpu\n  value: 300m\n"
+        "- op: add\n  path: /spec/template/spec/containers/0/resources/limits\n  value:\n    memory: 256Mi\n"
+    )
+    (overlay / "kustomization.yaml").write_text(
+        "resources:\n  - ../../base\npatches:\n  - path: cpu.yaml\n    target:\n      kind: Deployment\n      name: web\n"
+        "  - patch: |-\n      - op: replace\n        path: /spec/template/spec/containers/0/resources/requests/memory\n        value: 128Mi\n"
+        "    target:\n      kind: Deployment\n      name: web\n"
+    )
+    doc = inventory(PlanRequest(repo=tmp_path))
+    fields = doc["workloads"][0]["containers"][0]["fields"]
+    got = {k: (f["current"], f["source"]["kind"], f["source"]["file"], f["source"]["yaml_path"], f["source"]["editable"]) for k, f in fields.items()}
+    assert got == {
+        "cpu_request_m": (300, "json6902", "overlays/prod/cpu.yaml", "[0].value", True),
+        "cpu_limit_m": (None, "base", "base/deployment.yaml", "spec.template.spec.containers[0].resources.limits.cpu", True),
+        "memory_request_bytes": (128 * 2**20, "patch", "overlays/prod/kustomization.yaml", None, False),
+        "memory_limit_bytes": (256 * 2**20, "json6902", "overlays/prod/cpu.yaml", "[1].value.memory", True),
+    }
+    assert fields["memory_request_bytes"]["source"]["not_editable_reason"] == (
+        "value is set by an inline patch in overlays/prod/kustomization.yaml; gitbot edits patch files, not this"
+    )
