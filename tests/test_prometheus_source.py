@@ -236,3 +236,13 @@ def test_inventory_shows_the_same_usage_from_either_source(demo_prometheus):
     assert from_server == from_file
     cart = next(w for w in from_file["workloads"] if w["workload"] == "shop/Deployment/cart")
     assert cart["containers"][0]["usage"]["joined_by"] == "owner"
+
+
+def test_a_query_that_cannot_be_split_over_the_sample_limit_is_exit_4(demo_prometheus, fault_proxy):
+    # the real server's 422 (see the test above); here only on the one query that cannot be split
+    proxy = fault_proxy(demo_prometheus)
+    too_many = "query processing would load too many samples into memory in query execution"
+    proxy.set_fault(status(422, error_type="execution", error=too_many, match="count by (namespace)"))
+    code, out, err = run("plan", DEMO, "--prometheus-url", proxy.url, "--at", str(END))
+    assert (code, out) == (4, "")
+    assert err == f"gitbot: error: prometheus {proxy.url}: {too_many}; use a shorter --history or a query frontend\n"

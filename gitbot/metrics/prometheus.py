@@ -242,9 +242,20 @@ class PrometheusSource:
         return assemble(evaluated, self.describe())
 
     def _series_per_namespace(self, namespaces: frozenset[str] | None, end: float, history: int) -> dict[str, int]:
+        if namespaces is not None and not namespaces:
+            return {}
         sel = _containers(Selector(MEMORY_WORKING_SET), namespaces)
-        result = self.client.instant(f"count {by(['namespace'])} (max_over_time({sel.range(history)}))", end)
+        result = self._whole(f"count {by(['namespace'])} (max_over_time({sel.range(history)}))", end)
         return {item["metric"].get("namespace", ""): int(float(item["value"][1])) for item in result}
+
+    def _whole(self, query: str, at: float) -> list[dict[str, Any]]:
+        """An instant query that cannot be split: over the sample limit, the run cannot go on."""
+        try:
+            return self.client.instant(query, at)
+        except TooManySamples as exc:
+            raise SourceUnavailable(
+                f"prometheus {self.client.display_url}: {exc}; use a shorter --history or a query frontend"
+            ) from None
 
     def _fetch_chunk(self, chunk: Sequence[str], grid: np.ndarray, query: UsageQuery, tables: _Tables) -> None:
         history, step = query.history_seconds, query.step_seconds
@@ -288,11 +299,13 @@ class PrometheusSource:
         for bound, result in observed.items():
             tables.add_observed(bound, result)
 
-    def _rows(self, metric: str, namespaces: Iterable[str] | None, end: float, history: int) -> list[Labels]:
+    def _rows(self, metric: str, namespaces: Sequence[str] | None, end: float, history: int) -> list[Labels]:
         sel = Selector(metric)
         if namespaces is not None:
+            if not namespaces:
+                return []
             sel = sel.where("namespace", "in", namespaces)
-        result = self.client.instant(f"max_over_time({sel.range(history)})", end)
+        result = self._whole(f"max_over_time({sel.range(history)})", end)
         return [dict(item.get("metric", {})) for item in result]
 
     # -- snapshot ------------------------------------------------------------------------------------
@@ -305,7 +318,7 @@ class PrometheusSource:
         """
         length = int(math.ceil(end - start))
         sel = _containers(Selector(MEMORY_WORKING_SET), namespaces)
-        result = self.client.instant(f"sum {by(['namespace'])} (count_over_time({sel.range(length)}))", end)
+        result = self._whole(f"sum {by(['namespace'])} (count_over_time({sel.range(length)}))", end)
         samples = {item["metric"].get("namespace", ""): int(float(item["value"][1])) for item in result}
         budget = self.options.max_samples_per_query
         collected: dict[str, dict[tuple[tuple[str, str], ...], list[tuple[float, float]]]] = {}
