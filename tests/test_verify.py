@@ -26,13 +26,35 @@ def test_the_demo_edits_pass_and_a_stray_change_is_caught():
     applied = result.changes.applied
     assert loop(changes, applied) == {}
 
+    patch = next(c for c in changes if c.path == "platform/checkout/overlays/production/api-resources.yaml")
+    stray_patch = patch.after.replace('cpu: "1250m"', 'cpu: "3"')
+    failures = loop([c if c is not patch else FileChange(c.path, c.before, stray_patch) for c in changes], applied)
+    overlay = "platform/checkout/overlays/production"
+    assert set(failures) == {(overlay, "shop-prod/Deployment/checkout", "api")}
+    assert set(failures.values()) == {
+        f"re-rendering {overlay} with the edit: Deployment/checkout api cpu_limit becomes 3, expected 1250m"
+    }
+
+    # a field nobody meant to move (envoy, comment-only): every edit of a file the overlays read
+    base = next(c for c in changes if c.path == "platform/checkout/base/deployment.yaml")
+    moved = base.after.replace("cpu: 100m", "cpu: 101m")
+    assert moved != base.after
+    failures = loop([c if c is not base else FileChange(c.path, c.before, moved) for c in changes], applied)
+    assert set(failures) == {
+        ("platform/checkout/overlays/production", "shop-prod/Deployment/checkout", "api"),
+        ("platform/checkout/overlays/staging", "shop-staging/Deployment/checkout", "api"),
+    }
+    assert "Deployment/checkout envoy cpu_request becomes 101m, expected 100m" in failures[
+        ("platform/checkout/overlays/staging", "shop-staging/Deployment/checkout", "api")
+    ]
+
     prod = next(c for c in changes if c.path == "charts/search/values-production.yaml")
     stray = prod.after.replace("      memory: 358Mi\n", "      memory: 999Mi\n")
     assert stray != prod.after
     tampered = [c if c is not prod else FileChange(c.path, c.before, stray) for c in changes]
     failures = loop(tampered, applied)
     target = "charts/search@search-prod/search"
-    assert set(failures) == {k for k in applied if k[0] == target}
+    assert set(failures) == {(target, "search-prod/Deployment/search-gateway", "gateway")}
     assert set(failures.values()) == {
         f"re-rendering {target} with the edit: Deployment/search-gateway gateway memory_limit becomes 999Mi, expected 358Mi"
     }

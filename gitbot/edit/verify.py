@@ -37,7 +37,11 @@ class ClosedLoop:
         self.reads: dict[str, set[str]] = {}
         for obj in loaded.objects:
             t = obj.target.name
-            self.reads.setdefault(t, set()).add(obj.source.file)
+            reads = self.reads.setdefault(t, set())
+            reads.add(obj.source.file)
+            for kfile in obj.patched_by:  # the overlays' kustomization and patch files
+                reads.add(kfile)
+                reads.update(ref.file for ref in loaded.patches.get(kfile, ()) if ref.file is not None)
             for container, spec in pod_containers(obj.data):
                 self.before.setdefault(t, {})[(str(obj.data.get("kind")), object_name(obj.data), container)] = _fields(spec)
         for target in loaded.targets:
@@ -57,10 +61,13 @@ class ClosedLoop:
             for c in changes:
                 (copy / c.path).write_text(c.after, encoding="utf-8", newline="")
             for target in targets:
-                problem = self._check(copy, target, applied_keys)
-                if problem is None:
+                found = self._check(copy, target, applied_keys)
+                if found is None:
                     continue
-                culprits = {
+                problem, own = found
+                # a field that was meant to change but came out wrong: that edit; a field that moved
+                # although nothing meant to move it: every edit of a file this target reads
+                culprits = {own} if own is not None else {
                     key for key in applied_keys
                     if key[0] == target.name or self._edits_files(key, self.reads.get(target.name, set()) & changed)
                 }
@@ -72,24 +79,25 @@ class ClosedLoop:
         rec = next((r for refs in self.by_target.values() for r in refs.values() if rec_key(r) == key), None)
         return rec is not None and any(rec.container.fields[f].source.file in files for f in rec.changed_fields)
 
-    def _check(self, copy: Path, target: Target, applied: set[RecKey]) -> str | None:
+    def _check(self, copy: Path, target: Target, applied: set[RecKey]) -> tuple[str, RecKey | None] | None:
+        """The first difference from what was intended, and the edit meant to change that field."""
         try:
             after = dict(self._render(copy, target))
         except SourceError as exc:
-            return f"it no longer renders ({exc.detail})"
+            return f"it no longer renders ({exc.detail})", None
         recs = self.by_target.get(target.name, {})
         before = self.before.get(target.name, {})
         for ref, old in sorted(before.items()):
             new = after.get(ref)
             if new is None:
-                return f"{ref[0]}/{ref[1]} container {ref[2]} disappears"
+                return f"{ref[0]}/{ref[1]} container {ref[2]} disappears", None
             rec = recs.get(ref)
             for f in FIELDS:
-                wanted = old[f]
+                wanted, own = old[f], None
                 if rec is not None and rec_key(rec) in applied and rec.status is Status.CHANGE and rec.fields[f].changed:
-                    wanted = rec.fields[f].recommended
+                    wanted, own = rec.fields[f].recommended, rec_key(rec)
                 if new[f] != wanted:
-                    return f"{ref[0]}/{ref[1]} {ref[2]} {f.value} becomes {_show(f, new[f])}, expected {_show(f, wanted)}"
+                    return f"{ref[0]}/{ref[1]} {ref[2]} {f.value} becomes {_show(f, new[f])}, expected {_show(f, wanted)}", own
         return None
 
     def _render(self, copy: Path, target: Target) -> Iterable[tuple[Ref, dict[Field, int | None]]]:
