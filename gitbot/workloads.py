@@ -304,6 +304,8 @@ class _FieldLocator:
         template = FieldSource(SourceKind.HELM_TEMPLATE, self.obj.source.file, self.obj.source.doc_index, None, None, rendered_text is not None)
         key = self.helm.fields.get(((self.obj.kind, self.obj.name, self.name), f)) if self.helm else None
         if key is None:
+            if rendered_text is None:
+                return _not_editable(template, "not set, and no values key of the chart feeds it")
             return _not_editable(template, "set by the chart's template, not by a values key")
         assert self.helm is not None
         if self.helm.edit_file is None:

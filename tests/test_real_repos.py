@@ -795,3 +795,36 @@ def test_podinfo_write_then_plan_again_proposes_nothing(podinfo: Run, tmp_path: 
     assert repo.git.diff("--numstat", "--", "charts/podinfo/values-prod.yaml") == "3\t3\tcharts/podinfo/values-prod.yaml"
     _, again = plan(PlanRequest(repo=work, config_file=config, metrics_file=snapshot, at=END))
     assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
+
+
+def test_microservices_demo_helm_chart_maps_every_service_to_its_values_key() -> None:
+    """The chart's values.yaml has one ``<service>.resources`` block per service, fed through
+    ``toYaml``; redis-cart's resources are hard-coded in its template, loadgenerator's frontend-check
+    init container has none. With no values file configured, the edit goes to the chart's values.yaml."""
+    inv = inventory(PlanRequest(repo=MICROSERVICES / "helm-chart"))
+    rows = {
+        (w["workload"].split("/")[-1], c["name"]): (
+            {f["source"]["kind"] for f in c["fields"].values()},
+            c["fields"]["memory_limit_bytes"]["source"]["yaml_path"],
+            c["fields"]["memory_limit_bytes"]["source"]["file"],
+        )
+        for w in inv["workloads"]
+        for c in w["containers"]
+    }
+    values_keys = {
+        "adservice": "adService", "cartservice": "cartService", "checkoutservice": "checkoutService",
+        "currencyservice": "currencyService", "emailservice": "emailService", "frontend": "frontend",
+        "paymentservice": "paymentService", "productcatalogservice": "productCatalogService",
+        "recommendationservice": "recommendationService", "shippingservice": "shippingService",
+    }
+    expected = {(name, "server"): ({"helm-values"}, f"{key}.resources.limits.memory", "values.yaml") for name, key in values_keys.items()}
+    expected[("loadgenerator", "main")] = ({"helm-values"}, "loadGenerator.resources.limits.memory", "values.yaml")
+    template = "templates/cartservice.yaml"  # the chart renders redis-cart beside cartservice
+    expected[("redis-cart", "redis")] = ({"helm-template"}, None, rows[("redis-cart", "redis")][2])
+    expected[("loadgenerator", "frontend-check")] = ({"helm-template"}, None, rows[("loadgenerator", "frontend-check")][2])
+    assert rows == expected
+    assert rows[("redis-cart", "redis")][2].endswith(template)
+    redis = next(c for w in inv["workloads"] if w["workload"].endswith("/redis-cart") for c in w["containers"])
+    assert redis["fields"]["cpu_request_m"]["source"]["not_editable_reason"] == "set by the chart's template, not by a values key"
+    check = next(c for w in inv["workloads"] if w["workload"].endswith("/loadgenerator") for c in w["containers"] if c["name"] == "frontend-check")
+    assert check["fields"]["cpu_request_m"]["source"]["not_editable_reason"] == "not set, and no values key of the chart feeds it"

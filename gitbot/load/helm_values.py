@@ -65,15 +65,16 @@ def map_release(repo: Path, target: Target) -> HelmMapping:
                 if key is not None and _matches(key, f):
                     ref = (str(obj.data.get("kind")), object_name(obj.data), container)
                     fields[(ref, f)] = key
-    edit_file, why_not = _edit_file(target)
+    edit_file, why_not = _edit_file(repo, target)
     return HelmMapping(fields, edit_file, why_not)
 
 
-def _edit_file(target: Target) -> tuple[str | None, str | None]:
+def _edit_file(repo: Path, target: Target) -> tuple[str | None, str | None]:
     if target.values_files:
         return target.values_files[-1], None
-    if "/charts/" in f"/{target.path}":
-        return None, "a vendored subchart's defaults; configure a values file for the release to edit"
+    chart = Path(target.path)
+    if any((repo / parent / "Chart.yaml").is_file() for parent in chart.parents if parent != chart and str(parent) != "."):
+        return None, "a subchart vendored in another chart; configure a values file for the release to edit"
     return f"{target.path}/values.yaml" if target.path else "values.yaml", None
 
 
