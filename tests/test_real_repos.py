@@ -828,3 +828,23 @@ def test_microservices_demo_helm_chart_maps_every_service_to_its_values_key() ->
     assert redis["fields"]["cpu_request_m"]["source"]["not_editable_reason"] == "set by the chart's template, not by a values key"
     check = next(c for w in inv["workloads"] if w["workload"].endswith("/loadgenerator") for c in w["containers"] if c["name"] == "frontend-check")
     assert check["fields"]["cpu_request_m"]["source"]["not_editable_reason"] == "not set, and no values key of the chart feeds it"
+
+
+def test_microservices_demo_helm_chart_write_then_plan_again_proposes_nothing(tmp_path: Path) -> None:
+    work = tmp_path / "helm-chart"
+    shutil.copytree(MICROSERVICES / "helm-chart", work)
+    inv = inventory(PlanRequest(repo=work))
+    snapshot = tmp_path / "usage.om.gz"
+    write_snapshot(scenario_for(simple_workloads(inv), END), snapshot)
+    first, doc = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END, write=True))
+    # every service's values block, in the chart's own values.yaml (no values file is configured);
+    # redis-cart (hard-coded) stays a suggestion
+    assert [e["file"] for e in doc["edits"]] == ["values.yaml"]
+    assert doc["summary"]["by_status"] == {"change": 11, "unchanged": 0, "comment-only": 1, "skipped": 1}
+    assert first.written
+    _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))
+    assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
+    for e in again["containers"]:
+        before = next(c for c in doc["containers"] if (c["workload"], c["container"]) == (e["workload"], e["container"]))
+        if before["status"] == "change":
+            assert {k: f["current"] for k, f in e["fields"].items()} == {k: f["recommended"] for k, f in before["fields"].items()}
