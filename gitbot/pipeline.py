@@ -17,6 +17,7 @@ import numpy as np
 
 from gitbot.config import Config, load_config
 from gitbot.edit.changeset import ChangeSet, plan_changes, write_changes
+from gitbot.edit.overlay import OverlayPatcher
 from gitbot.edit.verify import ClosedLoop
 from gitbot.errors import InputError
 from gitbot.load import LoadResult, load_repo
@@ -119,7 +120,9 @@ def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
         for w in workloads
         for c in w.containers
     ]
-    changes: ChangeSet = plan_changes(recs, loaded.files, ClosedLoop(request.repo, loaded, recs))
+    changes: ChangeSet = plan_changes(
+        recs, loaded.files, ClosedLoop(request.repo, loaded, recs), OverlayPatcher(request.repo.resolve(), loaded.files)
+    )
     entries = []
     for rec in recs:
         status, reasons = final_status(rec, changes)

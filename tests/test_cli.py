@@ -65,7 +65,7 @@ def test_demo_plan_validates_against_the_documented_schema(plan_json):
 
 def test_demo_plan_covers_the_story_the_demo_tells(plan_json):
     by = {(c["workload"], c["container"]): c for c in plan_json["containers"]}
-    assert plan_json["summary"]["by_status"] == {"change": 13, "unchanged": 0, "comment-only": 2, "skipped": 2}
+    assert plan_json["summary"]["by_status"] == {"change": 15, "unchanged": 0, "comment-only": 0, "skipped": 2}
     assert (plan_json["summary"]["workloads"], plan_json["summary"]["containers"]) == (13, 17)
     # no CPU request -> one is added
     cart = by[("shop/Deployment/cart", "cart")]["fields"]["cpu_request_m"]
@@ -107,8 +107,8 @@ def test_table_markdown_and_diff_outputs(plan_json):
     assert code == 0
     golden("demo-plan.txt", table)
     code, markdown, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "markdown")
-    assert markdown.startswith("## gitbot: monthly cost will decrease by $73.04 (−19.9%)\n")
-    assert "| **Total** | **$367.85** | **$294.81** | **−$73.04** |" in markdown
+    assert markdown.startswith("## gitbot: monthly cost will decrease by $75.56 (−20.5%)\n")
+    assert "| **Total** | **$367.85** | **$292.29** | **−$75.56** |" in markdown
     code, diff, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "diff")
     assert diff == "".join(e["diff"] for e in plan_json["edits"])
     golden("demo-plan.diff", diff)
@@ -135,18 +135,28 @@ def test_write_changes_one_line_per_field_and_a_second_plan_proposes_nothing(dem
     # plus the parent key when a whole block (e.g. `limits:`) had to be created
     changed = {}
     for c in first["containers"]:
-        if c["status"] == "change":
+        if c["status"] == "change" and c["container"] != "envoy":  # envoy: overlay patches, below
             for f in c["fields"].values():
                 if f["changed"]:
                     key = f["source"]["file"]
                     added, removed = changed.get(key, (0, 0))
                     changed[key] = (added + 1, removed + (1 if f["source"]["present"] else 0))
+    # envoy's base lines are shared by both overlays, which want different values: each overlay gets
+    # a new 16-line patch file and a `patches:` entry (+1 line, or +2 with the key), the base stays
+    overlay_files = {
+        "platform/checkout/overlays/production/gitbot-resources.yaml": (16, 0),
+        "platform/checkout/overlays/production/kustomization.yaml": (1, 0),
+        "platform/checkout/overlays/staging/gitbot-resources.yaml": (16, 0),
+        "platform/checkout/overlays/staging/kustomization.yaml": (2, 0),
+    }
+    demo_copy.git.add("-N", ".")
     numstat = {}
     for line in demo_copy.git.diff("--numstat").splitlines():
         added, removed, name = line.split("\t")
         numstat[name] = (int(added), int(removed))
     # values-staging.yaml sets no resources: two whole blocks are inserted (resources, requests, cpu,
     # memory, limits, memory: 6 lines each), leaving the chart's shared defaults alone
+    assert {name: numstat.pop(name) for name in overlay_files} == overlay_files
     assert numstat.pop("charts/search/values-staging.yaml") == (12, 0)
     del changed["charts/search/values-staging.yaml"]
     assert numstat == changed
@@ -240,7 +250,7 @@ def test_installed_console_script_runs_the_demo():
     exe = Path(sys.executable).with_name("gitbot")
     result = subprocess.run([str(exe), "plan", DEMO, "--metrics-file", METRICS], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["summary"]["by_status"]["change"] == 13  # not a TTY: JSON
+    assert json.loads(result.stdout)["summary"]["by_status"]["change"] == 15  # not a TTY: JSON
 
 
 def test_the_diff_output_applies_with_git_apply_and_equals_write(demo_copy, tmp_path):
@@ -251,8 +261,15 @@ def test_the_diff_output_applies_with_git_apply_and_equals_write(demo_copy, tmp_
     patch = tmp_path / "gitbot.patch"
     patch.write_text(diff)
     demo_copy.git.apply(str(patch))
-    applied = {p: (work / p).read_text() for p in demo_copy.git.diff("--name-only").splitlines()}
+
+    def touched() -> dict[str, str]:
+        demo_copy.git.add("-N", ".")
+        return {p: (work / p).read_text() for p in demo_copy.git.diff("--name-only").splitlines()}
+
+    applied = touched()
+    demo_copy.git.reset("-q")
     demo_copy.git.checkout("--", ".")
+    demo_copy.git.clean("-fdq")
     run("plan", ".", "--metrics-file", metrics, "--write", "--format", "json", cwd=work)
-    written = {p: (work / p).read_text() for p in demo_copy.git.diff("--name-only").splitlines()}
-    assert applied == written and len(written) == 11
+    written = touched()
+    assert applied == written and len(written) == 15

@@ -60,7 +60,7 @@ def test_server_plan_equals_the_plan_from_the_backfilled_file(server_plan, file_
     assert server_plan["usage_source"]["source"] == f"prometheus {server_plan['usage_source']['source'].split(' ', 1)[1]}"
     assert server_plan["usage_source"]["source"].startswith("prometheus http://127.0.0.1:")
     assert without_source(server_plan) == without_source(file_plan)
-    assert server_plan["summary"]["by_status"] == {"change": 13, "unchanged": 0, "comment-only": 2, "skipped": 2}
+    assert server_plan["summary"]["by_status"] == {"change": 15, "unchanged": 0, "comment-only": 0, "skipped": 2}
 
 
 def test_snapshot_replays_the_server_plan_offline(demo_prometheus, server_plan, tmp_path):

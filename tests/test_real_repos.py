@@ -434,18 +434,24 @@ def test_podinfo_plan(podinfo: Run) -> None:
     doc = podinfo.doc
     summary = doc["summary"]
     assert (summary["workloads"], summary["containers"]) == (34, 37)
-    # change 12: deploy/secure (2) and deploy/webapp (2) plain files, backend and database-replica in
+    # change 33: deploy/secure (2) and deploy/webapp (2) plain files, backend and database-replica in
     # all three overlays (they all want the same values, so one edit of the shared base serves them),
-    # kustomize/'s podinfo, and the Helm podinfo through values-prod.yaml.
-    # comment-only 22: podinfo-redis (resources hard-coded in its template) and 21 overlay
-    # containers whose shared base line would need different values per overlay.
+    # kustomize/'s podinfo, the Helm podinfo through values-prod.yaml, and 21 overlay containers
+    # whose shared base line needs different values per overlay: each overlay gets a
+    # gitbot-resources.yaml patch (listed in its kustomization) instead of a base edit.
+    # comment-only 1: podinfo-redis (resources hard-coded in its template).
     # skipped 3: the warm-cache-init init container in each overlay has no usage (see module doc).
-    assert summary["by_status"] == {"change": 12, "unchanged": 0, "comment-only": 22, "skipped": 3}
-    assert summary["files_changed"] == 8
+    assert summary["by_status"] == {"change": 33, "unchanged": 0, "comment-only": 1, "skipped": 3}
+    assert summary["files_changed"] == 18
     assert sorted(e["file"] for e in doc["edits"]) == [
         "charts/podinfo/values-prod.yaml",
         "deploy/bases/backend/deployment.yaml",
+        "deploy/bases/database/cronjob-backup-daily.yaml",
+        "deploy/bases/database/cronjob-rollup-daily.yaml",
+        "deploy/bases/database/cronjob-rollup-weekly.yaml",
         "deploy/bases/database/deployment-replica.yaml",
+        "deploy/bases/frontend/cronjob-warm-cache.yaml",
+        *(f"deploy/overlays/{env}/{name}" for env in ("dev", "production", "staging") for name in ("gitbot-resources.yaml", "kustomization.yaml")),
         "deploy/secure/backend/deployment.yaml",
         "deploy/secure/frontend/deployment.yaml",
         "deploy/webapp/backend/deployment.yaml",
@@ -498,17 +504,13 @@ def test_podinfo_recommendations(podinfo: Run) -> None:
     assert added == ["+            cpu: 1000m", "+            memory: 256Mi", "+            cpu: 50m"]  # once, not per overlay
 
     # cache: the overlays want different CPU requests for the same base line (dev 50m from the
-    # step-down floor, production p95 73m -> 75m), so nothing is edited and each says why
-    for env in ("dev", "staging", "production"):
+    # step-down floor, production p95 73m -> 75m): the base stays, each overlay gets its own patch
+    for env, cpu in (("dev", "50m"), ("staging", "50m"), ("production", "75m")):
         e = entry(doc, f"{env}/Deployment/cache", "redis")
-        assert e["status"] == "comment-only"
-        assert e["reasons"] == [
-            (
-                "deploy/bases/cache/deployment.yaml:42 is shared by deploy/overlays/dev, deploy/overlays/production, "
-                "deploy/overlays/staging, which need different values (50m vs 75m); edit it per target (overlay patch) by hand"
-            )
-        ]
-    assert entry(doc, "production/Deployment/cache", "redis")["fields"]["cpu_request_m"]["recommended"] == 75
+        assert (e["status"], e["reasons"], written(e)["cpu_request_m"]) == ("change", [], cpu)
+        patch = next(x["diff"] for x in doc["edits"] if x["file"] == f"deploy/overlays/{env}/gitbot-resources.yaml")
+        assert "+  name: cache\n" in patch and f"+              cpu: {cpu}\n" in patch
+    assert "deploy/bases/cache/deployment.yaml" not in {x["file"] for x in doc["edits"]}
 
     # CronJob containers: 10m / 16Mi requests are below the floor rule (10m CPU, 32Mi memory), so the
     # memory request goes *up* to 32Mi; in dev the non-production memory limit is 2 x request = 64Mi
@@ -789,7 +791,8 @@ def test_podinfo_write_then_plan_again_proposes_nothing(podinfo: Run, tmp_path: 
     snapshot = tmp_path / "usage.om.gz"
     write_snapshot(scenario_for(simple_workloads(podinfo.inventory), END), snapshot)
     first, doc = plan(PlanRequest(repo=work, config_file=config, metrics_file=snapshot, at=END, write=True))
-    assert first.written and doc["summary"]["files_changed"] == 8
+    assert first.written and doc["summary"]["files_changed"] == 18
+    repo.git.add("-N", ".")  # the new overlay patch files
     changed = sorted(line.split("\t")[2] for line in repo.git.diff("--numstat").splitlines())
     assert changed == sorted(e["file"] for e in doc["edits"])
     assert repo.git.diff("--numstat", "--", "charts/podinfo/values-prod.yaml") == "3\t3\tcharts/podinfo/values-prod.yaml"

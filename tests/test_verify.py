@@ -35,18 +35,16 @@ def test_the_demo_edits_pass_and_a_stray_change_is_caught():
         f"re-rendering {overlay} with the edit: Deployment/checkout api cpu_limit becomes 3, expected 1250m"
     }
 
-    # a field nobody meant to move (envoy, comment-only): every edit of a file the overlays read
-    base = next(c for c in changes if c.path == "platform/checkout/base/deployment.yaml")
-    moved = base.after.replace("cpu: 100m", "cpu: 101m")
+    # a field nobody meant to move (the engine's memory limit): every edit of a file the overlay reads
+    base = next(c for c in changes if c.path == "platform/pricing-engine/base/deployment.yaml")
+    moved = base.after.replace("memory: 1536Mi", "memory: 1600Mi")
     assert moved != base.after
     failures = loop([c if c is not base else FileChange(c.path, c.before, moved) for c in changes], applied)
-    assert set(failures) == {
-        ("platform/checkout/overlays/production", "shop-prod/Deployment/checkout", "api"),
-        ("platform/checkout/overlays/staging", "shop-staging/Deployment/checkout", "api"),
-    }
-    assert "Deployment/checkout envoy cpu_request becomes 101m, expected 100m" in failures[
-        ("platform/checkout/overlays/staging", "shop-staging/Deployment/checkout", "api")
-    ]
+    overlay = "platform/pricing-engine/overlays/production"
+    assert set(failures) == {(overlay, "shop-prod/Deployment/pricing-engine", "engine")}
+    assert failures[(overlay, "shop-prod/Deployment/pricing-engine", "engine")] == (
+        f"re-rendering {overlay} with the edit: Deployment/pricing-engine engine memory_limit becomes 1.56Gi, expected 1.5Gi"
+    )
 
     prod = next(c for c in changes if c.path == "charts/search/values-production.yaml")
     stray = prod.after.replace("      memory: 358Mi\n", "      memory: 999Mi\n")
@@ -141,3 +139,31 @@ def test_json6902_ops_and_inline_patches_are_located(tmp_path):
     assert fields["memory_request_bytes"]["source"]["not_editable_reason"] == (
         "value is set by an inline patch in overlays/prod/kustomization.yaml; gitbot edits patch files, not this"
     )
+
+
+def test_a_shared_base_needing_different_values_gets_overlay_patches(tmp_path):
+    import shutil
+
+    work = tmp_path / "demo"
+    shutil.copytree(DEMO, work)
+    _, doc = plan(PlanRequest(repo=work, metrics_file=METRICS, write=True))
+    envoy = {c["target"]["name"]: c for c in doc["containers"] if c["container"] == "envoy"}
+    assert {t: c["status"] for t, c in envoy.items()} == {
+        "platform/checkout/overlays/production": "change", "platform/checkout/overlays/staging": "change",
+    }
+    staging = "platform/checkout/overlays/staging"
+    assert (work / staging / "gitbot-resources.yaml").read_text() == (
+        f"# Resources for {staging}, set here by gitbot: the base is shared with overlays that need other values.\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  template:\n    spec:\n      containers:\n"
+        "        - name: envoy\n          resources:\n            requests:\n              cpu: 50m\n              memory: 72Mi\n"
+        "            limits:\n              memory: 144Mi\n"
+    )
+    assert (work / staging / "kustomization.yaml").read_text().endswith("resources:\n  - ../../base\npatches:\n  - path: gitbot-resources.yaml\n")
+    prod = (work / "platform/checkout/overlays/production/kustomization.yaml").read_text()
+    assert prod.endswith("patches:\n  - path: api-resources.yaml\n  - path: gitbot-resources.yaml\n")
+    # the base's envoy lines are untouched; a second plan finds the fields in the new patches
+    assert "cpu: 100m" in (work / "platform/checkout/base/deployment.yaml").read_text()
+    _, again = plan(PlanRequest(repo=work, metrics_file=METRICS))
+    assert again["summary"]["by_status"]["change"] == 0
+    envoy = next(c for c in again["containers"] if c["container"] == "envoy" and c["target"]["name"] == staging)
+    assert envoy["fields"]["cpu_request_m"]["source"]["file"] == f"{staging}/gitbot-resources.yaml"

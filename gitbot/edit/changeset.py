@@ -2,7 +2,8 @@
 
 1. Every changed field of every ``change`` recommendation becomes an intent at its source location.
 2. One location written for several targets (a Kustomize base used by two overlays) is edited only
-   when they all want the same value; otherwise each of them becomes comment-only, with the values.
+   when they all want the same value; otherwise the changes move into per-overlay patches
+   (``gitbot.edit.overlay``) where possible, else each becomes comment-only, with the values.
 3. Intents are spliced into the file text (``gitbot.edit.splice``), then the file is parsed again and
    compared with the original: exactly the intended values changed and nothing else, or the file is
    left alone and its recommendations become comment-only with the reason.
@@ -16,7 +17,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from gitbot.edit.splice import CannotEdit, Splice, insert_fields, replace_scalar
 from gitbot.errors import GitbotError, InputError, SourceError
@@ -48,10 +49,13 @@ class FileChange:
     path: str
     before: str
     after: str
+    created: bool = False  # a new file (before is "")
 
     def diff(self) -> str:
         before = self.before.splitlines(keepends=True)
         after = self.after.splitlines(keepends=True)
+        if self.created:
+            return "".join(difflib.unified_diff(before, after, fromfile="/dev/null", tofile=f"b/{self.path}"))
         if len(before) == len(after):
             return _paired_diff(self.path, before, after)
         return "".join(difflib.unified_diff(before, after, fromfile=f"a/{self.path}", tofile=f"b/{self.path}"))
@@ -106,28 +110,51 @@ class ChangeSet:
 Verifier = Callable[[Sequence["FileChange"], frozenset[RecKey]], Mapping[RecKey, str]]
 
 
-def plan_changes(recs: Sequence[Recommendation], files: Mapping[str, YamlFile], verify: Verifier | None = None) -> ChangeSet:
-    """``verify(changes, applied)``: recommendations whose edits fail a re-render check, and why."""
+class Overlays(Protocol):
+    """Moves a change out of a shared base into per-overlay patches (gitbot.edit.overlay)."""
+
+    def eligible(self, rec: Recommendation) -> bool: ...
+
+    def changes(self, recs: Sequence[Recommendation]) -> tuple[list[FileChange], dict[tuple[RecKey, Field], str], dict[RecKey, str]]: ...
+
+
+def plan_changes(
+    recs: Sequence[Recommendation], files: Mapping[str, YamlFile], verify: Verifier | None = None, overlays: Overlays | None = None
+) -> ChangeSet:
+    """``verify(changes, applied)``: recommendations whose edits fail a re-render check, and why.
+    ``overlays``: where a shared base location needs different values, write overlay patches instead."""
     intents = [i for rec in recs if rec.status is Status.CHANGE for i in _intents(rec)]
+    by_key = {rec_key(rec): rec for rec in recs}
     readers = _readers(recs)
     downgraded: dict[RecKey, str] = {}
+    overlaid: set[RecKey] = set()
     while True:
-        live = [i for i in intents if i.key not in downgraded]
-        conflicts = _conflicts(live, readers, set(downgraded), files)
+        live = [i for i in intents if i.key not in downgraded and i.key not in overlaid]
+        conflicts = _conflicts(live, readers, set(downgraded), files, ignore=overlaid)
         if conflicts:
-            downgraded.update(conflicts)
+            movable = {k for k in conflicts if overlays is not None and overlays.eligible(by_key[k])}
+            overlaid |= movable
+            downgraded.update({k: why for k, why in conflicts.items() if k not in movable})
             continue
         changes, failures = _apply_intents(live, files)
         if failures:
             downgraded.update(failures)
             continue
-        applied = frozenset(i.key for i in live)
+        moved = sorted(k for k in overlaid if k not in downgraded)
+        extra_written: dict[tuple[RecKey, Field], str] = {}
+        if overlays is not None and moved:
+            extra, extra_written, failures = overlays.changes([by_key[k] for k in moved])
+            if failures:
+                downgraded.update(failures)
+                continue
+            changes = sorted([*changes, *extra], key=lambda c: c.path)
+        applied = frozenset(i.key for i in live) | frozenset(moved)
         if verify is not None and changes:
             rejected = verify(changes, applied)
             if rejected:
                 downgraded.update(rejected)
                 continue
-        written = {(i.key, i.field): i.text for i in live}
+        written = {(i.key, i.field): i.text for i in live} | extra_written
         return ChangeSet(tuple(changes), applied, downgraded, written)
 
 
@@ -138,14 +165,15 @@ def write_changes(changes: ChangeSet, repo: Path) -> None:
         for change in changes.files:
             target = repo / change.path
             current = target.read_bytes().decode("utf-8") if target.exists() else None
-            if current != change.before:
+            if current != (None if change.created else change.before):
                 raise InputError(f"{change.path}: changed on disk while gitbot was planning; nothing written")
             handle, tmp = tempfile.mkstemp(prefix=".gitbot-", dir=target.parent)
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
                 out.write(change.after)
                 out.flush()
                 os.fsync(out.fileno())
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
+            if not change.created:
+                os.chmod(tmp, target.stat().st_mode & 0o7777)
             staged.append((Path(tmp), target, change))
     except OSError as exc:
         _discard(staged)
@@ -160,7 +188,10 @@ def write_changes(changes: ChangeSet, repo: Path) -> None:
             done.append((target, change))
     except OSError as exc:
         for target, change in done:
-            target.write_text(change.before, encoding="utf-8", newline="")
+            if change.created:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_text(change.before, encoding="utf-8", newline="")
         _discard(staged)
         raise InputError(f"cannot write changes: {exc}; restored the files already written") from None
 
@@ -208,7 +239,8 @@ def _readers(recs: Sequence[Recommendation]) -> dict[Location, set[RecKey]]:
 
 
 def _conflicts(
-    intents: list[Intent], readers: Mapping[Location, set[RecKey]], downgraded: set[RecKey], files: Mapping[str, YamlFile]
+    intents: list[Intent], readers: Mapping[Location, set[RecKey]], downgraded: set[RecKey], files: Mapping[str, YamlFile],
+    ignore: set[RecKey] = frozenset(),  # type: ignore[assignment]
 ) -> dict[RecKey, str]:
     """Edits of a shared location need every target that renders from it to want the same text."""
     by_location: dict[Location, list[Intent]] = {}
@@ -217,7 +249,7 @@ def _conflicts(
     out: dict[RecKey, str] = {}
     for (file, doc_index, path), group in by_location.items():
         values = sorted({i.text for i in group})
-        others = readers.get((file, doc_index, path), set()) - {i.key for i in group}
+        others = readers.get((file, doc_index, path), set()) - {i.key for i in group} - ignore
         blocked = sorted({key[0] for key in others if key in downgraded})
         keeping = sorted({key[0] for key in others if key not in downgraded})
         if len(values) == 1 and not others:

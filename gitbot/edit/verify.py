@@ -45,6 +45,11 @@ class ClosedLoop:
             for container, spec in pod_containers(obj.data):
                 self.before.setdefault(t, {})[(str(obj.data.get("kind")), object_name(obj.data), container)] = _fields(spec)
         for target in loaded.targets:
+            if target.kind is TargetKind.KUSTOMIZE:  # its own kustomization and any patch file added there
+                prefix = f"{target.path}/" if target.path else ""
+                self.reads.setdefault(target.name, set()).update(
+                    {f"{prefix}{n}" for n in ("kustomization.yaml", "kustomization.yml", "Kustomization", "gitbot-resources.yaml")}
+                )
             if target.kind is TargetKind.HELM:
                 self.reads.setdefault(target.name, set()).update({*target.values_files, f"{target.path}/values.yaml".lstrip("/")})
 

@@ -1,0 +1,146 @@
+"""A new overlay patch where a Kustomize base is shared by overlays that need different values.
+
+The base stays as it is. Each overlay that wants a change gets ``gitbot-resources.yaml`` (a
+strategic-merge patch with only the fields that change, one document per workload) and a
+``patches: - path: gitbot-resources.yaml`` entry in its kustomization, appended in the file's own
+indentation. On the next run those fields are found in the patch file and edited there.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from gitbot.edit.changeset import FileChange, RecKey, rec_key
+from gitbot.edit.splice import CannotEdit
+from gitbot.errors import SourceError
+from gitbot.load.discover import KUSTOMIZATION_FILES
+from gitbot.model import ContainerType, Field, Resource, SourceKind, TargetKind
+from gitbot.quantity import format_cpu, format_memory
+from gitbot.strategies.base import Recommendation
+from gitbot.yamldoc import YamlFile, load_yaml_file
+
+PATCH_FILE = "gitbot-resources.yaml"
+
+
+class OverlayPatcher:
+    def __init__(self, repo: Path, files: Mapping[str, YamlFile]) -> None:
+        self.repo = repo
+        self.files = files
+
+    def eligible(self, rec: Recommendation) -> bool:
+        """A change to a Kustomize base that another overlay reads: it can move into an overlay patch."""
+        return rec.workload.target.kind is TargetKind.KUSTOMIZE and bool(rec.workload.target.path) and all(
+            rec.container.fields[f].source.kind is SourceKind.BASE for f in rec.changed_fields
+        )
+
+    def changes(self, recs: Sequence[Recommendation]) -> tuple[list[FileChange], dict[tuple[RecKey, Field], str], dict[RecKey, str]]:
+        by_overlay: dict[str, list[Recommendation]] = defaultdict(list)
+        for rec in recs:
+            by_overlay[rec.workload.target.path].append(rec)
+        changes: list[FileChange] = []
+        written: dict[tuple[RecKey, Field], str] = {}
+        failures: dict[RecKey, str] = {}
+        for overlay, group in sorted(by_overlay.items()):
+            try:
+                patch_text, texts = self._patch(overlay, group)
+                kfile, before, after = self._register(overlay)
+            except (CannotEdit, SourceError) as exc:
+                for rec in group:
+                    failures[rec_key(rec)] = f"cannot add an overlay patch in {overlay}: {exc}"
+                continue
+            changes.append(FileChange(f"{overlay}/{PATCH_FILE}", "", patch_text, created=True))
+            changes.append(FileChange(kfile, before, after))
+            written.update(texts)
+        return changes, written, failures
+
+    def _patch(self, overlay: str, recs: Sequence[Recommendation]) -> tuple[str, dict[tuple[RecKey, Field], str]]:
+        if (self.repo / overlay / PATCH_FILE).exists():
+            raise CannotEdit(f"{PATCH_FILE} exists but does not set these fields; extend it by hand")
+        by_object: dict[tuple[str, str, str], list[Recommendation]] = defaultdict(list)
+        for rec in recs:
+            base = self._base_object(rec)
+            meta = base.get("metadata") or {}
+            by_object[(str(base.get("apiVersion", "")), str(base.get("kind", "")), str(meta.get("name", "")))].append(rec)
+        docs: list[str] = []
+        texts: dict[tuple[RecKey, Field], str] = {}
+        for (api_version, kind, name), group in sorted(by_object.items()):
+            lines = [f"apiVersion: {api_version}", f"kind: {kind}", "metadata:", f"  name: {name}", "spec:"]
+            indent = "  "  # where the container lists go: under the pod spec
+            if kind == "CronJob":
+                lines += ["  jobTemplate:", "    spec:", "      template:", "        spec:"]
+                indent = "          "
+            elif kind != "Pod":
+                lines += ["  template:", "    spec:"]
+                indent = "      "
+            for list_key in ("initContainers", "containers"):
+                members = [r for r in group if (r.container.type is ContainerType.APP) == (list_key == "containers")]
+                if not members:
+                    continue
+                lines.append(f"{indent}{list_key}:")
+                for rec in sorted(members, key=lambda r: r.container.name):
+                    lines += [f"{indent}  - name: {rec.container.name}", f"{indent}    resources:"]
+                    for bound in ("requests", "limits"):
+                        fields = [f for f in rec.changed_fields if f.bound.value == bound and rec.fields[f].recommended is not None]
+                        if not fields:
+                            continue
+                        lines.append(f"{indent}      {bound}:")
+                        for f in sorted(fields, key=lambda f: f.resource.value):
+                            text = _text(rec, f)
+                            texts[(rec_key(rec), f)] = text
+                            lines.append(f"{indent}        {f.resource.value}: {text}")
+            docs.append("\n".join(lines) + "\n")
+        others = sorted({r.workload.target.name for r in recs})
+        header = f"# Resources for {', '.join(others)}, set here by gitbot: the base is shared with overlays that need other values.\n"
+        return header + "---\n".join(docs), texts
+
+    def _base_object(self, rec: Recommendation) -> dict[str, Any]:
+        source = rec.workload.source
+        yfile = self.files.get(source.file)
+        if yfile is None or source.doc_index is None:
+            raise CannotEdit(f"the base object's file {source.file} was not read")
+        data: Any = yfile.documents[source.doc_index].data
+        for key in source.yaml_path:
+            data = data[key]
+        if not isinstance(data, dict):
+            raise CannotEdit(f"the base object in {source.file} is not a mapping")
+        return data
+
+    def _register(self, overlay: str) -> tuple[str, str, str]:
+        """``patches: - path: gitbot-resources.yaml`` appended to the overlay's kustomization."""
+        name = next((n for n in KUSTOMIZATION_FILES if (self.repo / overlay / n).is_file()), None)
+        if name is None:
+            raise CannotEdit("no kustomization file")
+        kfile = f"{overlay}/{name}"
+        yfile = load_yaml_file(self.repo / kfile, kfile)
+        if len(yfile.documents) != 1 or not isinstance(yfile.documents[0].data, dict):
+            raise CannotEdit(f"{kfile} is not one mapping")
+        text = yfile.text
+        newline = "\r\n" if "\r\n" in text else "\n"
+        body = text if text.endswith(("\n", "\r")) or not text else text + newline
+        doc = yfile.documents[0]
+        patches = doc.data.get("patches")
+        if patches is None and "patches" not in doc.data:
+            return kfile, text, f"{body}patches:{newline}  - path: {PATCH_FILE}{newline}"
+        node, _ = doc.node(("patches",))
+        if not isinstance(patches, list) or not patches or getattr(node, "flow_style", False):
+            raise CannotEdit(f"{kfile}: patches is not a block list")
+        first, last = node.value[0], node.value[-1]  # type: ignore[union-attr]
+        line_start = text.rfind("\n", 0, first.start_mark.index) + 1
+        dash = text.index("-", line_start)
+        indent = text[line_start:dash]
+        end = last.end_mark.index
+        line_end = text.find("\n", end - 1 if text[end - 1:end] == "\n" else end)
+        insert_at = len(text) if line_end < 0 else line_end + 1
+        prefix = text[:insert_at] if line_end >= 0 else text + newline
+        return kfile, text, f"{prefix}{indent}- path: {PATCH_FILE}{newline}{text[insert_at:]}"
+
+
+def _text(rec: Recommendation, f: Field) -> str:
+    value = rec.fields[f].recommended
+    assert value is not None
+    like = rec.container.fields[f].text or next(
+        (rec.container.fields[g].text for g in Field if g.resource is f.resource and g is not f), None
+    )
+    return format_cpu(value, like) if f.resource is Resource.CPU else format_memory(value, like)
