@@ -47,7 +47,6 @@ from gitbot.metrics.source import (
     KSM_METRICS,
     LAST_TERMINATED,
     LIMITS,
-    LOOKBACK_SECONDS,
     MEMORY_WORKING_SET,
     NODE_LABELS,
     POD_INFO,
