@@ -167,3 +167,24 @@ def test_a_shared_base_needing_different_values_gets_overlay_patches(tmp_path):
     assert again["summary"]["by_status"]["change"] == 0
     envoy = next(c for c in again["containers"] if c["container"] == "envoy" and c["target"]["name"] == staging)
     assert envoy["fields"]["cpu_request_m"]["source"]["file"] == f"{staging}/gitbot-resources.yaml"
+
+
+def test_edits_that_cannot_be_re_rendered_are_not_made(monkeypatch):
+    import gitbot.edit.verify as verify
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(verify.shutil, "copytree", full_disk)
+    _, doc = plan(PlanRequest(repo=DEMO, metrics_file=METRICS))
+    by_kind = {}
+    for c in doc["containers"]:
+        by_kind.setdefault(c["target"]["kind"], set()).add(c["status"])
+    assert by_kind["plain"] >= {"change"}  # plain files need no re-render
+    assert "change" not in by_kind["kustomize"] | by_kind["helm"]
+    reasons = {r for c in doc["containers"] if c["target"]["kind"] != "plain" for r in c["reasons"]}
+    assert "cannot re-render to check the edit: [Errno 28] No space left on device" in reasons
+    assert {e["file"] for e in doc["edits"]} == {
+        "apps/cart/deployment.yaml", "apps/image-resizer/deployment.yaml", "apps/legacy-admin/deployment.yaml",
+        "apps/node-agent/daemonset.yaml", "apps/reports/cronjob.yaml", "apps/storefront/deployment.yaml",
+    }

@@ -62,9 +62,16 @@ class ClosedLoop:
         failures: dict[RecKey, str] = {}
         with tempfile.TemporaryDirectory(prefix="gitbot-verify-") as tmp:
             copy = Path(tmp) / "repo"
-            shutil.copytree(self.repo, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
-            for c in changes:
-                (copy / c.path).write_text(c.after, encoding="utf-8", newline="")
+            try:
+                shutil.copytree(self.repo, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+                for c in changes:
+                    (copy / c.path).write_text(c.after, encoding="utf-8", newline="")
+            except (OSError, shutil.Error) as exc:
+                # unverified edits of rendered targets are not made
+                reason = f"cannot re-render to check the edit: {exc}"
+                read = set().union(*(self.reads.get(t.name, set()) for t in targets)) & changed
+                names = {t.name for t in targets}
+                return {key: reason for key in applied_keys if key[0] in names or self._edits_files(key, read)}
             for target in targets:
                 found = self._check(copy, target, applied_keys)
                 if found is None:
