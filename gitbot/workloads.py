@@ -74,7 +74,7 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
     workloads: list[Workload] = []
     for obj in loaded.objects:
         if obj.kind in NOT_RENDERED_YET and str(obj.data.get("apiVersion", "")).startswith(NOT_RENDERED_YET[obj.kind][0]):
-            skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: {NOT_RENDERED_YET[obj.kind][1]}", obj.source.line))
+            skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: {_not_rendered_reason(obj)}", obj.source.line))
             continue
         if obj.kind not in WORKLOAD_KINDS or not obj.data.get("apiVersion"):
             continue
@@ -328,6 +328,20 @@ class _FieldLocator:
         if present and doc.scalar_text(key.path) is None:
             return _not_editable(source, "value is not a plain scalar")
         return source
+
+
+def _not_rendered_reason(obj: RenderedObject) -> str:
+    """Why a Flux/Argo CD object's workloads are not sized, naming a remote chart when there is one."""
+    if obj.kind == "HelmRelease":
+        spec = _get(obj.data, ("spec", "chart", "spec"))
+        ref = spec.get("sourceRef") if isinstance(spec, dict) else _get(obj.data, ("spec", "chartRef"))
+        if isinstance(ref, dict) and ref.get("kind") in ("HelmRepository", "OCIRepository"):
+            chart = f"chart {spec.get('chart', '?')!r}" if isinstance(spec, dict) else "the chart"
+            return (
+                f"{chart} comes from {ref.get('kind')} {ref.get('name', '?')} and cannot be rendered offline; "
+                "its workloads are not sized"
+            )
+    return NOT_RENDERED_YET[obj.kind][1]
 
 
 def _json6902_path(ops: list[Any], wanted: YamlPath) -> YamlPath | None:

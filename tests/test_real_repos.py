@@ -752,12 +752,14 @@ def test_flux_example_inventory() -> None:
     inv = inventory(PlanRequest(repo=FLUX))
     assert inv["summary"] == {"workloads": 0, "containers": 0}
     assert inv["workloads"] == [] and inv["warnings"] == []
-    reason = "Flux HelmRelease charts are not rendered yet; its workloads are not sized"
+    def reason(chart: str, kind: str, source: str) -> str:
+        return f"{chart} comes from {kind} {source} and cannot be rendered offline; its workloads are not sized"
+
     assert inv["skipped_inputs"] == [
-        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": f"HelmRelease podinfo: {reason}"},
-        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": f"HelmRelease podinfo: {reason}"},
-        {"path": "infrastructure/controllers/cert-manager.yaml", "line": 23, "reason": f"HelmRelease cert-manager: {reason}"},
-        {"path": "infrastructure/controllers/envoy-gateway.yaml", "line": 23, "reason": f"HelmRelease envoy-gateway: {reason}"},
+        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": f"HelmRelease podinfo: {reason("chart 'podinfo'", 'HelmRepository', 'podinfo')}"},
+        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": f"HelmRelease podinfo: {reason("chart 'podinfo'", 'HelmRepository', 'podinfo')}"},
+        {"path": "infrastructure/controllers/cert-manager.yaml", "line": 23, "reason": f"HelmRelease cert-manager: {reason('the chart', 'OCIRepository', 'cert-manager')}"},
+        {"path": "infrastructure/controllers/envoy-gateway.yaml", "line": 23, "reason": f"HelmRelease envoy-gateway: {reason('the chart', 'OCIRepository', 'gateway-helm')}"},
     ]
 
 
