@@ -756,10 +756,10 @@ def test_flux_example_inventory() -> None:
         return f"{chart} comes from {kind} {source} and cannot be rendered offline; its workloads are not sized"
 
     assert inv["skipped_inputs"] == [
-        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": f"HelmRelease podinfo: {reason("chart 'podinfo'", 'HelmRepository', 'podinfo')}"},
-        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": f"HelmRelease podinfo: {reason("chart 'podinfo'", 'HelmRepository', 'podinfo')}"},
-        {"path": "infrastructure/controllers/cert-manager.yaml", "line": 23, "reason": f"HelmRelease cert-manager: {reason('the chart', 'OCIRepository', 'cert-manager')}"},
-        {"path": "infrastructure/controllers/envoy-gateway.yaml", "line": 23, "reason": f"HelmRelease envoy-gateway: {reason('the chart', 'OCIRepository', 'gateway-helm')}"},
+        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": "HelmRelease podinfo: " + reason("chart 'podinfo'", "HelmRepository", "podinfo")},
+        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": "HelmRelease podinfo: " + reason("chart 'podinfo'", "HelmRepository", "podinfo")},
+        {"path": "infrastructure/controllers/cert-manager.yaml", "line": 23, "reason": "HelmRelease cert-manager: " + reason("the chart", "OCIRepository", "cert-manager")},
+        {"path": "infrastructure/controllers/envoy-gateway.yaml", "line": 23, "reason": "HelmRelease envoy-gateway: " + reason("the chart", "OCIRepository", "gateway-helm")},
     ]
 
 
