@@ -94,6 +94,8 @@ class Target:
     release: str | None = None  # Helm release name
     namespace: str | None = None  # Helm release namespace
     values_files: tuple[str, ...] = ()  # Helm values files, repo-relative
+    inline_values: str = ""  # JSON of values set outside files (an Argo CD Application's helm.values), applied last
+    origin: str | None = None  # what declared this release, e.g. "apps/web.yaml: web-prod" (Argo CD)
 
 
 @dataclass(frozen=True)

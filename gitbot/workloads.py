@@ -55,7 +55,7 @@ HPA_KIND = "HorizontalPodAutoscaler"
 # GitOps objects whose workloads gitbot cannot see yet: (apiVersion prefix, why)
 NOT_RENDERED_YET = {
     "HelmRelease": ("helm.toolkit.fluxcd.io/", "Flux HelmRelease charts are not rendered yet; its workloads are not sized"),
-    "Application": ("argoproj.io/", "Argo CD Applications are not followed yet; point gitbot at the source path"),
+    "Application": ("argoproj.io/", "its source is not a Helm chart in this repository, so it is not followed (a Kustomize path here is rendered as its own root)"),
     "ApplicationSet": ("argoproj.io/", "Argo CD ApplicationSets are not followed yet; point gitbot at the source path"),
 }
 
@@ -73,7 +73,8 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
     hpas = _hpas(loaded.objects, config, hpa_warnings)
     workloads: list[Workload] = []
     for obj in loaded.objects:
-        if obj.kind in NOT_RENDERED_YET and str(obj.data.get("apiVersion", "")).startswith(NOT_RENDERED_YET[obj.kind][0]):
+        followed = (obj.source.file, obj.name) in loaded.followed_applications
+        if obj.kind in NOT_RENDERED_YET and not followed and str(obj.data.get("apiVersion", "")).startswith(NOT_RENDERED_YET[obj.kind][0]):
             skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: {_not_rendered_reason(obj)}", obj.source.line))
             continue
         if obj.kind not in WORKLOAD_KINDS or not obj.data.get("apiVersion"):
@@ -308,6 +309,8 @@ class _FieldLocator:
                 return _not_editable(template, "not set, and no values key of the chart feeds it")
             return _not_editable(template, "set by the chart's template, not by a values key")
         assert self.helm is not None
+        if key.inline:
+            return _not_editable(template, f"set inline in the Argo CD Application ({self.obj.target.origin}); edit it there")
         if self.helm.edit_file is None:
             return _not_editable(template, self.helm.why_not or "no values file to edit")
         yfile = self.files.get(self.helm.edit_file)

@@ -117,7 +117,9 @@ class ClosedLoop:
             data_list = [obj.data for obj in kustomize.render(copy, target.path)]
         else:
             assert target.release is not None
-            data_list = [o.data for o in helm.render(copy, target.path, target.release, target.namespace or "default", target.values_files)]
+            data_list = [
+                o.data for o in helm.render(copy, target.path, target.release, target.namespace or "default", target.values_files, target.inline_values)
+            ]
         for data in data_list:
             for container, spec in pod_containers(data):
                 yield (str(data.get("kind")), object_name(data), container), _fields(spec)

@@ -6,13 +6,15 @@ reason and goes on. Only an unusable repository path is an error.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from gitbot.config import Config
 from gitbot.errors import InputError, SourceError
-from gitbot.load import helm, kustomize
+from gitbot.load import argocd, helm, kustomize
+from gitbot.load.argocd import ArgoRelease
 from gitbot.load.helm_values import HelmMapping, map_release
 from gitbot.load.discover import Discovery, PatchRef, discover
 from gitbot.load.objects import FoundObject, kubernetes_objects, object_name
@@ -30,6 +32,7 @@ class LoadResult:
     files: Mapping[str, YamlFile]  # source files read with positions, by repo-relative path
     helm_mappings: Mapping[str, HelmMapping] = field(default_factory=dict)  # by Helm target name
     patches: Mapping[str, tuple[PatchRef, ...]] = field(default_factory=dict)  # by kustomization file
+    followed_applications: frozenset[tuple[str, str]] = frozenset()  # (file, name) of Argo CD Applications rendered
 
 
 class _Loader:
@@ -109,9 +112,11 @@ class _Loader:
                         except SourceError:
                             pass
 
-    def load_helm(self, chart: str) -> None:
+    def load_helm(self, chart: str, argo: tuple[ArgoRelease, ...] = ()) -> None:
+        """The chart's releases from the config; else those of Argo CD Applications; else its defaults."""
         releases = [r for r in self.config.helm_releases if r.chart == chart]
-        if not releases:
+        from_argo = [a for a in argo if a.release.chart == chart] if not releases else []
+        if not releases and not from_argo:
             name = chart.rsplit("/", 1)[-1] or "release"
             self._render_chart(Target(TargetKind.HELM, chart, f"{chart}@{name}", release=name))
         for r in releases:
@@ -119,11 +124,20 @@ class _Loader:
             self._render_chart(
                 Target(TargetKind.HELM, chart, display, release=r.name, namespace=r.namespace, values_files=r.values)
             )
+        for a in from_argo:
+            r = a.release
+            display = f"{chart}@{r.namespace}/{r.name}" if r.namespace else f"{chart}@{r.name}"
+            self._render_chart(
+                Target(TargetKind.HELM, chart, display, release=r.name, namespace=r.namespace, values_files=r.values,
+                       inline_values=json.dumps(a.inline_values, sort_keys=True) if a.inline_values else "", origin=a.application)
+            )
 
     def _render_chart(self, target: Target) -> None:
         assert target.release is not None
         try:
-            rendered = helm.render(self.repo, target.path, target.release, target.namespace or "default", target.values_files)
+            rendered = helm.render(
+                self.repo, target.path, target.release, target.namespace or "default", target.values_files, target.inline_values
+            )
         except SourceError as err:
             self.skipped.append(Skipped(target.name if err.path == target.path else err.path, err.detail, err.line))
             return
@@ -176,11 +190,13 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
         loader.load_plain(rel)
     for root in found.kustomize_roots:
         loader.load_kustomize(root)
+    argo = argocd.follow(loader.objects, found.charts)
+    loader.skipped.extend(Skipped(file, reason, line) for file, line, reason in argo.problems)
     for chart in found.charts:
-        loader.load_helm(chart)
+        loader.load_helm(chart, argo.releases)
     return LoadResult(
         tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files), dict(loader.helm_mappings),
-        dict(loader.patches),
+        dict(loader.patches), argo.followed,
     )
 
 

@@ -8,6 +8,7 @@ Helm test hooks are not workloads and are left out.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,14 @@ class HelmObject:
     doc_index: int
 
 
-def render(repo: Path, chart_dir: str, release: str, namespace: str, values_files: tuple[str, ...]) -> list[HelmObject]:
-    return render_values(repo, chart_dir, release, namespace, merged_values(repo, values_files))
+def render(repo: Path, chart_dir: str, release: str, namespace: str, values_files: tuple[str, ...], inline: str = "") -> list[HelmObject]:
+    return render_values(repo, chart_dir, release, namespace, release_values(repo, values_files, inline))
+
+
+def release_values(repo: Path, values_files: tuple[str, ...], inline: str = "") -> dict[str, Any]:
+    """The values a release passes to Helm: its files merged in order, then inline values (JSON)."""
+    values = merged_values(repo, values_files)
+    return merge_values(values, json.loads(inline)) if inline else values
 
 
 def render_values(repo: Path, chart_dir: str, release: str, namespace: str, values: dict[str, Any]) -> list[HelmObject]:

@@ -16,6 +16,7 @@ value is not the sentinel (hard-coded in a template, computed) stays a template 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,6 +36,7 @@ ContainerRef = tuple[str, str, str]  # (kind, name, container): unique within on
 class ValuesKey:
     path: YamlPath  # in the values, e.g. ("server", "resources", "requests", "cpu")
     preset: str | None  # the preset the chart uses while the resources block is empty
+    inline: bool = False  # set by the release's inline values (an Argo CD Application), not a file
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ def map_release(repo: Path, target: Target) -> HelmMapping:
     """Render ``target`` with sentinels and map container fields to values keys."""
     assert target.release is not None
     chart_values = _chart_values(repo, target.path)
-    user = helm.merged_values(repo, target.values_files)
+    user = helm.release_values(repo, target.values_files, target.inline_values)
+    inline = json.loads(target.inline_values) if target.inline_values else {}
     effective = helm.merge_values(chart_values, user)
     sentinels: dict[str, ValuesKey] = {}
     overrides = _sentinel_overrides(effective, (), sentinels)
@@ -63,6 +66,8 @@ def map_release(repo: Path, target: Target) -> HelmMapping:
                 value = (resources.get(f.bound.value) or {}).get(f.resource.value) if isinstance(resources, dict) else None
                 key = sentinels.get(str(value)) if value is not None else None
                 if key is not None and _matches(key, f):
+                    if _has(inline, key.path):
+                        key = ValuesKey(key.path, key.preset, inline=True)
                     ref = (str(obj.data.get("kind")), object_name(obj.data), container)
                     fields[(ref, f)] = key
     edit_file, why_not = _edit_file(repo, target)
@@ -113,6 +118,14 @@ def _sentinel_overrides(values: Any, path: YamlPath, sentinels: dict[str, Values
             if inner:
                 out[key] = inner
     return out
+
+
+def _has(values: Any, path: YamlPath) -> bool:
+    for key in path:
+        if not isinstance(values, dict) or key not in values:
+            return False
+        values = values[key]
+    return True
 
 
 def _looks_like_resources(value: dict[str, Any] | None) -> bool:

@@ -1,0 +1,101 @@
+"""Argo CD Applications that deploy a Helm chart from this repository become Helm releases.
+
+An Application whose ``spec.source`` (or one of ``spec.sources``) has a ``path`` naming a chart
+directory in the repository is rendered as that release: ``helm.releaseName`` (else the
+Application's name), ``spec.destination.namespace`` and ``helm.valueFiles`` (relative to the chart).
+Values written inline in the Application (``helm.values``, ``helm.valuesObject``,
+``helm.parameters``) are applied too, but not edited: fields they set are comment-only. A
+``path`` that is a Kustomize directory is rendered as a Kustomize root anyway; remote sources and
+``$ref`` value files cannot be followed and are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from gitbot.config import HelmRelease
+from gitbot.errors import SourceError
+from gitbot.load.objects import object_name
+from gitbot.model import RenderedObject
+from gitbot.yamldoc import parse_yaml
+
+APPLICATION_API = "argoproj.io/"
+
+
+@dataclass(frozen=True)
+class ArgoRelease:
+    release: HelmRelease
+    application: str  # "file: name", for messages
+    inline_values: Mapping[str, Any]  # helm.values / valuesObject / parameters, applied after the files
+
+
+@dataclass(frozen=True)
+class Followed:
+    releases: tuple[ArgoRelease, ...]
+    followed: frozenset[tuple[str, str]]  # (file, Application name) turned into releases
+    problems: tuple[tuple[str, int | None, str], ...]  # (file, line, reason)
+
+
+def follow(objects: Iterable[RenderedObject], charts: Iterable[str]) -> Followed:
+    chart_dirs = set(charts)
+    releases: list[ArgoRelease] = []
+    followed: set[tuple[str, str]] = set()
+    problems: list[tuple[str, int | None, str]] = []
+    for obj in objects:
+        if obj.kind != "Application" or not str(obj.data.get("apiVersion", "")).startswith(APPLICATION_API):
+            continue
+        spec = obj.data.get("spec") or {}
+        sources = [spec["source"]] if isinstance(spec.get("source"), dict) else [s for s in spec.get("sources") or [] if isinstance(s, dict)]
+        name = object_name(obj.data)
+        namespace = (spec.get("destination") or {}).get("namespace")
+        for source in sources:
+            path = str(source.get("path") or "").strip("/").removeprefix("./")
+            if path not in chart_dirs:
+                continue
+            helm = source.get("helm") or {}
+            files: list[str] = []
+            for vf in helm.get("valueFiles") or []:
+                if not isinstance(vf, str) or vf.startswith("$"):
+                    problems.append((obj.source.file, obj.source.line, f"Application {name}: value file {vf!r} is in another source; not read"))
+                    continue
+                files.append(_join(path, vf))
+            release = HelmRelease(path, str(helm.get("releaseName") or name), namespace if isinstance(namespace, str) else None, tuple(files))
+            releases.append(ArgoRelease(release, f"{obj.source.file}: {name}", _inline(helm, f"{obj.source.file}: {name}")))
+            followed.add((obj.source.file, name))
+    return Followed(tuple(releases), frozenset(followed), tuple(problems))
+
+
+def _inline(helm: Mapping[str, Any], where: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if isinstance(helm.get("valuesObject"), dict):
+        values.update(helm["valuesObject"])
+    elif isinstance(helm.get("values"), str):
+        try:
+            docs = parse_yaml(helm["values"], where)
+        except SourceError:
+            docs = []
+        if docs and isinstance(docs[0].data, dict):
+            values.update(docs[0].data)
+    for p in helm.get("parameters") or []:
+        if isinstance(p, dict) and isinstance(p.get("name"), str):
+            _set(values, p["name"].split("."), p.get("value"))
+    return values
+
+
+def _set(values: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        values = values.setdefault(key, {})
+    values[keys[-1]] = value
+
+
+def _join(base: str, rel: str) -> str:
+    parts = [p for p in base.split("/") if p]
+    for part in rel.split("/"):
+        if part in ("", "."):
+            continue
+        if part == ".." and parts:
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
