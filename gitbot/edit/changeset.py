@@ -212,16 +212,18 @@ def _intents(rec: Recommendation) -> list[Intent]:
         value = rec.fields[f].recommended
         if value is None or source.file is None or source.doc_index is None or source.yaml_path is None:
             continue
-        like = current.text or _sibling_text(rec, f)
-        text = format_cpu(value, like) if f.resource is Resource.CPU else format_memory(value, like)
-        out.append(Intent(rec_key(rec), source.file, source.doc_index, source.yaml_path, f, value, text))
+        out.append(Intent(rec_key(rec), source.file, source.doc_index, source.yaml_path, f, value, value_text(rec, f)))
     return out
 
 
-def _sibling_text(rec: Recommendation, f: Field) -> str | None:
-    """The idiom of the other field of the same resource (request <-> limit), for inserted values."""
+def value_text(rec: Recommendation, f: Field) -> str:
+    """The recommended value as text, in the idiom the field is written in — or, for an inserted
+    field, the idiom of the other field of the same resource (request <-> limit)."""
+    value = rec.fields[f].recommended
+    assert value is not None
     other = next(g for g in Field if g.resource is f.resource and g is not f)
-    return rec.container.fields[other].text
+    like = rec.container.fields[f].text or rec.container.fields[other].text
+    return format_cpu(value, like) if f.resource is Resource.CPU else format_memory(value, like)
 
 
 Location = tuple[str, int, YamlPath]  # (file, document, path in the document)

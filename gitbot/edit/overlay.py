@@ -12,12 +12,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from gitbot.edit.changeset import FileChange, RecKey, rec_key
+from gitbot.edit.changeset import FileChange, RecKey, rec_key, value_text
 from gitbot.edit.splice import CannotEdit
 from gitbot.errors import SourceError
 from gitbot.load.discover import KUSTOMIZATION_FILES
-from gitbot.model import ContainerType, Field, Resource, SourceKind, TargetKind
-from gitbot.quantity import format_cpu, format_memory
+from gitbot.model import ContainerType, Field, SourceKind, TargetKind
 from gitbot.strategies.base import Recommendation
 from gitbot.yamldoc import YamlFile, load_yaml_file
 
@@ -87,7 +86,7 @@ class OverlayPatcher:
                             continue
                         lines.append(f"{indent}      {bound}:")
                         for f in sorted(fields, key=lambda f: f.resource.value):
-                            text = _text(rec, f)
+                            text = value_text(rec, f)
                             texts[(rec_key(rec), f)] = text
                             lines.append(f"{indent}        {f.resource.value}: {text}")
             docs.append("\n".join(lines) + "\n")
@@ -136,11 +135,3 @@ class OverlayPatcher:
         prefix = text[:insert_at] if line_end >= 0 else text + newline
         return kfile, text, f"{prefix}{indent}- path: {PATCH_FILE}{newline}{text[insert_at:]}"
 
-
-def _text(rec: Recommendation, f: Field) -> str:
-    value = rec.fields[f].recommended
-    assert value is not None
-    like = rec.container.fields[f].text or next(
-        (rec.container.fields[g].text for g in Field if g.resource is f.resource and g is not f), None
-    )
-    return format_cpu(value, like) if f.resource is Resource.CPU else format_memory(value, like)

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from gitbot.config import HelmRelease
 from gitbot.errors import SourceError
+from gitbot.load.discover import normalise
 from gitbot.load.objects import object_name
 from gitbot.model import RenderedObject
 from gitbot.yamldoc import parse_yaml
@@ -59,7 +60,11 @@ def follow(objects: Iterable[RenderedObject], charts: Iterable[str]) -> Followed
                 if not isinstance(vf, str) or vf.startswith("$"):
                     problems.append((obj.source.file, obj.source.line, f"Application {name}: value file {vf!r} is in another source; not read"))
                     continue
-                files.append(_join(path, vf))
+                joined = normalise(path, vf)
+                if joined is None:
+                    problems.append((obj.source.file, obj.source.line, f"Application {name}: value file {vf!r} is outside the repository; not read"))
+                    continue
+                files.append(joined)
             release = HelmRelease(path, str(helm.get("releaseName") or name), namespace if isinstance(namespace, str) else None, tuple(files))
             releases.append(ArgoRelease(release, f"{obj.source.file}: {name}", _inline(helm, f"{obj.source.file}: {name}")))
             followed.add((obj.source.file, name))
@@ -88,14 +93,3 @@ def _set(values: dict[str, Any], keys: list[str], value: Any) -> None:
         values = values.setdefault(key, {})
     values[keys[-1]] = value
 
-
-def _join(base: str, rel: str) -> str:
-    parts = [p for p in base.split("/") if p]
-    for part in rel.split("/"):
-        if part in ("", "."):
-            continue
-        if part == ".." and parts:
-            parts.pop()
-        else:
-            parts.append(part)
-    return "/".join(parts)

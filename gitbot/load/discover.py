@@ -148,7 +148,7 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
         if _is_remote(ref):
             k.remote.append(ref)
             return
-        rel = _normalise(kdir, ref)
+        rel = normalise(kdir, ref)
         if rel is None:
             k.remote.append(ref)  # escapes the repository: kustomize may read it, gitbot will not edit it
             return
@@ -170,11 +170,11 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
         for item in _as_list(data.get(key)):
             if isinstance(item, str):
                 inline = "\n" in item
-                k.patches.append(PatchRef(None if inline else _normalise(kdir, item), None))
+                k.patches.append(PatchRef(None if inline else normalise(kdir, item), None))
             elif isinstance(item, dict):
                 target = item.get("target") if isinstance(item.get("target"), dict) else None
                 path = item.get("path")
-                k.patches.append(PatchRef(_normalise(kdir, path) if isinstance(path, str) else None, target))
+                k.patches.append(PatchRef(normalise(kdir, path) if isinstance(path, str) else None, target))
     for key in ("patches", "patchesJson6902", "replacements"):
         for item in _as_list(data.get(key)):
             if isinstance(item, dict):
@@ -207,7 +207,7 @@ def _is_remote(ref: str) -> bool:
     return "://" in ref or ref.startswith(("github.com/", "git@", "gitlab.com/", "bitbucket.org/"))
 
 
-def _normalise(base_dir: str, ref: str) -> str | None:
+def normalise(base_dir: str, ref: str) -> str | None:
     """Join and normalise a relative reference; None if it leaves the repository."""
     parts: list[str] = [p for p in base_dir.split("/") if p]
     for part in ref.split("/"):
