@@ -21,6 +21,8 @@ Example::
           name: search
           namespace: search-prod
           values: [charts/search/values-production.yaml]
+      charts:                     # remote charts of Flux HelmReleases, vendored here: name -> directory
+        podinfo: vendor/charts/podinfo
     exemptions:
       - workload: "shop/Deployment/legacy-*"
         container: "*"
@@ -94,6 +96,7 @@ class Config:
     namespace_defaults: tuple[NamespaceDefault, ...] = ()
     kustomize_targets: tuple[str, ...] | None = None
     helm_releases: tuple[HelmRelease, ...] = ()
+    helm_charts: Mapping[str, str] = field(default_factory=dict)  # chart name -> vendored chart directory
     exemptions: tuple[Exemption, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
     history_seconds: int = 14 * 86400
@@ -166,7 +169,11 @@ def parse_config(data: Any, name: str) -> Config:
     )
     kustomize = r.mapping(top.get("kustomize", {}), "kustomize", {"targets"})
     targets = tuple(r.strings(kustomize["targets"], "kustomize.targets")) if "targets" in kustomize else None
-    helm = r.mapping(top.get("helm", {}), "helm", {"releases"})
+    helm = r.mapping(top.get("helm", {}), "helm", {"releases", "charts"})
+    charts = {
+        r.string(name, "helm.charts"): r.string(path, f"helm.charts.{name}").strip("/").removeprefix("./")
+        for name, path in r.mapping(helm.get("charts", {}), "helm.charts", None).items()
+    }
     releases = tuple(
         _helm_release(r, item, f"helm.releases[{i}]", set(names))
         for i, item in enumerate(r.seq(helm.get("releases"), "helm.releases"))
@@ -183,6 +190,7 @@ def parse_config(data: Any, name: str) -> Config:
         namespace_defaults=ns_defaults,
         kustomize_targets=targets,
         helm_releases=releases,
+        helm_charts=charts,
         exemptions=exemptions,
         settings=dict(r.mapping(top.get("settings", {}), "settings", None)),
         history_seconds=r.duration(top.get("history", "14d"), "history"),

@@ -1,7 +1,7 @@
 """Glob patterns for repository paths and workload ids.
 
 ``*`` matches within one path segment, ``?`` one character, ``**`` any number of whole segments
-(``apps/**`` matches everything below ``apps``, ``**/prod/*.yaml`` a ``prod`` directory at any depth).
+(``apps/**`` matches ``apps`` and everything below it, ``**/prod/*.yaml`` a ``prod`` directory at any depth).
 The same syntax matches workload ids such as ``shop/Deployment/legacy-*``.
 """
 
@@ -16,7 +16,10 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     parts: list[str] = []
     i = 0
     while i < len(pattern):
-        if pattern.startswith("**/", i):
+        if pattern.endswith("/**") and i == len(pattern) - 3:
+            parts.append("(?:/.*)?")  # the directory itself too: apps/** covers the target "apps"
+            i += 3
+        elif pattern.startswith("**/", i):
             parts.append("(?:[^/]*/)*")
             i += 3
         elif pattern.startswith("**", i):

@@ -96,6 +96,8 @@ class Target:
     values_files: tuple[str, ...] = ()  # Helm values files, repo-relative
     inline_values: str = ""  # JSON of values set outside files (an Argo CD Application's helm.values), applied last
     origin: str | None = None  # what declared this release, e.g. "apps/web.yaml: web-prod" (Argo CD)
+    declared_by: Target | None = None  # for a Flux HelmRelease: the target that renders the HelmRelease
+    declared_as: str | None = None  # and the HelmRelease there, "namespace/name"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from typing import Any, Mapping
 
 from gitbot.config import Config
 from gitbot.load import LoadResult
-from gitbot.load.helm_values import HelmMapping
+from gitbot.load.flux import VALUES_PATH, FluxRelease, is_helmrelease
+from gitbot.load.helm_values import HelmMapping, ValuesKey
 from gitbot.model import (
     FIELDS,
     Container,
@@ -54,7 +55,6 @@ CONTAINER_LISTS = (("initContainers", ContainerType.INIT), ("containers", Contai
 HPA_KIND = "HorizontalPodAutoscaler"
 # GitOps objects whose workloads gitbot cannot see yet: (apiVersion prefix, why)
 NOT_RENDERED_YET = {
-    "HelmRelease": ("helm.toolkit.fluxcd.io/", "Flux HelmRelease charts are not rendered yet; its workloads are not sized"),
     "Application": ("argoproj.io/", "its source is not a Helm chart in this repository, so it is not followed (a Kustomize path here is rendered as its own root)"),
     "ApplicationSet": ("argoproj.io/", "Argo CD ApplicationSets are not followed yet; point gitbot at the source path"),
 }
@@ -73,9 +73,11 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
     hpas = _hpas(loaded.objects, config, hpa_warnings)
     workloads: list[Workload] = []
     for obj in loaded.objects:
+        if is_helmrelease(obj):
+            continue  # rendered as a Helm target, or reported by the loader with the reason
         followed = (obj.source.file, obj.name) in loaded.followed_applications
         if obj.kind in NOT_RENDERED_YET and not followed and str(obj.data.get("apiVersion", "")).startswith(NOT_RENDERED_YET[obj.kind][0]):
-            skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: {_not_rendered_reason(obj)}", obj.source.line))
+            skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: {NOT_RENDERED_YET[obj.kind][1]}", obj.source.line))
             continue
         if obj.kind not in WORKLOAD_KINDS or not obj.data.get("apiVersion"):
             continue
@@ -127,7 +129,8 @@ def _workload(
     if not isinstance(pod_spec, dict):
         skipped.append(Skipped(file, f"{wid}: no pod template at {'.'.join(map(str, pod_path))}", line))
         return None
-    environment = config.environment_for(obj.target.path, namespace, _release_environment(obj, config))
+    declaring = obj.target.declared_by or obj.target
+    environment = config.environment_for(declaring.path, namespace, _release_environment(obj, config))
     source_doc = _source_document(obj, files)
     containers: list[Container] = []
     for list_key, ctype in CONTAINER_LISTS:
@@ -180,6 +183,7 @@ class _FieldLocator:
         self.list_key = list_key
         self.files = loaded.files
         self.helm: HelmMapping | None = loaded.helm_mappings.get(obj.target.name)
+        self.flux: FluxRelease | None = loaded.flux_releases.get(obj.target.name)
         self.patches = loaded.patches
         self.container_path: YamlPath | None = None
         if doc is not None:
@@ -300,6 +304,68 @@ class _FieldLocator:
             return FieldSource(kind, file, doc.index, path, span.line if span else None, True)
         return None
 
+    def _helmrelease_source(self, key: ValuesKey, template: FieldSource) -> FieldSource:
+        """Where a HelmRelease values key is edited: in the environment's own overlay patch when there is
+        one — the last patch that sets the key, else the last one with ``spec.values`` (an override of the
+        shared base or chart default, so other environments keep theirs) — else in the base document."""
+        assert self.flux is not None
+        spec_values = _get(self.flux.obj.data, VALUES_PATH)
+        if _get(self.flux.values_from, key.path) is not None and _get(spec_values, key.path) is None:
+            return _not_editable(template, f"set through valuesFrom of HelmRelease {self.flux.obj.name} (a ConfigMap or Secret), not spec.values; edit it there")
+        if self.flux.missing:
+            return _not_editable(template, f"the HelmRelease reads {', '.join(self.flux.missing)}, which is not in the repository")
+        docs = self._helmrelease_documents()
+        if not docs:
+            return _not_editable(template, f"the HelmRelease {self.flux.obj.name} was not found in its source files")
+        patches = [d for d in docs if d[3]]
+        chosen = (
+            next((d for d in reversed(patches) if d[0].deepest(d[1] + key.path)[0] == len(d[1] + key.path)), None)
+            or next((d for d in reversed(patches) if isinstance(_get(d[0].data, d[1]), dict)), None)
+            or docs[0]
+        )
+        doc, prefix, file, _ = chosen
+        path = prefix + key.path
+        depth, _ = doc.deepest(path)
+        present = depth == len(path)
+        span = doc.span(path) if present else doc.span(path[:depth])
+        source = FieldSource(SourceKind.HELMRELEASE_VALUES, file, doc.index, path, span.line if span else None, present)
+        if key.preset and not present:
+            return _not_editable(
+                source, f"sized by the chart's resourcesPreset {key.preset!r}; an explicit resources block is not written yet"
+            )
+        if present and span is not None and span.shared:
+            return _not_editable(source, "value is a YAML anchor/alias shared with other places")
+        if present and doc.scalar_text(path) is None:
+            return _not_editable(source, "value is not a plain scalar")
+        return source
+
+    def _helmrelease_documents(self) -> list[tuple[YamlDocument, YamlPath, str, bool]]:
+        """The HelmRelease's source document, then each overlay patch document that patches it:
+        (document, path of spec.values in it, file, is a patch)."""
+        assert self.flux is not None
+        hr = self.flux.obj
+        out: list[tuple[YamlDocument, YamlPath, str, bool]] = []
+        base_name = hr.name
+        yfile = self.files.get(hr.source.file)
+        if hr.source.kind in (SourceKind.PLAIN, SourceKind.BASE) and yfile is not None and hr.source.doc_index is not None:
+            doc = yfile.documents[hr.source.doc_index]
+            out.append((doc, hr.source.yaml_path + VALUES_PATH, hr.source.file, False))
+            base_name = str(_get(doc.data, hr.source.yaml_path + ("metadata", "name")) or hr.name)
+        for kfile in hr.patched_by:
+            for ref in self.patches.get(kfile, ()):
+                pfile = self.files.get(ref.file) if ref.file is not None else None
+                if pfile is None or ref.file is None:
+                    continue
+                selector = ref.target or {}
+                if selector.get("kind") not in (None, hr.kind) or selector.get("name") not in (None, base_name):
+                    continue
+                for doc in pfile.documents:
+                    if isinstance(doc.data, dict) and doc.data.get("kind") == hr.kind and (
+                        _get(doc.data, ("metadata", "name")) == base_name or selector
+                    ):
+                        out.append((doc, VALUES_PATH, ref.file, True))
+        return out
+
     def _helm_source(self, f: Field, rendered_text: str | None) -> FieldSource:
         """The values key that feeds this field (see gitbot.load.helm_values), in the release's values file."""
         template = FieldSource(SourceKind.HELM_TEMPLATE, self.obj.source.file, self.obj.source.doc_index, None, None, rendered_text is not None)
@@ -309,6 +375,8 @@ class _FieldLocator:
                 return _not_editable(template, "not set, and no values key of the chart feeds it")
             return _not_editable(template, "set by the chart's template, not by a values key")
         assert self.helm is not None
+        if self.flux is not None:
+            return self._helmrelease_source(key, template)
         if key.inline:
             return _not_editable(template, f"set inline in the Argo CD Application ({self.obj.target.origin}); edit it there")
         if self.helm.edit_file is None:
@@ -331,20 +399,6 @@ class _FieldLocator:
         if present and doc.scalar_text(key.path) is None:
             return _not_editable(source, "value is not a plain scalar")
         return source
-
-
-def _not_rendered_reason(obj: RenderedObject) -> str:
-    """Why a Flux/Argo CD object's workloads are not sized, naming a remote chart when there is one."""
-    if obj.kind == "HelmRelease":
-        spec = _get(obj.data, ("spec", "chart", "spec"))
-        ref = spec.get("sourceRef") if isinstance(spec, dict) else _get(obj.data, ("spec", "chartRef"))
-        if isinstance(ref, dict) and ref.get("kind") in ("HelmRepository", "OCIRepository"):
-            chart = f"chart {spec.get('chart', '?')!r}" if isinstance(spec, dict) else "the chart"
-            return (
-                f"{chart} comes from {ref.get('kind')} {ref.get('name', '?')} and cannot be rendered offline; "
-                "its workloads are not sized"
-            )
-    return NOT_RENDERED_YET[obj.kind][1]
 
 
 def _json6902_path(ops: list[Any], wanted: YamlPath) -> YamlPath | None:

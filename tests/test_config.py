@@ -95,6 +95,8 @@ catalog: aws
         ("history: 2 weeks\n", "config .gitbot.yaml: history: '2 weeks' is not a duration like 90s, 5m, 6h, 14d or 2w"),
         ("helm:\n  releases:\n    - chart: c\n      name: n\n      environment: nope\n", "config .gitbot.yaml: helm.releases[0].environment: unknown environment 'nope'"),
         ("exclude: [1]\n", "config .gitbot.yaml: exclude[0]: expected a non-empty string, got a number"),
+        ("helm:\n  charts: [podinfo]\n", "config .gitbot.yaml: helm.charts: expected a mapping, got a list"),
+        ("helm:\n  charts:\n    podinfo: 3\n", "config .gitbot.yaml: helm.charts.podinfo: expected a non-empty string, got a number"),
         ("a: 1\na: 2\n", "config .gitbot.yaml:2: invalid YAML: found duplicate key \"a\""),
         ("a: [\n", "config .gitbot.yaml:2: invalid YAML: expected the node content, but found '<stream end>'"),
     ],
@@ -121,6 +123,8 @@ def test_default_tier_follows_the_name() -> None:
     ("pattern", "text", "expected"),
     [
         ("apps/**", "apps/a/b.yaml", True),
+        ("apps/**", "apps", True),  # a target directory is covered by its own subtree pattern
+        ("apps/**", "apps-old", False),
         ("apps/*", "apps/a/b.yaml", False),
         ("**/prod/*.yaml", "x/y/prod/a.yaml", True),
         ("**/prod/*.yaml", "prod/a.yaml", True),

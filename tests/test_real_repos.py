@@ -746,14 +746,16 @@ def test_examples_bare_pods_are_joined_by_owner(examples: Run) -> None:
 @needs_kustomize
 def test_flux_example_inventory() -> None:
     # README: no container or resources block anywhere; everything comes from remote Helm charts
-    # referenced by HelmReleases. The Flux/kustomize roots render, but hold no workload.
+    # referenced by HelmReleases. The Flux/kustomize roots render, but hold no workload (with the
+    # podinfo chart vendored and mapped, they do: tests/test_flux.py).
     # The HelmReleases are listed as skipped (podinfo's twice: staging and production overlays), so
     # an empty plan is not mistaken for "nothing to do".
     inv = inventory(PlanRequest(repo=FLUX))
     assert inv["summary"] == {"workloads": 0, "containers": 0}
     assert inv["workloads"] == [] and inv["warnings"] == []
     def reason(chart: str, kind: str, source: str) -> str:
-        return f"{chart} comes from {kind} {source} and cannot be rendered offline; its workloads are not sized"
+        hint = " (vendor it and map it in helm.charts)" if kind == "HelmRepository" else ""
+        return f"{chart} comes from {kind} {source} and cannot be rendered offline{hint}; its workloads are not sized"
 
     assert inv["skipped_inputs"] == [
         {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": "HelmRelease podinfo: " + reason("chart 'podinfo'", "HelmRepository", "podinfo")},

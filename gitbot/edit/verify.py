@@ -16,11 +16,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from gitbot.edit.changeset import FileChange, RecKey, rec_key
 from gitbot.errors import SourceError
-from gitbot.load import LoadResult, helm, kustomize
-from gitbot.load.objects import object_name, pod_containers
+from gitbot.load import LoadResult, flux, helm, kustomize
+from gitbot.load.objects import kubernetes_objects, object_name, pod_containers
 from gitbot.model import FIELDS, Field, Resource, Status, Target, TargetKind
 from gitbot.quantity import QuantityError, human_cpu, human_memory, parse_cpu_m, parse_memory_bytes
 from gitbot.strategies.base import Recommendation
+from gitbot.yamldoc import load_yaml_file
 
 Ref = tuple[str, str, str]  # (kind, name, container) within one target
 
@@ -52,6 +53,9 @@ class ClosedLoop:
                 )
             if target.kind is TargetKind.HELM:
                 self.reads.setdefault(target.name, set()).update({*target.values_files, f"{target.path}/values.yaml".lstrip("/")})
+        for target in loaded.targets:  # a Flux release also reads what renders its HelmRelease
+            if target.declared_by is not None:
+                self.reads.setdefault(target.name, set()).update(self.reads.get(target.declared_by.name, set()))
 
     def __call__(self, changes: Sequence[FileChange], applied: Iterable[RecKey]) -> dict[RecKey, str]:
         applied_keys = set(applied)
@@ -115,6 +119,10 @@ class ClosedLoop:
     def _render(self, copy: Path, target: Target) -> Iterable[tuple[Ref, dict[Field, int | None]]]:
         if target.kind is TargetKind.KUSTOMIZE:
             data_list = [obj.data for obj in kustomize.render(copy, target.path)]
+        elif target.declared_by is not None:
+            assert target.release is not None
+            values = self._helmrelease_values(copy, target)
+            data_list = [o.data for o in helm.render_values(copy, target.path, target.release, target.namespace or "default", values)]
         else:
             assert target.release is not None
             data_list = [
@@ -123,6 +131,23 @@ class ClosedLoop:
         for data in data_list:
             for container, spec in pod_containers(data):
                 yield (str(data.get("kind")), object_name(data), container), _fields(spec)
+
+
+    @staticmethod
+    def _helmrelease_values(copy: Path, target: Target) -> dict[str, Any]:
+        """A Flux release's values, from its HelmRelease as the edited copy renders it."""
+        declared = target.declared_by
+        assert declared is not None
+        if declared.kind is TargetKind.KUSTOMIZE:
+            siblings = [obj.data for obj in kustomize.render(copy, declared.path)]
+        else:
+            yfile = load_yaml_file(copy / declared.path, declared.path)
+            siblings = [o.data for doc in yfile.documents for o in kubernetes_objects(doc.index, doc.data)]
+        for data in siblings:
+            meta = data.get("metadata") or {}
+            if data.get("kind") == "HelmRelease" and f"{meta.get('namespace') or ''}/{meta.get('name')}" == target.declared_as:
+                return flux.values_of(data, siblings)
+        raise SourceError(declared.path, f"HelmRelease {target.declared_as} is gone")
 
 
 def _fields(spec: Mapping[str, Any]) -> dict[Field, int | None]:

@@ -13,8 +13,9 @@ from typing import Mapping
 
 from gitbot.config import Config
 from gitbot.errors import InputError, SourceError
-from gitbot.load import argocd, helm, kustomize
+from gitbot.load import argocd, flux, helm, kustomize
 from gitbot.load.argocd import ArgoRelease
+from gitbot.load.flux import FluxRelease
 from gitbot.load.helm_values import HelmMapping, map_release
 from gitbot.load.discover import Discovery, PatchRef, discover
 from gitbot.load.objects import FoundObject, kubernetes_objects, object_name
@@ -33,6 +34,7 @@ class LoadResult:
     helm_mappings: Mapping[str, HelmMapping] = field(default_factory=dict)  # by Helm target name
     patches: Mapping[str, tuple[PatchRef, ...]] = field(default_factory=dict)  # by kustomization file
     followed_applications: frozenset[tuple[str, str]] = frozenset()  # (file, name) of Argo CD Applications rendered
+    flux_releases: Mapping[str, FluxRelease] = field(default_factory=dict)  # by Helm target name
 
 
 class _Loader:
@@ -46,6 +48,7 @@ class _Loader:
         self.targets: list[Target] = []
         self.helm_mappings: dict[str, HelmMapping] = {}
         self.patches: dict[str, tuple[PatchRef, ...]] = {}
+        self.flux_releases: dict[str, FluxRelease] = {}
 
     def source_file(self, rel: str) -> YamlFile:
         """A repository file parsed with positions, read once per run."""
@@ -112,11 +115,24 @@ class _Loader:
                         except SourceError:
                             pass
 
-    def load_helm(self, chart: str, argo: tuple[ArgoRelease, ...] = ()) -> None:
-        """The chart's releases from the config; else those of Argo CD Applications; else its defaults."""
+    def load_helm(self, chart: str, argo: tuple[ArgoRelease, ...] = (), flux_releases: tuple[FluxRelease, ...] = ()) -> None:
+        """The chart's releases from the config, Flux HelmReleases and Argo CD Applications; with none
+        of those, the chart with its defaults."""
         releases = [r for r in self.config.helm_releases if r.chart == chart]
         from_argo = [a for a in argo if a.release.chart == chart] if not releases else []
-        if not releases and not from_argo:
+        from_flux = [f for f in flux_releases if f.chart == chart]
+        for fr in from_flux:
+            declared = fr.obj.target
+            display = f"{chart}@{fr.namespace}/{fr.release} ({declared.name})"
+            target = Target(
+                TargetKind.HELM, chart, display, release=fr.release, namespace=fr.namespace,
+                inline_values=json.dumps(fr.values, sort_keys=True) if fr.values else "",
+                origin=f"{fr.obj.source.file}: HelmRelease {fr.obj.name}", declared_by=declared,
+                declared_as=f"{fr.obj.namespace or ''}/{fr.obj.name}",
+            )
+            self.flux_releases[display] = fr
+            self._render_chart(target)
+        if not releases and not from_argo and not from_flux:
             name = chart.rsplit("/", 1)[-1] or "release"
             self._render_chart(Target(TargetKind.HELM, chart, f"{chart}@{name}", release=name))
         for r in releases:
@@ -192,11 +208,13 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
         loader.load_kustomize(root)
     argo = argocd.follow(loader.objects, found.charts)
     loader.skipped.extend(Skipped(file, reason, line) for file, line, reason in argo.problems)
+    fluxed = flux.follow(loader.objects, found.charts, config.helm_charts)
+    loader.skipped.extend(Skipped(file, reason, line) for file, line, reason in fluxed.problems)
     for chart in found.charts:
-        loader.load_helm(chart, argo.releases)
+        loader.load_helm(chart, argo.releases, fluxed.releases)
     return LoadResult(
         tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files), dict(loader.helm_mappings),
-        dict(loader.patches), argo.followed,
+        dict(loader.patches), argo.followed, dict(loader.flux_releases),
     )
 
 

@@ -36,7 +36,7 @@ ContainerRef = tuple[str, str, str]  # (kind, name, container): unique within on
 class ValuesKey:
     path: YamlPath  # in the values, e.g. ("server", "resources", "requests", "cpu")
     preset: str | None  # the preset the chart uses while the resources block is empty
-    inline: bool = False  # set by the release's inline values (an Argo CD Application), not a file
+    inline: bool = False  # set by the release's inline values (Argo CD Application, Flux HelmRelease), not a file
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ def map_release(repo: Path, target: Target) -> HelmMapping:
 
 
 def _edit_file(repo: Path, target: Target) -> tuple[str | None, str | None]:
+    if target.declared_by is not None:
+        return None, f"the values are set in the HelmRelease ({target.origin})"
     if target.values_files:
         return target.values_files[-1], None
     chart = Path(target.path)

@@ -1,0 +1,175 @@
+"""Flux HelmReleases whose chart gitbot can render become Helm releases.
+
+A HelmRelease found in a rendered target (a Kustomize root or a plain file) is rendered when its
+chart is in the repository:
+
+- ``spec.chart.spec.sourceRef.kind: GitRepository`` with ``chart: ./path`` naming a chart directory;
+- a chart from a HelmRepository/OCIRepository that the config maps to a vendored copy
+  (``helm.charts: {<chart name>: <directory>}``).
+
+The release's values are what Flux would pass: ``spec.valuesFrom`` (ConfigMaps and Secrets rendered by
+the same target, in order; a ``targetPath`` sets one value), then ``spec.values`` on top. Edits go to
+``spec.values`` of the HelmRelease document that sets the key — the base file or an overlay's patch —
+or, for a key only the chart sets, to the values of the last patch (the environment's own) else the
+base. Keys set by ``valuesFrom`` are comment-only. A chart that is neither in the repository nor
+mapped is reported, naming its source, so an empty plan is never mistaken for "nothing to do".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from gitbot.errors import SourceError
+from gitbot.load.discover import normalise
+from gitbot.load.helm import merge_values
+from gitbot.model import RenderedObject, YamlPath
+from gitbot.yamldoc import parse_yaml
+
+HELMRELEASE_API = "helm.toolkit.fluxcd.io/"
+VALUES_PATH: YamlPath = ("spec", "values")
+
+
+@dataclass(frozen=True)
+class FluxRelease:
+    obj: RenderedObject  # the HelmRelease as its target renders it
+    chart: str  # repo-relative chart directory
+    release: str
+    namespace: str
+    values: Mapping[str, Any]  # valuesFrom merged, then spec.values
+    values_from: Mapping[str, Any]  # the part that came from valuesFrom (not editable)
+    missing: tuple[str, ...]  # valuesFrom sources that are not in the repository
+
+
+@dataclass(frozen=True)
+class Followed:
+    releases: tuple[FluxRelease, ...]
+    problems: tuple[tuple[str, int | None, str], ...]  # (file, line, reason) for HelmReleases not rendered
+
+
+def is_helmrelease(obj: RenderedObject) -> bool:
+    return obj.kind == "HelmRelease" and str(obj.data.get("apiVersion", "")).startswith(HELMRELEASE_API)
+
+
+def follow(objects: Iterable[RenderedObject], charts: Iterable[str], chart_map: Mapping[str, str]) -> Followed:
+    chart_dirs = set(charts)
+    all_objects = list(objects)
+    by_target: dict[str, list[RenderedObject]] = {}
+    for obj in all_objects:
+        by_target.setdefault(obj.target.name, []).append(obj)
+    releases: list[FluxRelease] = []
+    problems: list[tuple[str, int | None, str]] = []
+    for obj in all_objects:
+        if not is_helmrelease(obj):
+            continue
+        chart, why_not = chart_of(obj, chart_dirs, chart_map)
+        if chart is None:
+            problems.append((obj.source.file, obj.source.line, f"HelmRelease {obj.name}: {why_not}"))
+            continue
+        spec = obj.data.get("spec") or {}
+        namespace = str(spec.get("targetNamespace") or obj.namespace or "default")
+        release = str(spec.get("releaseName") or (f"{spec['targetNamespace']}-{obj.name}" if spec.get("targetNamespace") else obj.name))
+        siblings = [o.data for o in by_target.get(obj.target.name, [])]
+        from_refs, missing = _values_from(spec.get("valuesFrom"), siblings, obj.namespace)
+        inline = spec.get("values") if isinstance(spec.get("values"), dict) else {}
+        releases.append(FluxRelease(obj, chart, release, namespace, merge_values(from_refs, inline), from_refs, tuple(missing)))
+    return Followed(tuple(releases), tuple(problems))
+
+
+def chart_of(obj: RenderedObject, chart_dirs: set[str], chart_map: Mapping[str, str]) -> tuple[str | None, str]:
+    """The repo-relative chart directory a HelmRelease renders, or None and why not."""
+    spec = (obj.data.get("spec") or {}).get("chart", {})
+    spec = spec.get("spec") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        ref = (obj.data.get("spec") or {}).get("chartRef")
+        if isinstance(ref, dict):
+            return None, f"the chart comes from {ref.get('kind', '?')} {ref.get('name', '?')} and cannot be rendered offline; its workloads are not sized"
+        return None, "no spec.chart.spec; its workloads are not sized"
+    name = str(spec.get("chart", ""))
+    source = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+    kind = str(source.get("kind", "?"))
+    if kind == "GitRepository":
+        path = normalise("", name)
+        if path is not None and path in chart_dirs:
+            return path, ""
+        return None, f"chart {name!r} from GitRepository {source.get('name', '?')} is not a chart directory in this repository; its workloads are not sized"
+    mapped = chart_map.get(name)
+    if mapped is not None:
+        if mapped in chart_dirs:
+            return mapped, ""
+        return None, f"helm.charts maps chart {name!r} to {mapped!r}, which is not a chart directory in this repository"
+    return None, (
+        f"chart {name!r} comes from {kind} {source.get('name', '?')} and cannot be rendered offline "
+        f"(vendor it and map it in helm.charts); its workloads are not sized"
+    )
+
+
+def values_of(data: Mapping[str, Any], siblings: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The values Flux passes for the HelmRelease ``data`` (the closed loop uses it on the edited copy)."""
+    spec = data.get("spec") or {}
+    namespace = (data.get("metadata") or {}).get("namespace")
+    from_refs, _ = _values_from(spec.get("valuesFrom"), list(siblings), namespace)
+    inline = spec.get("values") if isinstance(spec.get("values"), dict) else {}
+    return merge_values(from_refs, inline)
+
+
+def _values_from(refs: Any, siblings: list[Mapping[str, Any]], namespace: str | None) -> tuple[dict[str, Any], list[str]]:
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    for ref in refs if isinstance(refs, list) else []:
+        if not isinstance(ref, dict) or ref.get("kind") not in ("ConfigMap", "Secret"):
+            continue
+        label = f"{ref['kind']} {ref.get('name', '?')}"
+        key = str(ref.get("valuesKey") or "values.yaml")
+        text = _data_of(ref, siblings, namespace, key)
+        if text is None:
+            if not ref.get("optional"):
+                missing.append(label)
+            continue
+        target_path = ref.get("targetPath")
+        if isinstance(target_path, str) and target_path:
+            _set_path(values, target_path, text)
+            continue
+        try:
+            docs = parse_yaml(text, f"{label} {key}")
+        except SourceError:
+            missing.append(f"{label} (its {key} is not YAML)")
+            continue
+        data = docs[0].data if docs else None
+        if isinstance(data, dict):
+            values = merge_values(values, data)
+    return values, missing
+
+
+def _data_of(ref: Mapping[str, Any], siblings: list[Mapping[str, Any]], namespace: str | None, key: str) -> str | None:
+    for obj in siblings:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") != ref["kind"] or meta.get("name") != ref.get("name") or (meta.get("namespace") or namespace) != namespace:
+            continue
+        string_data = obj.get("stringData") or {}
+        if isinstance(string_data, dict) and isinstance(string_data.get(key), str):
+            return str(string_data[key])
+        data = obj.get("data") or {}
+        value = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(value, str):
+            return None
+        if obj.get("kind") == "Secret":
+            try:
+                return base64.b64decode(value, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+        return value
+    return None
+
+
+def _set_path(values: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        nxt = values.get(key)
+        if not isinstance(nxt, dict):
+            nxt = values[key] = {}
+        values = nxt
+    values[keys[-1]] = value
+

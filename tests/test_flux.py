@@ -1,0 +1,233 @@
+"""Flux HelmReleases: rendered when the chart is in the repository, edited in ``spec.values``.
+
+The repository is fluxcd/flux2-kustomize-helm-example from ../shared/data/repos (a podinfo
+HelmRelease in apps/base, with a values patch per environment in apps/staging and apps/production),
+copied to a temp git repository with podinfo's own chart (stefanprodan/podinfo charts/podinfo)
+vendored at vendor/podinfo and mapped in the config, as a team without network access would do.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REPOS = ROOT.parent / "shared" / "data" / "repos"
+FLUX = REPOS / "fluxcd__flux2-kustomize-helm-example"
+PODINFO_CHART = REPOS / "stefanprodan__podinfo" / "charts" / "podinfo"
+
+if not FLUX.is_dir() or not PODINFO_CHART.is_dir():
+    pytest.skip(f"real-repository corpora not found at {REPOS}", allow_module_level=True)
+if shutil.which("kubectl") is None and shutil.which("kustomize") is None:
+    pytest.skip("neither kubectl nor kustomize is on PATH", allow_module_level=True)
+
+sys.path.insert(0, str(ROOT / "fixtures"))
+from synth import SimpleContainer, SimpleWorkload, scenario_for, write_snapshot
+
+from gitbot.pipeline import PlanRequest, inventory, plan
+
+git = pytest.importorskip("git")
+
+END = 1794787200.0
+CONFIG = """\
+environments:
+  - name: staging
+    tier: non-production
+    paths: ["apps/staging/**"]
+  - name: production
+    tier: production
+    paths: ["apps/production/**"]
+helm:
+  charts:
+    podinfo: vendor/podinfo
+"""
+PROD = "vendor/podinfo@podinfo/podinfo (apps/production)"
+STAGING = "vendor/podinfo@podinfo/podinfo (apps/staging)"
+
+
+def make_repo(root: Path, extra: dict[str, str] | None = None) -> tuple[Path, Any]:
+    work = root / "flux"
+    shutil.copytree(FLUX, work)
+    shutil.copytree(PODINFO_CHART, work / "vendor" / "podinfo")
+    (work / ".gitbot.yaml").write_text(CONFIG)
+    for rel, text in (extra or {}).items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+    repo = git.Repo.init(work)
+    repo.git.add(A=True)
+    actor = git.Actor("t", "t@example.com")
+    repo.index.commit("flux example", author=actor, committer=actor)
+    return work, repo
+
+
+def usage(path: Path, cpu_m: int, memory: int) -> Path:
+    """podinfo uses ``cpu_m``/``memory`` in both clusters (synth scales them by its seeded fractions)."""
+    workloads = [
+        SimpleWorkload("podinfo", "Deployment", "podinfo", 1, [SimpleContainer("podinfo", cpu_m, memory, None, None)]),
+        SimpleWorkload("podinfo", "Deployment", "podinfo-redis", 1, [SimpleContainer("redis", 100, 32 * 2**20, 1000, 128 * 2**20)]),
+    ]
+    write_snapshot(scenario_for(workloads, END), path)
+    return path
+
+
+def sources(doc: dict[str, Any]) -> dict[tuple[str, str, str], tuple[Any, ...]]:
+    return {
+        (w["target"]["name"], c["name"], key): (
+            f["current"], f["source"]["kind"], f["source"]["file"], f["source"]["line"], f["source"]["yaml_path"],
+            f["source"].get("not_editable_reason"),
+        )
+        for w in doc["workloads"]
+        for c in w["containers"]
+        for key, f in c["fields"].items()
+    }
+
+
+def test_each_environment_edits_its_own_values_patch_and_a_second_plan_proposes_nothing(tmp_path: Path) -> None:
+    work, repo = make_repo(tmp_path)
+    inv = inventory(PlanRequest(repo=work))
+    rows = sources(inv)
+    # podinfo's resources come from the chart (requests 1m / 16Mi, no limits); no HelmRelease sets
+    # them, so each field would be inserted into the environment's own values patch, under spec.values
+    for target, file, line in ((PROD, "apps/production/podinfo-values.yaml", 11), (STAGING, "apps/staging/podinfo-values.yaml", 13)):
+        assert rows[(target, "podinfo", "cpu_request_m")] == (1, "helmrelease-values", file, line, "spec.values.resources.requests.cpu", None)
+        assert rows[(target, "podinfo", "memory_request_bytes")] == (16 * 2**20, "helmrelease-values", file, line, "spec.values.resources.requests.memory", None)
+        assert rows[(target, "podinfo", "cpu_limit_m")][:2] == (None, "helmrelease-values")
+        # the chart hard-codes redis's resources in its template: no values key feeds them
+        assert rows[(target, "redis", "cpu_request_m")] == (
+            100, "helm-template", "vendor/podinfo/templates/redis/deployment.yaml", None, None, "set by the chart's template, not by a values key",
+        )
+    assert [(w["workload"], w["environment"], w["tier"]) for w in inv["workloads"]] == [
+        ("podinfo/Deployment/podinfo", "production", "production"),
+        ("podinfo/Deployment/podinfo-redis", "production", "production"),
+        ("podinfo/Deployment/podinfo", "staging", "non-production"),
+        ("podinfo/Deployment/podinfo-redis", "staging", "non-production"),
+    ]
+    # the two remote OCI charts are still reported, naming their source
+    assert [s["reason"] for s in inv["skipped_inputs"]] == [
+        "HelmRelease cert-manager: the chart comes from OCIRepository cert-manager and cannot be rendered offline; its workloads are not sized",
+        "HelmRelease envoy-gateway: the chart comes from OCIRepository gateway-helm and cannot be rendered offline; its workloads are not sized",
+    ]
+
+    snapshot = usage(tmp_path / "usage.om.gz", 200, 256 * 2**20)
+    first, doc = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END, write=True))
+    assert first.written
+    assert [e["file"] for e in doc["edits"]] == ["apps/production/podinfo-values.yaml", "apps/staging/podinfo-values.yaml"]
+    changes = {(c["target"]["name"], c["container"]): c for c in doc["containers"]}
+    prod, staging = changes[(PROD, "podinfo")], changes[(STAGING, "podinfo")]
+    assert prod["status"] == staging["status"] == "change"
+    assert changes[(PROD, "redis")]["status"] == "comment-only"
+    # the same usage, sized by each environment's rules (non-production: lower percentile, limit 2x)
+    assert {k: f["written_text"] for k, f in prod["fields"].items() if f["changed"]} == {
+        "cpu_request_m": "150m", "memory_request_bytes": "185Mi", "memory_limit_bytes": "199Mi",
+    }
+    assert {k: f["written_text"] for k, f in staging["fields"].items() if f["changed"]} == {
+        "cpu_request_m": "135m", "memory_request_bytes": "171Mi", "memory_limit_bytes": "342Mi",
+    }
+    assert repo.git.diff("--numstat") == "6\t0\tapps/production/podinfo-values.yaml\n6\t0\tapps/staging/podinfo-values.yaml"
+    assert (work / "apps/production/podinfo-values.yaml").read_text().endswith(
+        "    httpRoute:\n      hostnames:\n        - podinfo.production\n"
+        "    resources:\n      requests:\n        cpu: 150m\n        memory: 185Mi\n      limits:\n        memory: 199Mi\n"
+    )
+    assert (work / "apps/staging/podinfo-values.yaml").read_text().endswith(
+        "    httpRoute:\n      hostnames:\n        - podinfo.staging\n"
+        "    resources:\n      requests:\n        cpu: 135m\n        memory: 171Mi\n      limits:\n        memory: 342Mi\n"
+    )
+
+    _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))
+    assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
+    after = sources(inventory(PlanRequest(repo=work)))
+    assert after[(PROD, "podinfo", "cpu_request_m")] == (150, "helmrelease-values", "apps/production/podinfo-values.yaml", 16, "spec.values.resources.requests.cpu", None)
+
+
+def test_a_key_the_shared_base_sets_is_overridden_per_environment_and_the_base_is_kept(tmp_path: Path) -> None:
+    base = (FLUX / "apps/base/podinfo/release.yaml").read_text().replace(
+        "  values:\n", "  values:\n    resources:\n      requests:\n        cpu: 50m\n        memory: 64Mi\n"
+    )
+    work, repo = make_repo(tmp_path, {"apps/base/podinfo/release.yaml": base})
+    rows = sources(inventory(PlanRequest(repo=work)))
+    # the value renders from the base, but each environment overrides it in its own patch
+    assert rows[(PROD, "podinfo", "cpu_request_m")] == (
+        50, "helmrelease-values", "apps/production/podinfo-values.yaml", 11, "spec.values.resources.requests.cpu", None,
+    )
+    _, doc = plan(PlanRequest(repo=work, metrics_file=usage(tmp_path / "usage.om.gz", 200, 256 * 2**20), at=END, write=True))
+    assert [e["file"] for e in doc["edits"]] == ["apps/production/podinfo-values.yaml", "apps/staging/podinfo-values.yaml"]
+    assert repo.git.diff("--numstat") == "6\t0\tapps/production/podinfo-values.yaml\n6\t0\tapps/staging/podinfo-values.yaml"
+
+
+def test_an_edit_that_does_not_render_as_intended_becomes_a_comment(tmp_path: Path) -> None:
+    """An inline patch in the production kustomization pins the CPU request after the values patch;
+    the insert into podinfo-values.yaml would change nothing, which the closed loop sees."""
+    kustomization = (FLUX / "apps/production/kustomization.yaml").read_text() + (
+        "  - patch: |\n"
+        "      apiVersion: helm.toolkit.fluxcd.io/v2\n"
+        "      kind: HelmRelease\n"
+        "      metadata:\n"
+        "        name: podinfo\n"
+        "        namespace: podinfo\n"
+        "      spec:\n"
+        "        values:\n"
+        "          resources:\n"
+        "            requests:\n"
+        "              cpu: 500m\n"
+    )
+    work, repo = make_repo(tmp_path, {"apps/production/kustomization.yaml": kustomization})
+    _, doc = plan(PlanRequest(repo=work, metrics_file=usage(tmp_path / "usage.om.gz", 200, 256 * 2**20), at=END, write=True))
+    prod = next(c for c in doc["containers"] if c["target"]["name"] == PROD and c["container"] == "podinfo")
+    assert prod["fields"]["cpu_request_m"]["current"] == 500
+    assert prod["status"] == "comment-only"
+    assert prod["reasons"][-1] == (
+        f"re-rendering {PROD} with the edit: Deployment/podinfo podinfo cpu_request becomes 500m, expected 150m"
+    )
+    # staging is not affected by production's problem
+    assert [e["file"] for e in doc["edits"]] == ["apps/staging/podinfo-values.yaml"]
+    assert repo.git.diff("--numstat") == "6\t0\tapps/staging/podinfo-values.yaml"
+
+
+def test_values_from_a_configmap_are_applied_but_not_edited(tmp_path: Path) -> None:
+    production = (FLUX / "apps/production/podinfo-values.yaml").read_text().replace(
+        "  values:\n", "  valuesFrom:\n    - kind: ConfigMap\n      name: podinfo-sizing\n  values:\n"
+    )
+    staging = (FLUX / "apps/staging/podinfo-values.yaml").read_text().replace(
+        "  values:\n", "  valuesFrom:\n    - kind: Secret\n      name: podinfo-secret-values\n  values:\n"
+    )
+    configmap = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-sizing\n  namespace: podinfo\ndata:\n"
+        "  values.yaml: |\n    resources:\n      limits:\n        memory: 512Mi\n"
+    )
+    kustomization = (FLUX / "apps/production/kustomization.yaml").read_text().replace(
+        "  - ../base/podinfo\n", "  - ../base/podinfo\n  - sizing.yaml\n"
+    )
+    work, _ = make_repo(tmp_path, {
+        "apps/production/podinfo-values.yaml": production, "apps/staging/podinfo-values.yaml": staging,
+        "apps/production/sizing.yaml": configmap, "apps/production/kustomization.yaml": kustomization,
+    })
+    rows = sources(inventory(PlanRequest(repo=work)))
+    assert rows[(PROD, "podinfo", "memory_limit_bytes")][0] == 512 * 2**20
+    assert rows[(PROD, "podinfo", "memory_limit_bytes")][5] == (
+        "set through valuesFrom of HelmRelease podinfo (a ConfigMap or Secret), not spec.values; edit it there"
+    )
+    assert rows[(PROD, "podinfo", "cpu_request_m")][5] is None  # the other keys stay editable
+    # a Secret that is not in the repository: the render may differ from the cluster's, so nothing is edited
+    assert {rows[(STAGING, "podinfo", k)][5] for k in ("cpu_request_m", "memory_limit_bytes")} == {
+        "the HelmRelease reads Secret podinfo-secret-values, which is not in the repository"
+    }
+
+
+def test_a_chart_from_a_git_repository_is_the_chart_directory_in_this_repository(tmp_path: Path) -> None:
+    release = (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: web\nspec:\n"
+        "  chart:\n    spec:\n      chart: ./vendor/podinfo\n      sourceRef:\n        kind: GitRepository\n        name: flux-system\n"
+        "  values:\n    resources:\n      requests:\n        cpu: 20m  # sized by hand\n"
+    )
+    work, _ = make_repo(tmp_path, {"clusters/dev/web.yaml": release})
+    inv = inventory(PlanRequest(repo=work))
+    rows = sources(inv)
+    target = "vendor/podinfo@web/web (clusters/dev/web.yaml)"
+    assert rows[(target, "podinfo", "cpu_request_m")] == (
+        20, "helmrelease-values", "clusters/dev/web.yaml", 16, "spec.values.resources.requests.cpu", None,
+    )
+    assert [w["workload"] for w in inv["workloads"]][0] == "web/Deployment/web-podinfo"  # the chart names it <release>-<chart>
