@@ -169,6 +169,10 @@ class FieldSource:
     line: int | None  # line of the value, or of the nearest existing parent when absent
     present: bool  # the field exists in the source text
     not_editable: str | None = None  # why gitbot will not edit it here (None: editable)
+    companions: tuple[tuple[YamlPath, str], ...] = ()
+    """Values an edit here must write along with the field, as (path, text): a chart preset's whole
+    rendered block (``ephemeral-storage`` included), which an explicit ``resources`` block replaces."""
+    note: str | None = None  # what an edit here does beyond the value, for the reader
 
     @property
     def editable(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from gitbot.config import Config
 from gitbot.load import LoadResult
+from gitbot.load.argocd import ArgoRelease
 from gitbot.load.flux import VALUES_PATH, FluxRelease, is_helmrelease
 from gitbot.load.helm_values import HelmMapping, ValuesKey
 from gitbot.model import (
@@ -146,7 +147,7 @@ def _workload(
                 ctype_here = ContainerType.SIDECAR
             else:
                 ctype_here = ctype
-            locator = _FieldLocator(obj, source_doc, pod_path, list_key, index, spec["name"], loaded)
+            locator = _FieldLocator(obj, source_doc, pod_path, list_key, index, spec, loaded)
             fields = {f: locator.current(f, spec) for f in FIELDS}
             containers.append(Container(spec["name"], ctype_here, index, fields))
     replicas = _replicas(obj)
@@ -173,17 +174,19 @@ class _FieldLocator:
         pod_path: YamlPath,
         list_key: str,
         index: int,
-        name: str,
+        spec: Mapping[str, Any],
         loaded: LoadResult,
     ) -> None:
         self.obj = obj
         self.doc = doc
-        self.name = name
+        self.name = name = str(spec["name"])
+        self.rendered_resources = spec.get("resources") if isinstance(spec.get("resources"), dict) else {}
         self.pod_path = pod_path
         self.list_key = list_key
         self.files = loaded.files
         self.helm: HelmMapping | None = loaded.helm_mappings.get(obj.target.name)
         self.flux: FluxRelease | None = loaded.flux_releases.get(obj.target.name)
+        self.argo: ArgoRelease | None = loaded.argo_releases.get(obj.target.name)
         self.patches = loaded.patches
         self.container_path: YamlPath | None = None
         if doc is not None:
@@ -324,20 +327,40 @@ class _FieldLocator:
             or docs[0]
         )
         doc, prefix, file, _ = chosen
+        return self._values_source(SourceKind.HELMRELEASE_VALUES, file, doc, prefix, key)
+
+    def _values_source(self, kind: SourceKind, file: str, doc: YamlDocument, prefix: YamlPath, key: ValuesKey) -> FieldSource:
+        """A values key at ``prefix`` in ``doc``: replaced where it is written, else inserted there."""
         path = prefix + key.path
         depth, _ = doc.deepest(path)
         present = depth == len(path)
         span = doc.span(path) if present else doc.span(path[:depth])
-        source = FieldSource(SourceKind.HELMRELEASE_VALUES, file, doc.index, path, span.line if span else None, present)
+        source = FieldSource(kind, file, doc.index, path, span.line if span else None, present)
         if key.preset and not present:
-            return _not_editable(
-                source, f"sized by the chart's resourcesPreset {key.preset!r}; an explicit resources block is not written yet"
-            )
+            return self._preset(source, key, prefix)
         if present and span is not None and span.shared:
             return _not_editable(source, "value is a YAML anchor/alias shared with other places")
         if present and doc.scalar_text(path) is None:
             return _not_editable(source, "value is not a plain scalar")
         return source
+
+    def _preset(self, source: FieldSource, key: ValuesKey, prefix: YamlPath) -> FieldSource:
+        """A field the chart sizes from a preset: the edit writes an explicit ``resources`` block,
+        carrying every value the preset renders (ephemeral-storage too) that the edit does not change."""
+        block = prefix + key.path[:-2]
+        companions = tuple(
+            (block + (bound, str(name)), text)
+            for bound in ("requests", "limits")
+            for name, value in sorted(_mapping(self.rendered_resources.get(bound)).items())
+            if (text := _text(value)) is not None
+        )
+        kept = sorted({str(p[-1]) for p, _ in companions} - {"cpu", "memory"})
+        note = f"replaces the chart's resourcesPreset {key.preset!r} with an explicit {'.'.join(map(str, key.path[:-2]))} block"
+        if kept:
+            note += f", keeping the preset's {', '.join(kept)}"
+        return FieldSource(
+            SourceKind.PRESET, source.file, source.doc_index, source.yaml_path, source.line, False, companions=companions, note=note
+        )
 
     def _helmrelease_documents(self) -> list[tuple[YamlDocument, YamlPath, str, bool]]:
         """The HelmRelease's source document, then each overlay patch document that patches it:
@@ -377,6 +400,12 @@ class _FieldLocator:
         assert self.helm is not None
         if self.flux is not None:
             return self._helmrelease_source(key, template)
+        argo = self._argo_values_object()
+        if argo is not None and (not key.inline or _get(argo[3], key.path) is None) and (key.inline or not self.obj.target.values_files):
+            # helm.valuesObject of the Application: where it sets the key, or, with no value files, the
+            # release's own place for it rather than the chart's defaults
+            doc, prefix, file, _ = argo
+            return self._values_source(SourceKind.ARGOCD_VALUES, file, doc, prefix, key)
         if key.inline:
             return _not_editable(template, f"set inline in the Argo CD Application ({self.obj.target.origin}); edit it there")
         if self.helm.edit_file is None:
@@ -385,20 +414,18 @@ class _FieldLocator:
         doc = yfile.documents[0] if yfile is not None and yfile.documents else None
         if doc is None or not isinstance(doc.data, dict):
             return _not_editable(template, f"{self.helm.edit_file} is empty or not a mapping; add the values by hand")
-        depth, _ = doc.deepest(key.path)
-        present = depth == len(key.path)
-        span = doc.span(key.path) if present else doc.span(key.path[:depth])
-        kind = SourceKind.PRESET if key.preset and not present else SourceKind.HELM_VALUES
-        source = FieldSource(kind, self.helm.edit_file, doc.index, key.path, span.line if span else None, present)
-        if key.preset and not present:
-            return _not_editable(
-                source, f"sized by the chart's resourcesPreset {key.preset!r}; an explicit resources block is not written yet"
-            )
-        if present and span is not None and span.shared:
-            return _not_editable(source, "value is a YAML anchor/alias shared with other places")
-        if present and doc.scalar_text(key.path) is None:
-            return _not_editable(source, "value is not a plain scalar")
-        return source
+        return self._values_source(SourceKind.HELM_VALUES, self.helm.edit_file, doc, (), key)
+
+    def _argo_values_object(self) -> tuple[YamlDocument, YamlPath, str, Mapping[str, Any]] | None:
+        """The Argo CD Application's ``helm.valuesObject`` mapping, and what its parameters set."""
+        argo = self.argo
+        if argo is None or argo.obj is None or argo.values_object_path is None:
+            return None
+        app = argo.obj.source
+        yfile = self.files.get(app.file)
+        if app.kind not in (SourceKind.PLAIN, SourceKind.BASE) or yfile is None or app.doc_index is None:
+            return None
+        return yfile.documents[app.doc_index], app.yaml_path + argo.values_object_path, app.file, argo.not_editable_values
 
 
 def _json6902_path(ops: list[Any], wanted: YamlPath) -> YamlPath | None:
@@ -520,6 +547,10 @@ def _text(value: Any) -> str | None:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _int(value: Any) -> int | None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitbot.pipeline import PlanRequest, inventory
+import sys
+
+from gitbot.pipeline import PlanRequest, inventory, plan
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from synth import SimpleContainer, SimpleWorkload, scenario_for, write_snapshot  # noqa: E402
+
+END = 1794787200.0
 
 CHART = {
     "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
@@ -76,3 +83,68 @@ def test_an_application_on_a_chart_in_the_repo_is_rendered_as_its_release(tmp_pa
             "(a Kustomize path here is rendered as its own root)"
         )},
     ]
+
+
+VALUES_OBJECT_APP = """apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-staging
+spec:
+  destination:
+    namespace: web-staging
+  sources:
+    - repoURL: https://example.com/gitops.git
+      path: charts/web
+      helm:
+        releaseName: web
+        valuesObject:
+          replicas: 2
+          resources:
+            requests:
+              cpu: 300m
+        parameters:
+          - name: resources.requests.memory
+            value: 200Mi
+"""
+
+
+def test_values_object_of_an_application_is_edited_in_place(tmp_path):
+    """helm.valuesObject is YAML in the Application: a key it sets is edited there; a key only the
+    chart sets is inserted there too (the release's own place, not the chart defaults shared by every
+    Application); a key a parameter sets stays comment-only."""
+    root = make_repo(tmp_path)
+    (root / "apps/applications.yaml").write_text(VALUES_OBJECT_APP)
+    doc = inventory(PlanRequest(repo=root))
+    assert [w["target"]["name"] for w in doc["workloads"]] == ["charts/web@web-staging/web"]
+    fields = doc["workloads"][0]["containers"][0]["fields"]
+    rows = {k: (f["current"], f["source"]["kind"], f["source"]["file"], f["source"]["line"], f["source"]["yaml_path"], f["source"]["not_editable_reason"]) for k, f in fields.items()}
+    assert rows == {
+        "cpu_request_m": (300, "argocd-values", "apps/applications.yaml", 17, "spec.sources[0].helm.valuesObject.resources.requests.cpu", None),
+        "memory_request_bytes": (200 * 2**20, "helm-template", "charts/web/templates/deployment.yaml", None, None,
+                                 "set inline in the Argo CD Application (apps/applications.yaml: web-staging); edit it there"),
+        "cpu_limit_m": (None, "argocd-values", "apps/applications.yaml", 16, "spec.sources[0].helm.valuesObject.resources.limits.cpu", None),
+        "memory_limit_bytes": (None, "argocd-values", "apps/applications.yaml", 16, "spec.sources[0].helm.valuesObject.resources.limits.memory", None),
+    }
+
+
+def test_values_object_edit_is_written_and_verified(tmp_path):
+    root = make_repo(tmp_path / "repo")
+    app = VALUES_OBJECT_APP.replace("        parameters:\n          - name: resources.requests.memory\n            value: 200Mi\n", "")
+    (root / "apps/applications.yaml").write_text(app)
+    snapshot = tmp_path / "usage.om.gz"
+    container = SimpleContainer("web", 300, 128 * 2**20, None, None)
+    write_snapshot(scenario_for([SimpleWorkload("web-staging", "Deployment", "web", 2, [container])], END), snapshot)
+    result, doc = plan(PlanRequest(repo=root, metrics_file=snapshot, at=END, write=True))
+    assert result.written and [e["file"] for e in doc["edits"]] == ["apps/applications.yaml"]
+    # cpu replaced where valuesObject sets it; memory (only the chart's 128Mi) inserted beside it
+    assert (root / "apps/applications.yaml").read_text().splitlines()[13:] == [
+        "          replicas: 2",
+        "          resources:",
+        "            requests:",
+        "              cpu: 150m",
+        "              memory: 75Mi",
+        "            limits:",
+        "              memory: 82Mi",
+    ]
+    _, again = plan(PlanRequest(repo=root, metrics_file=snapshot, at=END))
+    assert again["summary"]["by_status"]["change"] == 0

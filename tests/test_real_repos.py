@@ -768,14 +768,104 @@ def test_flux_example_inventory() -> None:
 def test_bitnami_charts_inventory() -> None:
     # README: both charts depend on bitnami/common through an OCI registry and need it vendored into
     # <chart>/charts/ to render offline; it is not, so both renders fail and are skipped with Helm's
-    # reason (common itself is a library chart and renders nothing). The README's 6 + 3
-    # `resources: {}` blocks are therefore never seen.
+    # reason (common itself is a library chart and renders nothing). With common vendored, they
+    # render: test_bitnami_presets_become_explicit_blocks_in_the_release_values_file.
     inv = inventory(PlanRequest(repo=BITNAMI))
     assert inv["summary"] == {"workloads": 0, "containers": 0}
     assert [s["path"] for s in inv["skipped_inputs"]] == ["bitnami/nginx@nginx", "bitnami/redis@redis"]
     for s in inv["skipped_inputs"]:
         assert s["reason"].startswith("helm render failed: ")
         assert 'no template "common.names.fullname"' in s["reason"]
+
+
+BITNAMI_CONFIG = """\
+helm:
+  releases:
+    - chart: redis
+      name: cache
+      namespace: cache
+      values: [redis/values-production.yaml]
+"""
+REDIS_PRODUCTION = "architecture: replication\nmaster:\n  persistence:\n    size: 8Gi\n"
+REDIS_PRODUCTION_AFTER = REDIS_PRODUCTION + """\
+  resources:
+    requests:
+      cpu: 50m
+      memory: 90Mi
+      ephemeral-storage: 50Mi
+    limits:
+      cpu: 100m
+      memory: 98Mi
+      ephemeral-storage: 2Gi
+replica:
+  resources:
+    requests:
+      cpu: 55m
+      memory: 100Mi
+      ephemeral-storage: 50Mi
+    limits:
+      cpu: 110m
+      memory: 113Mi
+      ephemeral-storage: 2Gi
+"""
+
+
+def bitnami_copy(tmp_path: Path) -> tuple[Path, Any]:
+    """redis and nginx with bitnami/common vendored into each chart's charts/ (as `helm dependency
+    build` would), a production values file for redis, committed to a temp git repository."""
+    import git
+
+    work = tmp_path / "bitnami"
+    for chart in ("redis", "nginx"):
+        shutil.copytree(BITNAMI / "bitnami" / chart, work / chart)
+        shutil.copytree(BITNAMI / "bitnami" / "common", work / chart / "charts" / "common")
+    (work / "redis" / "values-production.yaml").write_text(REDIS_PRODUCTION)
+    (work / ".gitbot.yaml").write_text(BITNAMI_CONFIG)
+    repo = git.Repo.init(work)
+    repo.git.add(A=True)
+    actor = git.Actor("t", "t@example.com")
+    repo.index.commit("bitnami", author=actor, committer=actor)
+    return work, repo
+
+
+def test_bitnami_presets_become_explicit_blocks_in_the_release_values_file(tmp_path: Path) -> None:
+    work, repo = bitnami_copy(tmp_path)
+    inv = inventory(PlanRequest(repo=work))
+    rows = {
+        (w["workload"], c["name"], k): (f["current"], f["source"]["kind"], f["source"]["file"], f["source"]["line"], f["source"]["yaml_path"], f["source"]["note"])
+        for w in inv["workloads"] for c in w["containers"] for k, f in c["fields"].items()
+    }
+    note = "replaces the chart's resourcesPreset 'nano' with an explicit {} block, keeping the preset's ephemeral-storage"
+    # per-component keys: master.resources / replica.resources, both empty, sized by the "nano" preset
+    # (requests 100m / 128Mi, limits 150m / 192Mi); the edit goes to the release's own values file:
+    # inside its existing master: mapping (line 3), and as a new top-level replica: key
+    assert rows[("cache/StatefulSet/cache-redis-master", "redis", "cpu_request_m")] == (
+        100, "preset", "redis/values-production.yaml", 3, "master.resources.requests.cpu", note.format("master.resources"),
+    )
+    assert rows[("cache/StatefulSet/cache-redis-replicas", "redis", "memory_limit_bytes")] == (
+        192 * MI, "preset", "redis/values-production.yaml", 1, "replica.resources.limits.memory", note.format("replica.resources"),
+    )
+    # nginx has no release configured: its own values.yaml, where `resources: {}` is line 352; the
+    # preserve-logs-symlinks init container renders from the same key
+    for container in ("nginx", "preserve-logs-symlinks"):
+        assert rows[("default/Deployment/nginx", container, "cpu_limit_m")] == (
+            150, "preset", "nginx/values.yaml", 352, "resources.limits.cpu", note.format("resources"),
+        )
+
+    snapshot = tmp_path / "usage.om.gz"
+    write_snapshot(scenario_for(simple_workloads(inv), END), snapshot)
+    first, doc = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END, write=True))
+    assert first.written and [e["file"] for e in doc["edits"]] == ["redis/values-production.yaml"]
+    # the init container has no usage (it ran before the first sample), so the shared key stays as is
+    nginx = entry(doc, "default/Deployment/nginx", "nginx")
+    assert nginx["status"] == "comment-only"
+    assert nginx["reasons"][-1] == (
+        "nginx/values.yaml:352 is shared by nginx@nginx nginx/nginx, nginx@nginx nginx/preserve-logs-symlinks, "
+        "which need different values (50m vs unchanged); set them apart by hand (an overlay patch, a separate values key)"
+    )
+    assert (work / "redis" / "values-production.yaml").read_text() == REDIS_PRODUCTION_AFTER
+    _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))
+    assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
 
 
 @needs_kustomize

@@ -39,8 +39,8 @@ class Intent:
     file: str
     doc_index: int
     path: YamlPath
-    field: Field
-    value: int
+    field: Field | None  # None: a companion value written as is (a preset's ephemeral-storage)
+    value: int | None
     text: str  # the value as it will be written, in the file's idiom
 
 
@@ -154,7 +154,7 @@ def plan_changes(
             if rejected:
                 downgraded.update(rejected)
                 continue
-        written = {(i.key, i.field): i.text for i in live} | extra_written
+        written = {(i.key, i.field): i.text for i in live if i.field is not None} | extra_written
         return ChangeSet(tuple(changes), applied, downgraded, written)
 
 
@@ -206,13 +206,27 @@ def _discard(staged: Iterable[tuple[Path, Path, FileChange]]) -> None:
 
 def _intents(rec: Recommendation) -> list[Intent]:
     out: list[Intent] = []
+    companions: dict[tuple[str, int, YamlPath], str] = {}
     for f in rec.changed_fields:
         current = rec.container.fields[f]
         source = current.source
         value = rec.fields[f].recommended
-        if value is None or source.file is None or source.doc_index is None or source.yaml_path is None:
+        if source.file is None or source.doc_index is None or source.yaml_path is None:
             continue
-        out.append(Intent(rec_key(rec), source.file, source.doc_index, source.yaml_path, f, value, value_text(rec, f)))
+        for path, text in source.companions:
+            companions[(source.file, source.doc_index, path)] = text
+        if value is not None:
+            out.append(Intent(rec_key(rec), source.file, source.doc_index, source.yaml_path, f, value, value_text(rec, f)))
+    # a preset's other values, and the fields that keep their preset value or are dropped on purpose
+    dropped = {
+        (s.file, s.doc_index, s.yaml_path)
+        for f in rec.changed_fields
+        if rec.fields[f].recommended is None and (s := rec.container.fields[f].source).companions
+    }
+    written = {(i.file, i.doc_index, i.path) for i in out}
+    for (file, doc_index, path), text in companions.items():
+        if (file, doc_index, path) not in written and (file, doc_index, path) not in dropped:
+            out.append(Intent(rec_key(rec), file, doc_index, path, None, None, text))
     return out
 
 
@@ -256,17 +270,25 @@ def _conflicts(
         keeping = sorted({key[0] for key in others if key not in downgraded})
         if len(values) == 1 and not others:
             continue
-        targets = sorted({i.key[0] for i in group} | {key[0] for key in others})
+        readers_here = {i.key for i in group} | others
         where = _where(files, file, doc_index, path)
         if len(values) > 1 or keeping:
             wants = " vs ".join(values) + (" vs unchanged" if keeping else "")
-            reason = f"{where} is shared by {', '.join(targets)}, which need different values ({wants})"
+            reason = f"{where} is shared by {_names(readers_here)}, which need different values ({wants})"
         else:
-            reason = f"{where} is shared by {', '.join(targets)}; {', '.join(blocked)} cannot take its change (comment-only)"
-        reason += "; edit it per target (overlay patch) by hand"
+            reason = f"{where} is shared by {_names(readers_here)}; {', '.join(blocked)} cannot take its change (comment-only)"
+        reason += "; set them apart by hand (an overlay patch, a separate values key)"
         for i in group:
             out.setdefault(i.key, reason)
     return out
+
+
+def _names(keys: set[RecKey]) -> str:
+    """The readers of a location: by target, or by container when they share one target."""
+    targets = sorted({k[0] for k in keys})
+    if len(targets) == len(keys):
+        return ", ".join(targets)
+    return ", ".join(f"{k[0]} {k[1].rsplit('/', 1)[-1]}/{k[2]}" for k in sorted(keys))
 
 
 def _apply_intents(intents: list[Intent], files: Mapping[str, YamlFile]) -> tuple[list[FileChange], dict[RecKey, str]]:
@@ -316,7 +338,7 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
             tree = tree.setdefault(str(key), {})
         tree[str(missing[-1])] = i.text
     for (doc_index, anchor), tree in inserts.items():
-        splices.append(insert_fields(yfile.text, yfile.documents[doc_index], anchor, tree))
+        splices.append(insert_fields(yfile.text, yfile.documents[doc_index], anchor, _canonical(tree)))
     splices.sort(key=lambda s: (s.start, s.end))
     for a, b in zip(splices, splices[1:]):
         if b.start < a.end:
@@ -325,6 +347,17 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
     for s in reversed(splices):
         text = text[: s.start] + s.text + text[s.end:]
     return text
+
+
+_ORDER = ("requests", "limits", "cpu", "memory")
+
+
+def _canonical(tree: dict[str, Any]) -> dict[str, Any]:
+    """Inserted keys in the order people write them: requests, limits; cpu, memory, then the rest."""
+    def rank(key: str) -> tuple[int, str]:
+        return (_ORDER.index(key) if key in _ORDER else len(_ORDER), key)
+
+    return {k: _canonical(v) if isinstance(v, dict) else v for k, v in sorted(tree.items(), key=lambda kv: rank(kv[0]))}
 
 
 _MISSING = object()
@@ -361,6 +394,8 @@ def _equal_quantity(intent: Intent, value: Any) -> bool:
     if value is _MISSING or value is None or isinstance(value, (bool, dict, list)):
         return False
     text = repr(value) if isinstance(value, float) else str(value)
+    if intent.field is None:
+        return text == intent.text
     try:
         parsed = parse_cpu_m(text) if intent.field.resource is Resource.CPU else parse_memory_bytes(text)
     except QuantityError:

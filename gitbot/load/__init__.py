@@ -35,6 +35,7 @@ class LoadResult:
     patches: Mapping[str, tuple[PatchRef, ...]] = field(default_factory=dict)  # by kustomization file
     followed_applications: frozenset[tuple[str, str]] = frozenset()  # (file, name) of Argo CD Applications rendered
     flux_releases: Mapping[str, FluxRelease] = field(default_factory=dict)  # by Helm target name
+    argo_releases: Mapping[str, ArgoRelease] = field(default_factory=dict)  # by Helm target name
 
 
 class _Loader:
@@ -49,6 +50,7 @@ class _Loader:
         self.helm_mappings: dict[str, HelmMapping] = {}
         self.patches: dict[str, tuple[PatchRef, ...]] = {}
         self.flux_releases: dict[str, FluxRelease] = {}
+        self.argo_releases: dict[str, ArgoRelease] = {}
 
     def source_file(self, rel: str) -> YamlFile:
         """A repository file parsed with positions, read once per run."""
@@ -143,6 +145,7 @@ class _Loader:
         for a in from_argo:
             r = a.release
             display = f"{chart}@{r.namespace}/{r.name}" if r.namespace else f"{chart}@{r.name}"
+            self.argo_releases[display] = a
             self._render_chart(
                 Target(TargetKind.HELM, chart, display, release=r.name, namespace=r.namespace, values_files=r.values,
                        inline_values=json.dumps(a.inline_values, sort_keys=True) if a.inline_values else "", origin=a.application)
@@ -214,7 +217,7 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
         loader.load_helm(chart, argo.releases, fluxed.releases)
     return LoadResult(
         tuple(loader.targets), tuple(loader.objects), tuple(loader.skipped), dict(loader.files), dict(loader.helm_mappings),
-        dict(loader.patches), argo.followed, dict(loader.flux_releases),
+        dict(loader.patches), argo.followed, dict(loader.flux_releases), dict(loader.argo_releases),
     )
 
 

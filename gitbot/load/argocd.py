@@ -11,14 +11,14 @@ Values written inline in the Application (``helm.values``, ``helm.valuesObject``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from gitbot.config import HelmRelease
 from gitbot.errors import SourceError
 from gitbot.load.discover import normalise
 from gitbot.load.objects import object_name
-from gitbot.model import RenderedObject
+from gitbot.model import RenderedObject, YamlPath
 from gitbot.yamldoc import parse_yaml
 
 APPLICATION_API = "argoproj.io/"
@@ -29,6 +29,9 @@ class ArgoRelease:
     release: HelmRelease
     application: str  # "file: name", for messages
     inline_values: Mapping[str, Any]  # helm.values / valuesObject / parameters, applied after the files
+    obj: RenderedObject | None = None  # the Application
+    values_object_path: YamlPath | None = None  # where helm.valuesObject is in the Application, when it is a mapping
+    not_editable_values: Mapping[str, Any] = field(default_factory=dict)  # what helm.values (text) and parameters set
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,12 @@ def follow(objects: Iterable[RenderedObject], charts: Iterable[str]) -> Followed
         if obj.kind != "Application" or not str(obj.data.get("apiVersion", "")).startswith(APPLICATION_API):
             continue
         spec = obj.data.get("spec") or {}
-        sources = [spec["source"]] if isinstance(spec.get("source"), dict) else [s for s in spec.get("sources") or [] if isinstance(s, dict)]
+        sources = [spec["source"]] if isinstance(spec.get("source"), dict) else list(spec.get("sources") or [])
         name = object_name(obj.data)
         namespace = (spec.get("destination") or {}).get("namespace")
-        for source in sources:
+        for index, source in enumerate(sources):
+            if not isinstance(source, dict):
+                continue
             path = str(source.get("path") or "").strip("/").removeprefix("./")
             if path not in chart_dirs:
                 continue
@@ -66,7 +71,14 @@ def follow(objects: Iterable[RenderedObject], charts: Iterable[str]) -> Followed
                     continue
                 files.append(joined)
             release = HelmRelease(path, str(helm.get("releaseName") or name), namespace if isinstance(namespace, str) else None, tuple(files))
-            releases.append(ArgoRelease(release, f"{obj.source.file}: {name}", _inline(helm, f"{obj.source.file}: {name}")))
+            where = f"{obj.source.file}: {name}"
+            source_path: YamlPath = ("spec", "source") if isinstance(spec.get("source"), dict) else ("spec", "sources", index)
+            values_object = helm.get("valuesObject")
+            releases.append(ArgoRelease(
+                release, where, _inline(helm, where), obj,
+                source_path + ("helm", "valuesObject") if isinstance(values_object, dict) else None,
+                _inline({"parameters": helm.get("parameters")}, where) if isinstance(values_object, dict) else {},
+            ))
             followed.add((obj.source.file, name))
     return Followed(tuple(releases), frozenset(followed), tuple(problems))
 

@@ -173,6 +173,7 @@ def _source(s: FieldSource) -> dict[str, Any]:
         "present": s.present,
         "editable": s.editable,
         "not_editable_reason": s.not_editable,
+        "note": s.note,
     }
 
 
