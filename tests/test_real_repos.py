@@ -872,14 +872,8 @@ def test_bitnami_presets_become_explicit_blocks_in_the_release_values_file(tmp_p
 def test_podinfo_write_then_plan_again_proposes_nothing(podinfo: Run, tmp_path: Path) -> None:
     """--write on a copy (plain files, a shared Kustomize base, the Helm values file), then a second
     plan against the same usage proposes nothing: the edits read back as the recommendations."""
-    import git
-
     work = tmp_path / "podinfo"
-    shutil.copytree(PODINFO, work)
-    repo = git.Repo.init(work)
-    repo.git.add(A=True)
-    actor = git.Actor("t", "t@example.com")
-    repo.index.commit("podinfo", author=actor, committer=actor)
+    repo = git_copy(PODINFO, work)
     config = tmp_path / "gitbot.yaml"
     config.write_text(PODINFO_CONFIG)
     snapshot = tmp_path / "usage.om.gz"
@@ -891,6 +885,71 @@ def test_podinfo_write_then_plan_again_proposes_nothing(podinfo: Run, tmp_path: 
     assert changed == sorted(e["file"] for e in doc["edits"])
     assert repo.git.diff("--numstat", "--", "charts/podinfo/values-prod.yaml") == "3\t3\tcharts/podinfo/values-prod.yaml"
     _, again = plan(PlanRequest(repo=work, config_file=config, metrics_file=snapshot, at=END))
+    assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
+
+
+def git_copy(src: Path, work: Path) -> Any:
+    """``src`` copied to ``work`` and committed to a fresh git repository."""
+    import git
+
+    shutil.copytree(src, work)
+    repo = git.Repo.init(work)
+    repo.git.add(A=True)
+    actor = git.Actor("t", "t@example.com")
+    repo.index.commit("copy", author=actor, committer=actor)
+    return repo
+
+
+def write_then_replan(work: Path, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Plan --write against synthetic usage of the repository as it is, then plan again."""
+    snapshot = tmp_path / "usage.om.gz"
+    write_snapshot(scenario_for(simple_workloads(inventory(PlanRequest(repo=work))), END), snapshot)
+    first, doc = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END, write=True))
+    assert first.written
+    _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))
+    return doc, again
+
+
+@needs_kustomize
+def test_microservices_demo_kustomize_components_write_then_plan_again_proposes_nothing(tmp_path: Path) -> None:
+    """kustomize/: the top kustomization and three tests/ roots that add components to the same base.
+    Every field renders from base/ or from a component's resource file (the OpenTelemetry collector
+    of google-cloud-operations); the components' inline patches set env, not resources."""
+    work = tmp_path / "kustomize"
+    repo = git_copy(MICROSERVICES / "kustomize", work)
+    inv = inventory(PlanRequest(repo=work))
+    kinds = {(f["source"]["kind"], f["source"]["editable"]) for w in inv["workloads"] for c in w["containers"] for f in c["fields"].values()}
+    assert kinds == {("base", True)} and inv["summary"] == {"workloads": 49, "containers": 56}
+    doc, again = write_then_replan(work, tmp_path)
+    # the four roots agree (same usage), so each shared base line is edited once
+    assert doc["summary"]["by_status"] == {"change": 49, "unchanged": 0, "comment-only": 0, "skipped": 7}
+    assert repo.git.diff("--numstat").splitlines() == [
+        "3\t3\tbase/adservice.yaml", "7\t7\tbase/cartservice.yaml", "4\t4\tbase/checkoutservice.yaml",
+        "3\t3\tbase/currencyservice.yaml", "3\t3\tbase/emailservice.yaml", "3\t3\tbase/frontend.yaml",
+        "3\t3\tbase/loadgenerator.yaml", "3\t3\tbase/paymentservice.yaml", "4\t4\tbase/productcatalogservice.yaml",
+        "4\t4\tbase/recommendationservice.yaml", "3\t3\tbase/shippingservice.yaml",
+        "6\t0\tcomponents/google-cloud-operations/otel-collector.yaml",
+    ]
+    otel = next(e for e in doc["edits"] if e["file"] == "components/google-cloud-operations/otel-collector.yaml")
+    assert [line for line in otel["diff"].splitlines() if line.startswith("+") and not line.startswith("+++")] == [
+        "+        resources:", "+          requests:", "+            cpu: 35m", "+            memory: 83Mi",
+        "+          limits:", "+            memory: 89Mi",
+    ]
+    assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
+
+
+@needs_kustomize
+def test_microservices_demo_raw_manifests_write_then_plan_again_proposes_nothing(tmp_path: Path) -> None:
+    work = tmp_path / "kubernetes-manifests"
+    repo = git_copy(MICROSERVICES / "kubernetes-manifests", work)
+    doc, again = write_then_replan(work, tmp_path)
+    assert doc["summary"]["by_status"] == {"change": 11, "unchanged": 0, "comment-only": 0, "skipped": 0}
+    # values replaced in place (one line per changed field); cartservice.yaml also holds redis-cart
+    assert repo.git.diff("--numstat").splitlines() == [
+        "3\t3\tadservice.yaml", "7\t7\tcartservice.yaml", "4\t4\tcheckoutservice.yaml", "3\t3\tcurrencyservice.yaml",
+        "3\t3\temailservice.yaml", "3\t3\tfrontend.yaml", "3\t3\tpaymentservice.yaml", "3\t3\tproductcatalogservice.yaml",
+        "4\t4\trecommendationservice.yaml", "3\t3\tshippingservice.yaml",
+    ]
     assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
 
 
