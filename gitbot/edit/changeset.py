@@ -338,7 +338,7 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
             tree = tree.setdefault(str(key), {})
         tree[str(missing[-1])] = i.text
     for (doc_index, anchor), tree in inserts.items():
-        splices.append(insert_fields(yfile.text, yfile.documents[doc_index], anchor, _canonical(tree)))
+        splices.append(insert_fields(yfile.text, yfile.documents[doc_index], anchor, tree))
     splices.sort(key=lambda s: (s.start, s.end))
     for a, b in zip(splices, splices[1:]):
         if b.start < a.end:
@@ -347,17 +347,6 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
     for s in reversed(splices):
         text = text[: s.start] + s.text + text[s.end:]
     return text
-
-
-_ORDER = ("requests", "limits", "cpu", "memory")
-
-
-def _canonical(tree: dict[str, Any]) -> dict[str, Any]:
-    """Inserted keys in the order people write them: requests, limits; cpu, memory, then the rest."""
-    def rank(key: str) -> tuple[int, str]:
-        return (_ORDER.index(key) if key in _ORDER else len(_ORDER), key)
-
-    return {k: _canonical(v) if isinstance(v, dict) else v for k, v in sorted(tree.items(), key=lambda kv: rank(kv[0]))}
 
 
 _MISSING = object()
