@@ -23,6 +23,8 @@ Example::
           values: [charts/search/values-production.yaml]
       charts:                     # remote charts of Flux HelmReleases, vendored here: name -> directory
         podinfo: vendor/charts/podinfo
+      rendered:                   # or their `helm template` output: HelmRelease namespace/name -> directory
+        monitoring/grafana: rendered/grafana
     exemptions:
       - workload: "shop/Deployment/legacy-*"
         container: "*"
@@ -97,6 +99,7 @@ class Config:
     kustomize_targets: tuple[str, ...] | None = None
     helm_releases: tuple[HelmRelease, ...] = ()
     helm_charts: Mapping[str, str] = field(default_factory=dict)  # chart name -> vendored chart directory
+    helm_rendered: Mapping[str, str] = field(default_factory=dict)  # HelmRelease "namespace/name" -> `helm template` output dir
     exemptions: tuple[Exemption, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
     history_seconds: int = 14 * 86400
@@ -169,7 +172,11 @@ def parse_config(data: Any, name: str) -> Config:
     )
     kustomize = r.mapping(top.get("kustomize", {}), "kustomize", {"targets"})
     targets = tuple(r.strings(kustomize["targets"], "kustomize.targets")) if "targets" in kustomize else None
-    helm = r.mapping(top.get("helm", {}), "helm", {"releases", "charts"})
+    helm = r.mapping(top.get("helm", {}), "helm", {"releases", "charts", "rendered"})
+    rendered = {
+        r.string(name, "helm.rendered"): r.string(path, f"helm.rendered.{name}").strip("/").removeprefix("./")
+        for name, path in r.mapping(helm.get("rendered", {}), "helm.rendered", None).items()
+    }
     charts = {
         r.string(name, "helm.charts"): r.string(path, f"helm.charts.{name}").strip("/").removeprefix("./")
         for name, path in r.mapping(helm.get("charts", {}), "helm.charts", None).items()
@@ -191,6 +198,7 @@ def parse_config(data: Any, name: str) -> Config:
         kustomize_targets=targets,
         helm_releases=releases,
         helm_charts=charts,
+        helm_rendered=rendered,
         exemptions=exemptions,
         settings=dict(r.mapping(top.get("settings", {}), "settings", None)),
         history_seconds=r.duration(top.get("history", "14d"), "history"),

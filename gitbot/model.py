@@ -14,7 +14,17 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-YamlPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A path step into YAML written inside a literal block scalar, such as an inline Kustomize
+    patch (``patches[0].patch: |``): document ``doc`` of the scalar's text."""
+
+    doc: int
+
+
+YamlPath = tuple["str | int | Embedded", ...]
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "ReplicationController", "Pod")
 

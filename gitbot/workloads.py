@@ -25,6 +25,7 @@ from gitbot.model import (
     Container,
     ContainerType,
     CurrentValue,
+    Embedded,
     Field,
     FieldSource,
     HpaInfo,
@@ -38,7 +39,8 @@ from gitbot.model import (
     WORKLOAD_KINDS,
 )
 from gitbot.quantity import QuantityError, parse_cpu_m, parse_memory_bytes
-from gitbot.yamldoc import YamlDocument, YamlFile
+from gitbot.errors import SourceError
+from gitbot.yamldoc import YamlDocument, YamlFile, embedded_yaml, split_embedded
 
 POD_SPEC_PATH: Mapping[str, YamlPath] = {
     "Deployment": ("spec", "template", "spec"),
@@ -207,7 +209,7 @@ class _FieldLocator:
         source = self._source(f, text)
         doc = self._document(source)
         if source.present and source.yaml_path is not None and doc is not None:
-            text = doc.scalar_text(source.yaml_path) or text  # as written: "0.5", not the float
+            text = self._written(source) or text  # as written: "0.5", not the float
         if rendered is None:
             return CurrentValue(None, None, source)
         try:
@@ -227,9 +229,12 @@ class _FieldLocator:
         if kind is SourceKind.HELM_TEMPLATE:
             return self._helm_source(f, rendered_text)
         if self.doc is None or kind is SourceKind.UNKNOWN:
+            why = "the object's source file is unknown (generated or remote)"
+            if self.obj.target.origin and self.obj.target.kind is TargetKind.PLAIN:
+                why = f"pre-rendered from {self.obj.target.origin}, whose chart is remote; set it in the HelmRelease's spec.values"
             return FieldSource(
-                SourceKind.UNKNOWN, self.obj.source.file, None, None, None, rendered_text is not None,
-                not_editable="the object's source file is unknown (generated or remote)",
+                SourceKind.UNKNOWN, self.obj.source.file, self.obj.source.doc_index, None, self.obj.source.line, rendered_text is not None,
+                not_editable=why,
             )
         if self.container_path is None:
             patched = ", ".join(self.obj.patched_by) or self.obj.target.path
@@ -255,43 +260,79 @@ class _FieldLocator:
 
 
     def _patch_source(self, f: Field, rendered_text: str | None) -> FieldSource:
-        """The overlay patch that sets this field: a strategic-merge patch or a JSON 6902 op, last wins."""
+        """The overlay patch that sets this field: a strategic-merge patch or a JSON 6902 op, in a
+        patch file or inline in the kustomization; last wins."""
         patched = ", ".join(self.obj.patched_by) or self.obj.target.path
         found: FieldSource | None = None
-        inline: str | None = None
+        unreadable: str | None = None
         for kfile in self.obj.patched_by:
             for ref in self.patches.get(kfile, ()):
-                if ref.file is None:
-                    inline = kfile
-                    continue
-                hit = self._in_patch_file(ref.file, ref.target, f)
+                if ref.file is not None:
+                    hit = self._in_patch_docs(ref.file, self._file_documents(ref.file), ref.target, f)
+                elif ref.inline_path is not None:
+                    docs, why = self._inline_documents(kfile, ref.inline_path)
+                    hit = self._in_patch_docs(kfile, docs, ref.target, f)
+                    unreadable = why or unreadable
+                else:
+                    hit = None
                 if hit is not None:
                     found = hit
         if found is not None:
-            doc = self._document(found)
-            written = doc.scalar_text(found.yaml_path) if doc is not None and found.yaml_path is not None else None
+            written = self._written(found)
             if written is None:
                 return _not_editable(found, "value in the patch is not a plain scalar")
             if not _same_quantity(f, written, rendered_text):
                 return _not_editable(found, f"the patch sets {written} but the overlay renders {rendered_text}; set by something else too")
             return found
-        where = f"an inline patch in {inline}" if inline else f"the overlay ({patched})"
+        where = f"a patch in {unreadable}" if unreadable else f"the overlay ({patched})"
         return FieldSource(
-            SourceKind.PATCH, inline or (self.obj.patched_by[0] if self.obj.patched_by else None), None, None, None,
+            SourceKind.PATCH, self.obj.patched_by[0] if self.obj.patched_by else None, None, None, None,
             rendered_text is not None,
-            not_editable=f"value is set by {where}; gitbot edits patch files, not this",
+            not_editable=f"value is set by {where} that gitbot cannot read with positions; edit it by hand",
         )
 
-    def _in_patch_file(self, file: str, target: Mapping[str, Any] | None, f: Field) -> FieldSource | None:
+    def _file_documents(self, file: str) -> list[tuple[YamlDocument, YamlPath]]:
         yfile = self.files.get(file)
+        return [] if yfile is None else [(doc, ()) for doc in yfile.documents]
+
+    def _inline_documents(self, kfile: str, inline_path: YamlPath) -> tuple[list[tuple[YamlDocument, YamlPath]], str | None]:
+        """The documents of an inline patch, each with the path prefix that leads into it."""
+        yfile = self.files.get(kfile)
+        if yfile is None or not yfile.documents:
+            return [], kfile
+        try:
+            inner = embedded_yaml(yfile.text, yfile.documents[0], inline_path, kfile)
+        except SourceError:
+            return [], kfile
+        return [(doc, inline_path + (Embedded(doc.index),)) for doc in inner.documents], None
+
+    def _written(self, source: FieldSource) -> str | None:
+        """The text a field is written as at ``source`` (inside an inline patch too)."""
+        doc = self._document(source)
+        if doc is None or source.yaml_path is None:
+            return None
+        split = split_embedded(source.yaml_path)
+        if split is None:
+            return doc.scalar_text(source.yaml_path)
+        outer, step, inner = split
+        yfile = self.files.get(source.file or "")
+        try:
+            embedded = embedded_yaml(yfile.text, doc, outer, yfile.path) if yfile is not None else None
+        except SourceError:
+            return None
+        return embedded.documents[step.doc].scalar_text(inner) if embedded is not None else None
+
+    def _in_patch_docs(
+        self, file: str, docs: list[tuple[YamlDocument, YamlPath]], target: Mapping[str, Any] | None, f: Field
+    ) -> FieldSource | None:
         base = _get(self.doc.data, self.obj.source.yaml_path) if self.doc is not None else None
-        if yfile is None or not isinstance(base, dict) or self.container_path is None:
+        if not docs or not isinstance(base, dict) or self.container_path is None:
             return None
         base_name = str((base.get("metadata") or {}).get("name", ""))
         if target is not None and (target.get("kind") not in (None, self.obj.kind) or target.get("name") not in (None, base_name)):
             return None
         container_index = self.container_path[-1]
-        for doc in yfile.documents:
+        for doc, prefix in docs:
             path: YamlPath | None = None
             if isinstance(doc.data, dict) and doc.data.get("kind") == self.obj.kind and _get(doc.data, ("metadata", "name")) == base_name:
                 items = _get(doc.data, self.pod_path + (self.list_key,))
@@ -304,8 +345,18 @@ class _FieldLocator:
                 continue
             span = doc.span(path)
             kind = SourceKind.PATCH if isinstance(doc.data, dict) else SourceKind.JSON6902
-            return FieldSource(kind, file, doc.index, path, span.line if span else None, True)
+            line = span.line if span else None
+            if prefix and line is not None:  # inside an inline patch: the line in the kustomization
+                line += self._inline_first_line(file, prefix) - 1
+            outer_doc = 0 if prefix else doc.index
+            return FieldSource(kind, file, outer_doc, prefix + path, line, True)
         return None
+
+    def _inline_first_line(self, kfile: str, prefix: YamlPath) -> int:
+        yfile = self.files[kfile]
+        split = split_embedded(prefix)
+        assert split is not None
+        return embedded_yaml(yfile.text, yfile.documents[0], split[0], kfile).first_line
 
     def _helmrelease_source(self, key: ValuesKey, template: FieldSource) -> FieldSource:
         """Where a HelmRelease values key is edited: in the environment's own overlay patch when there is

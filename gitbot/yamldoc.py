@@ -17,7 +17,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gitbot.errors import SourceError
-from gitbot.model import YamlPath
+from gitbot.model import Embedded, YamlPath
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -87,6 +87,57 @@ def parse_yaml(text: str, name: str) -> tuple[YamlDocument, ...]:
     except RecursionError:
         raise SourceError(name, "YAML nesting is too deep") from None
     return tuple(docs)
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddedYaml:
+    """The YAML inside a literal block scalar, parsed, with offsets that map back to the outer text.
+
+    Line ``i`` of the inner text is line ``i`` of the block with its indentation removed, so an inner
+    offset on a non-blank line is ``line_starts[i] + indent`` plus its column in the outer text."""
+
+    text: str
+    documents: tuple[YamlDocument, ...]
+    line_starts: tuple[int, ...]  # outer offset where each block line starts
+    indent: int
+    first_line: int  # 1-based outer line of the block's first content line
+
+    def outer_offset(self, inner: int) -> int:
+        line = self.text.count("\n", 0, inner)
+        column = inner - (self.text.rfind("\n", 0, inner) + 1)
+        return self.line_starts[line] + self.indent + column
+
+
+def embedded_yaml(text: str, doc: YamlDocument, path: YamlPath, name: str) -> EmbeddedYaml:
+    """Parse the literal block scalar at ``path`` of ``doc`` (whose file text is ``text``).
+    Raises SourceError when it is not a literal block (``|``, ``|-``, ``|+``) or not YAML."""
+    node, shared = doc.node(path)
+    if not isinstance(node, ScalarNode) or node.style != "|" or shared:
+        raise SourceError(name, "not a literal block scalar (|); cannot read the YAML inside")
+    header_end = text.find("\n", node.start_mark.index)
+    header = text[node.start_mark.index:header_end if header_end != -1 else node.end_mark.index]
+    if any(ch.isdigit() for ch in header) or header_end == -1:
+        raise SourceError(name, "a block scalar with an explicit indentation indicator; not read")
+    start = header_end + 1
+    lines = text[start:node.end_mark.index].split("\n")
+    indent = next((len(line) - len(line.lstrip(" ")) for line in lines if line.strip()), 0)
+    starts: list[int] = []
+    inner: list[str] = []
+    offset = start
+    for line in lines:
+        starts.append(offset)
+        inner.append(line[indent:] if line[:indent].strip() == "" and len(line) >= indent else line.strip(" "))
+        offset += len(line) + 1
+    inner_text = "\n".join(inner)
+    return EmbeddedYaml(inner_text, parse_yaml(inner_text, name), tuple(starts), indent, text.count("\n", 0, start) + 1)
+
+
+def split_embedded(path: YamlPath) -> tuple[YamlPath, Embedded, YamlPath] | None:
+    """``outer + (Embedded(n),) + inner`` -> (outer, the step, inner); None for a plain path."""
+    for i, key in enumerate(path):
+        if isinstance(key, Embedded):
+            return path[:i], key, path[i + 1:]
+    return None
 
 
 def load_yaml_file(path: Path, name: str) -> YamlFile:

@@ -231,3 +231,36 @@ def test_a_chart_from_a_git_repository_is_the_chart_directory_in_this_repository
         20, "helmrelease-values", "clusters/dev/web.yaml", 16, "spec.values.resources.requests.cpu", None,
     )
     assert [w["workload"] for w in inv["workloads"]][0] == "web/Deployment/web-podinfo"  # the chart names it <release>-<chart>
+
+
+def test_a_remote_chart_is_sized_from_its_pre_rendered_output_but_not_edited(tmp_path: Path) -> None:
+    """No vendored chart, but `helm template` output committed under rendered/ and named in
+    helm.rendered: the workloads are sized; the fields are comment-only, naming the HelmRelease."""
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  template:\n"
+        "    spec:\n      containers:\n        - name: podinfo\n          image: podinfo:6\n          resources:\n"
+        "            requests:\n              cpu: 1m\n              memory: 16Mi\n"
+    )
+    work, _ = make_repo(tmp_path, {
+        ".gitbot.yaml": "helm:\n  rendered:\n    podinfo/podinfo: rendered/podinfo\n",
+        "rendered/podinfo/deployment.yaml": deployment,
+    })
+    shutil.rmtree(work / "vendor")
+    inv = inventory(PlanRequest(repo=work))
+    assert [(w["workload"], w["target"]["name"]) for w in inv["workloads"]] == [
+        ("podinfo/Deployment/podinfo", "rendered/podinfo (pre-rendered podinfo/podinfo)"),
+    ]
+    cpu = inv["workloads"][0]["containers"][0]["fields"]["cpu_request_m"]
+    assert (cpu["current"], cpu["source"]["kind"], cpu["source"]["file"], cpu["source"]["editable"]) == (
+        1, "unknown", "rendered/podinfo/deployment.yaml", False,
+    )
+    assert cpu["source"]["not_editable_reason"] == (
+        "pre-rendered from apps/base/podinfo/release.yaml: HelmRelease podinfo/podinfo, whose chart is remote; "
+        "set it in the HelmRelease's spec.values"
+    )
+    # the rendered output is not also read as plain manifests, and the HelmRelease is not reported as skipped
+    assert [s["path"] for s in inv["skipped_inputs"]] == [
+        "infrastructure/controllers/cert-manager.yaml", "infrastructure/controllers/envoy-gateway.yaml",
+    ]
+    _, doc = plan(PlanRequest(repo=work, metrics_file=usage(tmp_path / "usage.om.gz", 200, 256 * 2**20), at=END, write=True))
+    assert [c["status"] for c in doc["containers"]] == ["comment-only"] and doc["edits"] == []

@@ -133,12 +133,11 @@ def test_json6902_ops_and_inline_patches_are_located(tmp_path):
     assert got == {
         "cpu_request_m": (300, "json6902", "overlays/prod/cpu.yaml", "[0].value", True),
         "cpu_limit_m": (None, "base", "base/deployment.yaml", "spec.template.spec.containers[0].resources.limits.cpu", True),
-        "memory_request_bytes": (128 * 2**20, "patch", "overlays/prod/kustomization.yaml", None, False),
+        "memory_request_bytes": (128 * 2**20, "json6902", "overlays/prod/kustomization.yaml", "patches[1].patch::[0].value", True),
         "memory_limit_bytes": (256 * 2**20, "json6902", "overlays/prod/cpu.yaml", "[1].value.memory", True),
     }
-    assert fields["memory_request_bytes"]["source"]["not_editable_reason"] == (
-        "value is set by an inline patch in overlays/prod/kustomization.yaml; gitbot edits patch files, not this"
-    )
+    # the inline op's value: line 3 of the patch text, which starts on line 9 of the kustomization
+    assert fields["memory_request_bytes"]["source"]["line"] == 11
 
 
 def test_a_shared_base_needing_different_values_gets_overlay_patches(tmp_path):
@@ -188,3 +187,64 @@ def test_edits_that_cannot_be_re_rendered_are_not_made(monkeypatch):
         "apps/cart/deployment.yaml", "apps/image-resizer/deployment.yaml", "apps/legacy-admin/deployment.yaml",
         "apps/node-agent/daemonset.yaml", "apps/reports/cronjob.yaml", "apps/storefront/deployment.yaml",
     }
+
+
+def test_an_inline_patch_is_edited_inside_the_kustomization(tmp_path):
+    """A strategic-merge patch written inline (``patches: - patch: |``) is edited in place: the value
+    inside the block scalar changes, nothing else in the kustomization, and a second plan is clean."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "fixtures"))
+    from synth import SimpleContainer, SimpleWorkload, scenario_for, write_snapshot
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "deployment.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n"
+        "        - name: app\n          image: app:1\n          resources:\n            requests:\n              cpu: 100m\n"
+        "              memory: 64Mi\n            limits:\n              memory: 64Mi\n"
+    )
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\n")
+    overlay = tmp_path / "overlays" / "prod"
+    overlay.mkdir(parents=True)
+    kustomization = (
+        "resources:\n  - ../../base\n"
+        "patches:\n"
+        "  # production runs bigger\n"
+        "  - patch: |-\n"
+        "      apiVersion: apps/v1\n"
+        "      kind: Deployment\n"
+        "      metadata:\n"
+        "        name: web\n"
+        "      spec:\n"
+        "        template:\n"
+        "          spec:\n"
+        "            containers:\n"
+        "              - name: app\n"
+        "                resources:\n"
+        "                  requests:\n"
+        "                    cpu: \"2\"   # from the load test\n"
+        "                    memory: 2Gi\n"
+        "                  limits:\n"
+        "                    memory: 2Gi\n"
+    )
+    (overlay / "kustomization.yaml").write_text(kustomization)
+    snapshot = tmp_path / "usage.om.gz"
+    container = SimpleContainer("app", 1000, 1024 * 2**20, None, 2048 * 2**20)
+    write_snapshot(scenario_for([SimpleWorkload("default", "Deployment", "web", 1, [container])], 1794787200.0), snapshot)
+    result, doc = plan(PlanRequest(repo=tmp_path, metrics_file=snapshot, at=1794787200.0, write=True))
+    assert result.written and [e["file"] for e in doc["edits"]] == ["overlays/prod/kustomization.yaml"]
+    fields = doc["containers"][0]["fields"]
+    assert {k: (f["source"]["kind"], f["source"]["yaml_path"]) for k, f in fields.items() if f["changed"]} == {
+        "cpu_request_m": ("patch", "patches[0].patch::spec.template.spec.containers[0].resources.requests.cpu"),
+        "memory_request_bytes": ("patch", "patches[0].patch::spec.template.spec.containers[0].resources.requests.memory"),
+        "memory_limit_bytes": ("patch", "patches[0].patch::spec.template.spec.containers[0].resources.limits.memory"),
+    }
+    written = {k: f["written_text"] for k, f in fields.items() if f["changed"]}
+    assert (overlay / "kustomization.yaml").read_text() == (
+        kustomization.replace('cpu: "2"', f'cpu: "{written["cpu_request_m"]}"')
+        .replace("memory: 2Gi\n                  limits", f"memory: {written['memory_request_bytes']}\n                  limits")
+        .replace("limits:\n                    memory: 2Gi", f"limits:\n                    memory: {written['memory_limit_bytes']}")
+    )
+    assert written == {"cpu_request_m": "750m", "memory_request_bytes": "739Mi", "memory_limit_bytes": "1Gi"}
+    _, again = plan(PlanRequest(repo=tmp_path, metrics_file=snapshot, at=1794787200.0))
+    assert again["summary"]["by_status"]["change"] == 0

@@ -21,10 +21,10 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from gitbot.edit.splice import CannotEdit, Splice, insert_fields, replace_scalar
 from gitbot.errors import GitbotError, InputError, SourceError
-from gitbot.model import Field, Resource, Status, YamlPath
+from gitbot.model import Embedded, Field, Resource, Status, YamlPath
 from gitbot.quantity import QuantityError, format_cpu, format_memory, parse_cpu_m, parse_memory_bytes
 from gitbot.strategies.base import Recommendation
-from gitbot.yamldoc import YamlFile, parse_yaml
+from gitbot.yamldoc import YamlDocument, YamlFile, embedded_yaml, parse_yaml, split_embedded
 
 RecKey = tuple[str, str, str]  # (target name, workload id, container)
 
@@ -325,6 +325,10 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
     inserts: dict[tuple[int, YamlPath], dict[str, Any]] = {}
     for i in intents:
         doc = yfile.documents[i.doc_index]
+        split = split_embedded(i.path)
+        if split is not None:
+            splices.append(_embedded_splice(yfile, doc, split, i.text))
+            continue
         depth, _ = doc.deepest(i.path)
         if depth == len(i.path):
             splices.append(replace_scalar(yfile.text, doc, i.path, i.text))
@@ -349,6 +353,22 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
     return text
 
 
+def _embedded_splice(yfile: YamlFile, doc: YamlDocument, split: tuple[YamlPath, Embedded, YamlPath], text: str) -> Splice:
+    """Replace a value inside an inline patch (YAML in a literal block scalar), in the outer text."""
+    outer, step, inner = split
+    try:
+        embedded = embedded_yaml(yfile.text, doc, outer, yfile.path)
+    except SourceError as exc:
+        raise CannotEdit(exc.detail) from None
+    inner_doc = embedded.documents[step.doc]
+    if inner_doc.deepest(inner)[0] != len(inner):
+        raise CannotEdit(f"the inline patch at {_show(outer)} does not set {_show(inner)}; add it there by hand")
+    splice = replace_scalar(embedded.text, inner_doc, inner, text)
+    if "\n" in embedded.text[splice.start:splice.end]:
+        raise CannotEdit(f"{_show(inner)} spans lines in the inline patch")
+    return Splice(embedded.outer_offset(splice.start), embedded.outer_offset(splice.start) + (splice.end - splice.start), splice.text)
+
+
 _MISSING = object()
 
 
@@ -364,6 +384,16 @@ def _verify(yfile: YamlFile, after: str, intents: list[Intent]) -> None:
     for old, new in zip(yfile.documents, new_docs):
         before = _flatten(old.data)
         now = _flatten(new.data)
+        # an inline patch is compared as the YAML inside it, so only the intended values may differ
+        for outer in {split[0] for i in intents if i.doc_index == old.index and (split := split_embedded(i.path)) is not None}:
+            before.pop(outer, None)
+            now.pop(outer, None)
+            try:
+                for data, side, text in ((before, old, yfile.text), (now, new, after)):
+                    for inner in embedded_yaml(text, side, outer, yfile.path).documents:
+                        data.update(_flatten(inner.data, outer + (Embedded(inner.index),)))
+            except SourceError as exc:
+                raise CannotEdit(f"the inline patch would not read back: {exc.detail}") from None
         wanted = {path: i for (doc, path), i in expected.items() if doc == old.index}
         for path in set(before) | set(now):
             a, b = before.get(path, _MISSING), now.get(path, _MISSING)
@@ -406,7 +436,7 @@ def _flatten(data: Any, prefix: YamlPath = ()) -> dict[YamlPath, Any]:
 
 
 def _show(path: YamlPath) -> str:
-    return ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in path).replace(".[", "[")
+    return ".".join(f"[{k}]" if isinstance(k, int) else ("::" if isinstance(k, Embedded) else str(k)) for k in path).replace(".[", "[").replace(".::.", "::")
 
 
 def _where(files: Mapping[str, YamlFile], file: str, doc_index: int, path: YamlPath) -> str:

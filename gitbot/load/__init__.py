@@ -109,13 +109,37 @@ class _Loader:
             if obj.origin_file is not None:
                 source = self._locate(obj.origin_file, obj.data) or source
             self.objects.append(RenderedObject(target, obj.data, source, patched_by=obj.transformed_by))
-            for kfile in obj.transformed_by:  # the patch files, read with positions for edits
+            for kfile in obj.transformed_by:  # the patch files (or the kustomization's inline patches), read with positions
                 for ref in self.patches.get(kfile, ()):
-                    if ref.file is not None:
+                    wanted = ref.file if ref.file is not None else (kfile if ref.inline_path is not None else None)
+                    if wanted is not None:
                         try:
-                            self.source_file(ref.file)
+                            self.source_file(wanted)
                         except SourceError:
                             pass
+
+    def load_prerendered(self, directory: str, release: RenderedObject) -> None:
+        """``helm template`` output of a HelmRelease whose chart is remote: sized, never edited."""
+        origin = f"{release.source.file}: HelmRelease {release.namespace or ''}/{release.name}"
+        target = Target(TargetKind.PLAIN, directory, f"{directory} (pre-rendered {release.namespace or ''}/{release.name})", origin=origin)
+        root = self.repo / directory
+        files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()) if root.is_dir() else []
+        if not files:
+            self.skipped.append(Skipped(directory, f"pre-rendered directory for {origin} has no YAML files"))
+            return
+        self.targets.append(target)
+        for path in files:
+            rel = path.relative_to(self.repo).as_posix()
+            try:
+                yfile = self.source_file(rel)
+            except SourceError as err:
+                self.skip(err)
+                continue
+            for doc in yfile.documents:
+                for obj in kubernetes_objects(doc.index, doc.data):
+                    span = doc.span(obj.path)
+                    source = ObjectSource(rel, doc.index, span.line if span else None, SourceKind.UNKNOWN, obj.path)
+                    self.objects.append(RenderedObject(target, obj.data, source))
 
     def load_helm(self, chart: str, argo: tuple[ArgoRelease, ...] = (), flux_releases: tuple[FluxRelease, ...] = ()) -> None:
         """The chart's releases from the config, Flux HelmReleases and Argo CD Applications; with none
@@ -212,7 +236,14 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
     argo = argocd.follow(loader.objects, found.charts)
     loader.skipped.extend(Skipped(file, reason, line) for file, line, reason in argo.problems)
     fluxed = flux.follow(loader.objects, found.charts, config.helm_charts)
-    loader.skipped.extend(Skipped(file, reason, line) for file, line, reason in fluxed.problems)
+    prerendered: set[str] = set()
+    for obj, reason in fluxed.unrendered:
+        rendered_dir = config.helm_rendered.get(f"{obj.namespace or ''}/{obj.name}")
+        if rendered_dir is None:
+            loader.skipped.append(Skipped(obj.source.file, reason, obj.source.line))
+        elif rendered_dir not in prerendered:  # one HelmRelease in several overlays: its output once
+            prerendered.add(rendered_dir)
+            loader.load_prerendered(rendered_dir, obj)
     for chart in found.charts:
         loader.load_helm(chart, argo.releases, fluxed.releases)
     return LoadResult(

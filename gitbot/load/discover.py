@@ -15,14 +15,14 @@ Rules, in order:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from gitbot.config import Config
 from gitbot.errors import SourceError
 from gitbot.globs import path_matches
-from gitbot.model import Skipped
+from gitbot.model import Skipped, YamlPath
 from gitbot.yamldoc import parse_yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -40,6 +40,7 @@ class PatchRef:
 
     file: str | None  # repo-relative patch file; None for an inline patch
     target: Mapping[str, Any] | None  # the entry's target selector (kind, name, ...), if any
+    inline_path: YamlPath | None = None  # for an inline patch: where its text is in the kustomization
 
 
 @dataclass
@@ -63,6 +64,9 @@ class Discovery:
 
 
 def discover(repo: Path, config: Config) -> Discovery:
+    """Targets in ``repo``; directories of pre-rendered HelmRelease output are left to the loader."""
+    if config.helm_rendered:
+        config = replace(config, exclude=(*config.exclude, *(f"{d}/**" for d in config.helm_rendered.values())))
     result = Discovery()
     repo = repo.resolve()
     manifest_files: list[str] = []
@@ -167,14 +171,17 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
         for ref in _as_list(data.get(key)):
             add(ref, key, dirs_allowed=False)
     for key in ("patchesStrategicMerge", "patches", "patchesJson6902"):
-        for item in _as_list(data.get(key)):
+        for index, item in enumerate(_as_list(data.get(key))):
             if isinstance(item, str):
                 inline = "\n" in item
-                k.patches.append(PatchRef(None if inline else normalise(kdir, item), None))
+                k.patches.append(PatchRef(None if inline else normalise(kdir, item), None, (key, index) if inline else None))
             elif isinstance(item, dict):
                 target = item.get("target") if isinstance(item.get("target"), dict) else None
                 path = item.get("path")
-                k.patches.append(PatchRef(normalise(kdir, path) if isinstance(path, str) else None, target))
+                if isinstance(path, str):
+                    k.patches.append(PatchRef(normalise(kdir, path), target))
+                else:
+                    k.patches.append(PatchRef(None, target, (key, index, "patch") if isinstance(item.get("patch"), str) else None))
     for key in ("patches", "patchesJson6902", "replacements"):
         for item in _as_list(data.get(key)):
             if isinstance(item, dict):

@@ -46,7 +46,7 @@ class FluxRelease:
 @dataclass(frozen=True)
 class Followed:
     releases: tuple[FluxRelease, ...]
-    problems: tuple[tuple[str, int | None, str], ...]  # (file, line, reason) for HelmReleases not rendered
+    unrendered: tuple[tuple[RenderedObject, str], ...]  # HelmReleases whose chart is not here, and why
 
 
 def is_helmrelease(obj: RenderedObject) -> bool:
@@ -60,13 +60,13 @@ def follow(objects: Iterable[RenderedObject], charts: Iterable[str], chart_map: 
     for obj in all_objects:
         by_target.setdefault(obj.target.name, []).append(obj)
     releases: list[FluxRelease] = []
-    problems: list[tuple[str, int | None, str]] = []
+    unrendered: list[tuple[RenderedObject, str]] = []
     for obj in all_objects:
         if not is_helmrelease(obj):
             continue
         chart, why_not = chart_of(obj, chart_dirs, chart_map)
         if chart is None:
-            problems.append((obj.source.file, obj.source.line, f"HelmRelease {obj.name}: {why_not}"))
+            unrendered.append((obj, f"HelmRelease {obj.name}: {why_not}"))
             continue
         spec = obj.data.get("spec") or {}
         namespace = str(spec.get("targetNamespace") or obj.namespace or "default")
@@ -75,7 +75,7 @@ def follow(objects: Iterable[RenderedObject], charts: Iterable[str], chart_map: 
         from_refs, missing = _values_from(spec.get("valuesFrom"), siblings, obj.namespace)
         inline = spec.get("values") if isinstance(spec.get("values"), dict) else {}
         releases.append(FluxRelease(obj, chart, release, namespace, merge_values(from_refs, inline), from_refs, tuple(missing)))
-    return Followed(tuple(releases), tuple(problems))
+    return Followed(tuple(releases), tuple(unrendered))
 
 
 def chart_of(obj: RenderedObject, chart_dirs: set[str], chart_map: Mapping[str, str]) -> tuple[str | None, str]:

@@ -16,7 +16,7 @@ import numpy as np
 import gitbot
 from gitbot.edit.changeset import ChangeSet, rec_key
 from gitbot.metrics.usage import Profiles, UsageProfile
-from gitbot.model import FIELDS, Container, Field, FieldSource, Skipped, Status, Workload
+from gitbot.model import FIELDS, Container, Embedded, Field, FieldSource, Skipped, Status, Workload, YamlPath
 from gitbot.pricing.cost import percent_change, usd
 from gitbot.pricing.estimate import CostDelta
 from gitbot.strategies.base import Recommendation
@@ -177,12 +177,18 @@ def _source(s: FieldSource) -> dict[str, Any]:
     }
 
 
-def _yaml_path(path: tuple[str | int, ...] | None) -> str | None:
+def _yaml_path(path: YamlPath | None) -> str | None:
+    """``spec.containers[0].resources``; inside an inline patch ``patches[1].patch::spec...``."""
     if path is None:
         return None
     out = ""
     for key in path:
-        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+        if isinstance(key, Embedded):
+            out += "::" if key.doc == 0 else f"::{key.doc}::"
+        elif isinstance(key, int):
+            out += f"[{key}]"
+        else:
+            out += f".{key}" if out and not out.endswith("::") else str(key)
     return out
 
 
