@@ -374,19 +374,25 @@ class _FieldLocator:
         patches = [d for d in docs if d[3]]
         chosen = (
             next((d for d in reversed(patches) if d[0].deepest(d[1] + key.path)[0] == len(d[1] + key.path)), None)
-            or next((d for d in reversed(patches) if isinstance(_get(d[0].data, d[1]), dict)), None)
+            or next((d for d in reversed(patches) if not d[4] and isinstance(_get(d[0].data, d[1]), dict)), None)
             or docs[0]
         )
-        doc, prefix, file, _ = chosen
-        return self._values_source(SourceKind.HELMRELEASE_VALUES, file, doc, prefix, key)
+        doc, prefix, file, _, outer = chosen
+        return self._values_source(SourceKind.HELMRELEASE_VALUES, file, doc, prefix, key, outer)
 
-    def _values_source(self, kind: SourceKind, file: str, doc: YamlDocument, prefix: YamlPath, key: ValuesKey) -> FieldSource:
-        """A values key at ``prefix`` in ``doc``: replaced where it is written, else inserted there."""
+    def _values_source(
+        self, kind: SourceKind, file: str, doc: YamlDocument, prefix: YamlPath, key: ValuesKey, outer: YamlPath = ()
+    ) -> FieldSource:
+        """A values key at ``prefix`` in ``doc``: replaced where it is written, else inserted there.
+        ``outer``: the path into an inline patch when ``doc`` is one (replaced only, never inserted)."""
         path = prefix + key.path
         depth, _ = doc.deepest(path)
         present = depth == len(path)
         span = doc.span(path) if present else doc.span(path[:depth])
-        source = FieldSource(kind, file, doc.index, path, span.line if span else None, present)
+        line = span.line if span else None
+        if outer and line is not None:
+            line += self._inline_first_line(file, outer) - 1
+        source = FieldSource(kind, file, 0 if outer else doc.index, outer + path, line, present)
         if key.preset and not present:
             return self._preset(source, key, prefix)
         if present and span is not None and span.shared:
@@ -413,31 +419,34 @@ class _FieldLocator:
             SourceKind.PRESET, source.file, source.doc_index, source.yaml_path, source.line, False, companions=companions, note=note
         )
 
-    def _helmrelease_documents(self) -> list[tuple[YamlDocument, YamlPath, str, bool]]:
+    def _helmrelease_documents(self) -> list[tuple[YamlDocument, YamlPath, str, bool, YamlPath]]:
         """The HelmRelease's source document, then each overlay patch document that patches it:
-        (document, path of spec.values in it, file, is a patch)."""
+        (document, path of spec.values in it, file, is a patch, path into an inline patch or ())."""
         assert self.flux is not None
         hr = self.flux.obj
-        out: list[tuple[YamlDocument, YamlPath, str, bool]] = []
+        out: list[tuple[YamlDocument, YamlPath, str, bool, YamlPath]] = []
         base_name = hr.name
         yfile = self.files.get(hr.source.file)
         if hr.source.kind in (SourceKind.PLAIN, SourceKind.BASE) and yfile is not None and hr.source.doc_index is not None:
             doc = yfile.documents[hr.source.doc_index]
-            out.append((doc, hr.source.yaml_path + VALUES_PATH, hr.source.file, False))
+            out.append((doc, hr.source.yaml_path + VALUES_PATH, hr.source.file, False, ()))
             base_name = str(_get(doc.data, hr.source.yaml_path + ("metadata", "name")) or hr.name)
         for kfile in hr.patched_by:
             for ref in self.patches.get(kfile, ()):
-                pfile = self.files.get(ref.file) if ref.file is not None else None
-                if pfile is None or ref.file is None:
-                    continue
                 selector = ref.target or {}
                 if selector.get("kind") not in (None, hr.kind) or selector.get("name") not in (None, base_name):
                     continue
-                for doc in pfile.documents:
+                if ref.file is not None:
+                    docs, file = self._file_documents(ref.file), ref.file
+                elif ref.inline_path is not None:
+                    docs, file = self._inline_documents(kfile, ref.inline_path)[0], kfile
+                else:
+                    continue
+                for doc, prefix in docs:
                     if isinstance(doc.data, dict) and doc.data.get("kind") == hr.kind and (
                         _get(doc.data, ("metadata", "name")) == base_name or selector
                     ):
-                        out.append((doc, VALUES_PATH, ref.file, True))
+                        out.append((doc, VALUES_PATH, file, True, prefix))
         return out
 
     def _helm_source(self, f: Field, rendered_text: str | None) -> FieldSource:

@@ -158,21 +158,54 @@ def test_a_key_the_shared_base_sets_is_overridden_per_environment_and_the_base_i
     assert repo.git.diff("--numstat") == "6\t0\tapps/production/podinfo-values.yaml\n6\t0\tapps/staging/podinfo-values.yaml"
 
 
+INLINE_PIN = (
+    "  - patch: |\n"
+    "      apiVersion: helm.toolkit.fluxcd.io/v2\n"
+    "      kind: HelmRelease\n"
+    "      metadata:\n"
+    "        name: podinfo\n"
+    "        namespace: podinfo\n"
+    "      spec:\n"
+    "        values:\n"
+    "          resources:\n"
+    "            requests:\n"
+    "              cpu: 500m\n"
+)
+
+
+def test_a_value_an_inline_patch_pins_is_edited_inside_it(tmp_path: Path) -> None:
+    kustomization = (FLUX / "apps/production/kustomization.yaml").read_text() + INLINE_PIN
+    work, repo = make_repo(tmp_path, {"apps/production/kustomization.yaml": kustomization})
+    rows = sources(inventory(PlanRequest(repo=work)))
+    assert rows[(PROD, "podinfo", "cpu_request_m")] == (
+        500, "helmrelease-values", "apps/production/kustomization.yaml", 19,
+        "patches[1].patch::spec.values.resources.requests.cpu", None,
+    )
+    _, doc = plan(PlanRequest(repo=work, metrics_file=usage(tmp_path / "usage.om.gz", 200, 256 * 2**20), at=END, write=True))
+    assert [e["file"] for e in doc["edits"]] == [
+        "apps/production/kustomization.yaml", "apps/production/podinfo-values.yaml", "apps/staging/podinfo-values.yaml",
+    ]
+    # the pinned request changes where it is pinned; the memory fields go to the values patch
+    assert repo.git.diff("--numstat") == (
+        "1\t1\tapps/production/kustomization.yaml\n5\t0\tapps/production/podinfo-values.yaml\n6\t0\tapps/staging/podinfo-values.yaml"
+    )
+    assert (work / "apps/production/kustomization.yaml").read_text().endswith("            requests:\n              cpu: 150m\n")
+
+
 def test_an_edit_that_does_not_render_as_intended_becomes_a_comment(tmp_path: Path) -> None:
-    """An inline patch in the production kustomization pins the CPU request after the values patch;
-    the insert into podinfo-values.yaml would change nothing, which the closed loop sees."""
+    """A JSON 6902 op inline in the production kustomization pins the CPU request after the values
+    patch; gitbot does not see it as the key's source, and the insert into podinfo-values.yaml
+    would change nothing, which the closed loop sees."""
     kustomization = (FLUX / "apps/production/kustomization.yaml").read_text() + (
         "  - patch: |\n"
-        "      apiVersion: helm.toolkit.fluxcd.io/v2\n"
+        "      - op: add\n"
+        "        path: /spec/values/resources\n"
+        "        value:\n"
+        "          requests:\n"
+        "            cpu: 500m\n"
+        "    target:\n"
         "      kind: HelmRelease\n"
-        "      metadata:\n"
-        "        name: podinfo\n"
-        "        namespace: podinfo\n"
-        "      spec:\n"
-        "        values:\n"
-        "          resources:\n"
-        "            requests:\n"
-        "              cpu: 500m\n"
+        "      name: podinfo\n"
     )
     work, repo = make_repo(tmp_path, {"apps/production/kustomization.yaml": kustomization})
     _, doc = plan(PlanRequest(repo=work, metrics_file=usage(tmp_path / "usage.om.gz", 200, 256 * 2**20), at=END, write=True))
