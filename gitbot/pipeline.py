@@ -121,7 +121,7 @@ def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
         for c in w.containers
     ]
     changes: ChangeSet = plan_changes(
-        recs, loaded.files, ClosedLoop(request.repo, loaded, recs), OverlayPatcher(request.repo.resolve(), loaded.files)
+        recs, loaded.files, ClosedLoop(request.repo, loaded, recs), OverlayPatcher(request.repo.resolve(), loaded.files, loaded.patches)
     )
     entries = []
     for rec in recs:

@@ -250,8 +250,13 @@ class _FieldLocator:
         span = self.doc.span(path) if present else self.doc.span(path[:depth])
         line = span.line if span else None
         source = FieldSource(kind, self.obj.source.file, self.doc.index, path, line, present)
-        if kind is SourceKind.BASE and not _same_quantity(f, node_text if present else None, rendered_text):
-            return self._patch_source(f, rendered_text)
+        if kind is SourceKind.BASE and self.obj.patched_by:
+            # the last patch that writes the field is its source, even when it repeats the base's value
+            patched = self._patch_source(f, rendered_text, base_matches=_same_quantity(f, node_text if present else None, rendered_text))
+            if patched is not None:
+                return patched
+        elif kind is SourceKind.BASE and not _same_quantity(f, node_text if present else None, rendered_text):
+            return self._patch_source(f, rendered_text, base_matches=False) or source
         if present and span is not None and span.shared:
             return _not_editable(source, "value is a YAML anchor/alias shared with other places")
         if present and node_text is None:
@@ -259,9 +264,10 @@ class _FieldLocator:
         return source
 
 
-    def _patch_source(self, f: Field, rendered_text: str | None) -> FieldSource:
+    def _patch_source(self, f: Field, rendered_text: str | None, base_matches: bool) -> FieldSource | None:
         """The overlay patch that sets this field: a strategic-merge patch or a JSON 6902 op, in a
-        patch file or inline in the kustomization; last wins."""
+        patch file or inline in the kustomization; last wins. None when no patch sets it and the
+        base's value is what renders."""
         patched = ", ".join(self.obj.patched_by) or self.obj.target.path
         found: FieldSource | None = None
         unreadable: str | None = None
@@ -284,6 +290,8 @@ class _FieldLocator:
             if not _same_quantity(f, written, rendered_text):
                 return _not_editable(found, f"the patch sets {written} but the overlay renders {rendered_text}; set by something else too")
             return found
+        if base_matches:
+            return None
         where = f"a patch in {unreadable}" if unreadable else f"the overlay ({patched})"
         return FieldSource(
             SourceKind.PATCH, self.obj.patched_by[0] if self.obj.patched_by else None, None, None, None,

@@ -248,3 +248,60 @@ def test_an_inline_patch_is_edited_inside_the_kustomization(tmp_path):
     assert written == {"cpu_request_m": "750m", "memory_request_bytes": "739Mi", "memory_limit_bytes": "1Gi"}
     _, again = plan(PlanRequest(repo=tmp_path, metrics_file=snapshot, at=1794787200.0))
     assert again["summary"]["by_status"]["change"] == 0
+
+
+def test_an_existing_gitbot_patch_is_extended_with_one_more_document(tmp_path):
+    """staging already has gitbot-resources.yaml from an earlier run (web's CPU request); now web's
+    memory and api also need different values per overlay: web's go into its document, api's
+    document is appended, and the kustomization is left alone (the file is already listed)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "fixtures"))
+    from synth import SimpleContainer, SimpleWorkload, scenario_for, write_snapshot
+
+    def deployment(name: str, cpu: str, memory: str) -> str:
+        return (
+            f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n      containers:\n"
+            f"        - name: {name}\n          image: {name}:1\n          resources:\n            requests:\n"
+            f"              cpu: {cpu}\n              memory: {memory}\n            limits:\n              memory: {memory}\n"
+        )
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "web.yaml").write_text(deployment("web", "100m", "64Mi"))
+    (tmp_path / "base" / "api.yaml").write_text(deployment("api", "1", "1Gi"))
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources:\n  - web.yaml\n  - api.yaml\n")
+    for env in ("staging", "production"):
+        (tmp_path / env).mkdir()
+        (tmp_path / env / "kustomization.yaml").write_text(f"namespace: {env}\nresources:\n  - ../base\n")
+    earlier = (
+        "# Resources for staging, set here by gitbot: the base is shared with overlays that need other values.\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n"
+        "        - name: web\n          resources:\n            requests:\n              cpu: 100m\n"
+    )
+    (tmp_path / "staging" / "gitbot-resources.yaml").write_text(earlier)
+    (tmp_path / "staging" / "kustomization.yaml").write_text("namespace: staging\nresources:\n  - ../base\npatches:\n  - path: gitbot-resources.yaml\n")
+    workloads = [
+        SimpleWorkload(env, "Deployment", name, 1, [SimpleContainer(name, cpu, memory, None, memory)])
+        for env, name, cpu, memory in (
+            ("staging", "web", 100, 64 * 2**20), ("production", "web", 100, 64 * 2**20),
+            ("staging", "api", 300, 300 * 2**20), ("production", "api", 1000, 1024 * 2**20),
+        )
+    ]
+    snapshot = tmp_path / "usage.om.gz"
+    write_snapshot(scenario_for(workloads, 1794787200.0), snapshot)
+    result, doc = plan(PlanRequest(repo=tmp_path, metrics_file=snapshot, at=1794787200.0, write=True))
+    assert result.written
+    # web's document gets its new values where it is (cpu replaced, memory added beside it); api,
+    # which had none, is appended as one more document
+    assert (tmp_path / "staging" / "gitbot-resources.yaml").read_text() == (
+        earlier.replace("cpu: 100m\n", "cpu: 75m\n              memory: 47Mi\n            limits:\n              memory: 50Mi\n")
+        + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n"
+        "        - name: api\n          resources:\n            requests:\n              cpu: 260m\n              memory: 250Mi\n"
+        "            limits:\n              memory: 281Mi\n"
+    )
+    assert sorted(e["file"] for e in doc["edits"]) == [
+        "production/gitbot-resources.yaml", "production/kustomization.yaml", "staging/gitbot-resources.yaml",
+    ]
+    assert (tmp_path / "staging" / "kustomization.yaml").read_text().count("gitbot-resources.yaml") == 1
+    _, again = plan(PlanRequest(repo=tmp_path, metrics_file=snapshot, at=1794787200.0))
+    assert again["summary"]["by_status"]["change"] == 0

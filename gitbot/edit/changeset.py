@@ -110,12 +110,23 @@ class ChangeSet:
 Verifier = Callable[[Sequence["FileChange"], frozenset[RecKey]], Mapping[RecKey, str]]
 
 
+@dataclass(frozen=True)
+class OverlayPlan:
+    """How recommendations moved out of a shared base are written in their overlays."""
+
+    files: list[FileChange]  # new patch files and kustomization entries
+    intents: list[Intent]  # fields written into patch documents the overlays already have
+    appends: dict[str, tuple[str, str]]  # existing gitbot patch file -> (its text, documents to append)
+    written: dict[tuple[RecKey, Field], str]
+    failures: dict[RecKey, str]
+
+
 class Overlays(Protocol):
     """Moves a change out of a shared base into per-overlay patches (gitbot.edit.overlay)."""
 
     def eligible(self, rec: Recommendation) -> bool: ...
 
-    def changes(self, recs: Sequence[Recommendation]) -> tuple[list[FileChange], dict[tuple[RecKey, Field], str], dict[RecKey, str]]: ...
+    def changes(self, recs: Sequence[Recommendation]) -> OverlayPlan: ...
 
 
 def plan_changes(
@@ -136,26 +147,44 @@ def plan_changes(
             overlaid |= movable
             downgraded.update({k: why for k, why in conflicts.items() if k not in movable})
             continue
-        changes, failures = _apply_intents(live, files)
+        moved = sorted(k for k in overlaid if k not in downgraded)
+        extra = OverlayPlan([], [], {}, {}, {})
+        if overlays is not None and moved:
+            extra = overlays.changes([by_key[k] for k in moved])
+            if extra.failures:
+                downgraded.update(extra.failures)
+                continue
+        changes, failures = _apply_intents(live + extra.intents, files)
         if failures:
             downgraded.update(failures)
             continue
-        moved = sorted(k for k in overlaid if k not in downgraded)
-        extra_written: dict[tuple[RecKey, Field], str] = {}
-        if overlays is not None and moved:
-            extra, extra_written, failures = overlays.changes([by_key[k] for k in moved])
-            if failures:
-                downgraded.update(failures)
-                continue
-            changes = sorted([*changes, *extra], key=lambda c: c.path)
+        changes = _with_appends(changes, extra.appends)
+        changes = sorted([*changes, *extra.files], key=lambda c: c.path)
         applied = frozenset(i.key for i in live) | frozenset(moved)
         if verify is not None and changes:
             rejected = verify(changes, applied)
             if rejected:
                 downgraded.update(rejected)
                 continue
-        written = {(i.key, i.field): i.text for i in live if i.field is not None} | extra_written
+        written = {(i.key, i.field): i.text for i in live + extra.intents if i.field is not None} | extra.written
         return ChangeSet(tuple(changes), applied, downgraded, written)
+
+
+def _with_appends(changes: list[FileChange], appends: Mapping[str, tuple[str, str]]) -> list[FileChange]:
+    """Documents appended to an existing patch file, after any value edited in it."""
+    out = []
+    for change in changes:
+        extra = appends.get(change.path)
+        out.append(FileChange(change.path, change.before, _append(change.after, extra[1])) if extra else change)
+    edited = {c.path for c in changes}
+    out.extend(FileChange(path, text, _append(text, docs)) for path, (text, docs) in sorted(appends.items()) if path not in edited)
+    return out
+
+
+def _append(text: str, documents: str) -> str:
+    newline = "\r\n" if "\r\n" in text else "\n"
+    body = text if text.endswith("\n") or not text else text + newline
+    return body + "---" + newline + documents.replace("\n", newline)
 
 
 def write_changes(changes: ChangeSet, repo: Path) -> None:

@@ -3,7 +3,8 @@
 The base stays as it is. Each overlay that wants a change gets ``gitbot-resources.yaml`` (a
 strategic-merge patch with only the fields that change, one document per workload) and a
 ``patches: - path: gitbot-resources.yaml`` entry in its kustomization, appended in the file's own
-indentation. On the next run those fields are found in the patch file and edited there.
+indentation. On the next run those fields are found in the patch file and edited there; a workload
+that needs moving later is appended to the same file as one more document.
 """
 
 from __future__ import annotations
@@ -12,51 +13,110 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from gitbot.edit.changeset import FileChange, RecKey, rec_key, value_text
+from gitbot.edit.changeset import FileChange, Intent, OverlayPlan, RecKey, rec_key, value_text
 from gitbot.edit.splice import CannotEdit
 from gitbot.errors import SourceError
-from gitbot.load.discover import KUSTOMIZATION_FILES
-from gitbot.model import ContainerType, Field, SourceKind, TargetKind
+from gitbot.load.discover import KUSTOMIZATION_FILES, PatchRef
+from gitbot.model import ContainerType, Field, SourceKind, TargetKind, YamlPath
 from gitbot.strategies.base import Recommendation
-from gitbot.yamldoc import YamlFile, load_yaml_file
+from gitbot.workloads import POD_SPEC_PATH
+from gitbot.yamldoc import YamlFile, load_yaml_file, split_embedded
 
 PATCH_FILE = "gitbot-resources.yaml"
 
 
 class OverlayPatcher:
-    def __init__(self, repo: Path, files: Mapping[str, YamlFile]) -> None:
+    def __init__(self, repo: Path, files: Mapping[str, YamlFile], patches: Mapping[str, tuple[PatchRef, ...]] | None = None) -> None:
         self.repo = repo
         self.files = files
+        self.patches = patches or {}
 
     def eligible(self, rec: Recommendation) -> bool:
-        """A change to a Kustomize base that another overlay reads: it can move into an overlay patch."""
-        return rec.workload.target.kind is TargetKind.KUSTOMIZE and bool(rec.workload.target.path) and all(
-            rec.container.fields[f].source.kind is SourceKind.BASE for f in rec.changed_fields
+        """A change to a Kustomize base that another overlay reads: it can move into an overlay patch.
+        Fields the overlay's own patch files already set move with it (they are edited there)."""
+        target = rec.workload.target
+        if target.kind is not TargetKind.KUSTOMIZE or not target.path:
+            return False
+        own = f"{target.path}/"
+        return all(
+            (s := rec.container.fields[f].source).kind is SourceKind.BASE
+            or (s.kind is SourceKind.PATCH and s.file is not None and s.file.startswith(own) and split_embedded(s.yaml_path or ()) is None)
+            for f in rec.changed_fields
         )
 
-    def changes(self, recs: Sequence[Recommendation]) -> tuple[list[FileChange], dict[tuple[RecKey, Field], str], dict[RecKey, str]]:
+    def changes(self, recs: Sequence[Recommendation]) -> OverlayPlan:
         by_overlay: dict[str, list[Recommendation]] = defaultdict(list)
         for rec in recs:
             by_overlay[rec.workload.target.path].append(rec)
-        changes: list[FileChange] = []
-        written: dict[tuple[RecKey, Field], str] = {}
-        failures: dict[RecKey, str] = {}
+        plan = OverlayPlan([], [], {}, {}, {})
         for overlay, group in sorted(by_overlay.items()):
+            path = f"{overlay}/{PATCH_FILE}"
+            fresh: list[Recommendation] = []
+            for rec in group:
+                found = self._patch_document(overlay, rec)
+                if found is None:
+                    fresh.append(rec)
+                    continue
+                file, doc_index, container_path = found
+                for f in rec.changed_fields:
+                    value = rec.fields[f].recommended
+                    if value is not None:
+                        text = value_text(rec, f)
+                        plan.intents.append(Intent(rec_key(rec), file, doc_index, container_path + f.resources_path, f, value, text))
+                        plan.written[(rec_key(rec), f)] = text
+            if not fresh:
+                continue
             try:
-                patch_text, texts = self._patch(overlay, group)
+                existing = self._existing(path)
+                patch_text, texts = self._patch(overlay, fresh, extend=existing is not None)
                 kfile, before, after = self._register(overlay)
             except (CannotEdit, SourceError) as exc:
-                for rec in group:
-                    failures[rec_key(rec)] = f"cannot add an overlay patch in {overlay}: {exc}"
+                for rec in fresh:
+                    plan.failures[rec_key(rec)] = f"cannot add an overlay patch in {overlay}: {exc}"
                 continue
-            changes.append(FileChange(f"{overlay}/{PATCH_FILE}", "", patch_text, created=True))
-            changes.append(FileChange(kfile, before, after))
-            written.update(texts)
-        return changes, written, failures
+            if existing is None:
+                plan.files.append(FileChange(path, "", patch_text, created=True))
+            else:  # gitbot's patch from an earlier run: one more document per workload
+                plan.appends[path] = (existing, patch_text)
+            if after != before:
+                plan.files.append(FileChange(kfile, before, after))
+            plan.written.update(texts)
+        return plan
 
-    def _patch(self, overlay: str, recs: Sequence[Recommendation]) -> tuple[str, dict[tuple[RecKey, Field], str]]:
-        if (self.repo / overlay / PATCH_FILE).exists():
-            raise CannotEdit(f"{PATCH_FILE} exists but does not set these fields; extend it by hand")
+    def _patch_document(self, overlay: str, rec: Recommendation) -> tuple[str, int, YamlPath] | None:
+        """A strategic-merge document in one of the overlay's own patch files that already patches
+        this container: the fields go there, as a person would add them."""
+        base = self._base_object(rec)
+        name = (base.get("metadata") or {}).get("name")
+        list_key = "containers" if rec.container.type is ContainerType.APP else "initContainers"
+        pod_path = POD_SPEC_PATH.get(str(base.get("kind")))
+        if pod_path is None:
+            return None
+        for kname in KUSTOMIZATION_FILES:
+            for ref in self.patches.get(f"{overlay}/{kname}", ()):
+                yfile = self.files.get(ref.file) if ref.file is not None and ref.file.startswith(f"{overlay}/") else None
+                for doc in yfile.documents if yfile is not None else ():
+                    data = doc.data
+                    if not isinstance(data, dict) or data.get("kind") != base.get("kind") or (data.get("metadata") or {}).get("name") != name:
+                        continue
+                    items: Any = data
+                    for key in (*pod_path, list_key):
+                        items = items.get(key) if isinstance(items, dict) else None
+                    for index, item in enumerate(items if isinstance(items, list) else []):
+                        if isinstance(item, dict) and item.get("name") == rec.container.name:
+                            return yfile.path, doc.index, (*pod_path, list_key, index)
+        return None
+
+    def _existing(self, path: str) -> str | None:
+        target = self.repo / path
+        if not target.exists():
+            return None
+        try:
+            return target.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CannotEdit(f"cannot read {path}: {exc}") from None
+
+    def _patch(self, overlay: str, recs: Sequence[Recommendation], extend: bool = False) -> tuple[str, dict[tuple[RecKey, Field], str]]:
         by_object: dict[tuple[str, str, str], list[Recommendation]] = defaultdict(list)
         for rec in recs:
             base = self._base_object(rec)
@@ -90,6 +150,8 @@ class OverlayPatcher:
                             texts[(rec_key(rec), f)] = text
                             lines.append(f"{indent}        {f.resource.value}: {text}")
             docs.append("\n".join(lines) + "\n")
+        if extend:
+            return "---\n".join(docs), texts
         others = sorted({r.workload.target.name for r in recs})
         header = f"# Resources for {', '.join(others)}, set here by gitbot: the base is shared with overlays that need other values.\n"
         return header + "---\n".join(docs), texts
@@ -120,6 +182,9 @@ class OverlayPatcher:
         body = text if text.endswith(("\n", "\r")) or not text else text + newline
         doc = yfile.documents[0]
         patches = doc.data.get("patches")
+        listed = [p.get("path") if isinstance(p, dict) else p for p in patches] if isinstance(patches, list) else []
+        if PATCH_FILE in listed or f"./{PATCH_FILE}" in listed:
+            return kfile, text, text  # registered by an earlier run
         if patches is None and "patches" not in doc.data:
             return kfile, text, f"{body}patches:{newline}  - path: {PATCH_FILE}{newline}"
         node, _ = doc.node(("patches",))
