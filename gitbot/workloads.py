@@ -59,7 +59,7 @@ HPA_KIND = "HorizontalPodAutoscaler"
 # GitOps objects whose workloads gitbot cannot see yet: (apiVersion prefix, why)
 NOT_RENDERED_YET = {
     "Application": ("argoproj.io/", "its source is not a Helm chart in this repository, so it is not followed (a Kustomize path here is rendered as its own root)"),
-    "ApplicationSet": ("argoproj.io/", "Argo CD ApplicationSets are not followed yet; point gitbot at the source path"),
+    "ApplicationSet": ("argoproj.io/", "none of its Applications deploys a Helm chart in this repository (a Kustomize path here is rendered as its own root)"),
 }
 
 

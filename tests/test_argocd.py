@@ -148,3 +148,56 @@ def test_values_object_edit_is_written_and_verified(tmp_path):
     ]
     _, again = plan(PlanRequest(repo=root, metrics_file=snapshot, at=END))
     assert again["summary"]["by_status"]["change"] == 0
+
+
+APPSET = """apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: web
+spec:
+  goTemplate: true
+  generators:
+    - list:
+        elements:
+          - env: staging
+            replicas: "1"
+          - env: prod
+            replicas: "3"
+    - clusters: {}
+  template:
+    metadata:
+      name: "web-{{.env}}"
+    spec:
+      destination:
+        namespace: "web-{{.env}}"
+      source:
+        repoURL: https://example.com/gitops.git
+        path: charts/web
+        helm:
+          releaseName: web
+          valueFiles: ["values-{{.env}}.yaml"]
+          valuesObject:
+            replicas: "{{.replicas}}"
+"""
+
+
+def test_an_application_set_list_generator_becomes_one_release_per_element(tmp_path):
+    root = make_repo(tmp_path)
+    (root / "charts/web/values-staging.yaml").write_text("resources:\n  requests:\n    cpu: 50m\n")
+    (root / "charts/web/values-prod.yaml").write_text("resources:\n  requests:\n    cpu: 500m\n")
+    (root / "apps/applications.yaml").write_text(APPSET)
+    doc = inventory(PlanRequest(repo=root))
+    rows = [
+        (w["workload"], w["replicas"], w["containers"][0]["fields"]["cpu_request_m"]["current"],
+         w["containers"][0]["fields"]["cpu_request_m"]["source"]["file"])
+        for w in doc["workloads"]
+    ]
+    # each element's value file is edited; the template's valuesObject is shared by all elements
+    assert rows == [
+        ("web-staging/Deployment/web", 1, 50, "charts/web/values-staging.yaml"),
+        ("web-prod/Deployment/web", 3, 500, "charts/web/values-prod.yaml"),
+    ]
+    assert doc["skipped_inputs"] == [{
+        "path": "apps/applications.yaml", "line": 1,
+        "reason": "ApplicationSet web: the clusters generator is not followed (only list); point gitbot at the source paths",
+    }]
