@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from gitbot.config import Config
 from gitbot.load import LoadResult
 from gitbot.load.argocd import ArgoRelease
+from gitbot.load.discover import PatchRef
 from gitbot.load.flux import VALUES_PATH, FluxRelease, is_helmrelease
 from gitbot.load.helm_values import HelmMapping, ValuesKey
 from gitbot.model import (
@@ -276,7 +277,7 @@ class _FieldLocator:
                 if ref.file is not None:
                     hit = self._in_patch_docs(ref.file, self._file_documents(ref.file), ref.target, f)
                 elif ref.inline_path is not None:
-                    docs, why = self._inline_documents(kfile, ref.inline_path)
+                    docs, why = self._inline_documents(kfile, ref)
                     hit = self._in_patch_docs(kfile, docs, ref.target, f)
                     unreadable = why or unreadable
                 else:
@@ -299,20 +300,21 @@ class _FieldLocator:
             not_editable=f"value is set by {where} that gitbot cannot read with positions; edit it by hand",
         )
 
-    def _file_documents(self, file: str) -> list[tuple[YamlDocument, YamlPath]]:
+    def _file_documents(self, file: str) -> list[tuple[YamlDocument, YamlPath, int]]:
         yfile = self.files.get(file)
-        return [] if yfile is None else [(doc, ()) for doc in yfile.documents]
+        return [] if yfile is None else [(doc, (), doc.index) for doc in yfile.documents]
 
-    def _inline_documents(self, kfile: str, inline_path: YamlPath) -> tuple[list[tuple[YamlDocument, YamlPath]], str | None]:
-        """The documents of an inline patch, each with the path prefix that leads into it."""
+    def _inline_documents(self, kfile: str, ref: PatchRef) -> tuple[list[tuple[YamlDocument, YamlPath, int]], str | None]:
+        """The documents of an inline patch, each with the path that leads into it and the outer
+        document that holds it."""
         yfile = self.files.get(kfile)
-        if yfile is None or not yfile.documents:
+        if yfile is None or ref.inline_path is None or ref.doc >= len(yfile.documents):
             return [], kfile
         try:
-            inner = embedded_yaml(yfile.text, yfile.documents[0], inline_path, kfile)
+            inner = embedded_yaml(yfile.text, yfile.documents[ref.doc], ref.inline_path, kfile)
         except SourceError:
             return [], kfile
-        return [(doc, inline_path + (Embedded(doc.index),)) for doc in inner.documents], None
+        return [(doc, ref.inline_path + (Embedded(doc.index),), ref.doc) for doc in inner.documents], None
 
     def _written(self, source: FieldSource) -> str | None:
         """The text a field is written as at ``source`` (inside an inline patch too)."""
@@ -331,7 +333,7 @@ class _FieldLocator:
         return embedded.documents[step.doc].scalar_text(inner) if embedded is not None else None
 
     def _in_patch_docs(
-        self, file: str, docs: list[tuple[YamlDocument, YamlPath]], target: Mapping[str, Any] | None, f: Field
+        self, file: str, docs: list[tuple[YamlDocument, YamlPath, int]], target: Mapping[str, Any] | None, f: Field
     ) -> FieldSource | None:
         base = _get(self.doc.data, self.obj.source.yaml_path) if self.doc is not None else None
         if not docs or not isinstance(base, dict) or self.container_path is None:
@@ -340,7 +342,7 @@ class _FieldLocator:
         if target is not None and (target.get("kind") not in (None, self.obj.kind) or target.get("name") not in (None, base_name)):
             return None
         container_index = self.container_path[-1]
-        for doc, prefix in docs:
+        for doc, prefix, outer_doc in docs:
             path: YamlPath | None = None
             if isinstance(doc.data, dict) and doc.data.get("kind") == self.obj.kind and _get(doc.data, ("metadata", "name")) == base_name:
                 items = _get(doc.data, self.pod_path + (self.list_key,))
@@ -355,16 +357,15 @@ class _FieldLocator:
             kind = SourceKind.PATCH if isinstance(doc.data, dict) else SourceKind.JSON6902
             line = span.line if span else None
             if prefix and line is not None:  # inside an inline patch: the line in the kustomization
-                line += self._inline_first_line(file, prefix) - 1
-            outer_doc = 0 if prefix else doc.index
+                line += self._inline_first_line(file, prefix, outer_doc) - 1
             return FieldSource(kind, file, outer_doc, prefix + path, line, True)
         return None
 
-    def _inline_first_line(self, kfile: str, prefix: YamlPath) -> int:
+    def _inline_first_line(self, kfile: str, prefix: YamlPath, doc_index: int) -> int:
         yfile = self.files[kfile]
         split = split_embedded(prefix)
         assert split is not None
-        return embedded_yaml(yfile.text, yfile.documents[0], split[0], kfile).first_line
+        return embedded_yaml(yfile.text, yfile.documents[doc_index], split[0], kfile).first_line
 
     def _helmrelease_source(self, key: ValuesKey, template: FieldSource) -> FieldSource:
         """Where a HelmRelease values key is edited: in the environment's own overlay patch when there is
@@ -385,11 +386,11 @@ class _FieldLocator:
             or next((d for d in reversed(patches) if not d[4] and isinstance(_get(d[0].data, d[1]), dict)), None)
             or docs[0]
         )
-        doc, prefix, file, _, outer = chosen
-        return self._values_source(SourceKind.HELMRELEASE_VALUES, file, doc, prefix, key, outer)
+        doc, prefix, file, _, outer, outer_doc = chosen
+        return self._values_source(SourceKind.HELMRELEASE_VALUES, file, doc, prefix, key, outer, outer_doc)
 
     def _values_source(
-        self, kind: SourceKind, file: str, doc: YamlDocument, prefix: YamlPath, key: ValuesKey, outer: YamlPath = ()
+        self, kind: SourceKind, file: str, doc: YamlDocument, prefix: YamlPath, key: ValuesKey, outer: YamlPath = (), outer_doc: int = 0
     ) -> FieldSource:
         """A values key at ``prefix`` in ``doc``: replaced where it is written, else inserted there.
         ``outer``: the path into an inline patch when ``doc`` is one (replaced only, never inserted)."""
@@ -399,8 +400,8 @@ class _FieldLocator:
         span = doc.span(path) if present else doc.span(path[:depth])
         line = span.line if span else None
         if outer and line is not None:
-            line += self._inline_first_line(file, outer) - 1
-        source = FieldSource(kind, file, 0 if outer else doc.index, outer + path, line, present)
+            line += self._inline_first_line(file, outer, outer_doc) - 1
+        source = FieldSource(kind, file, outer_doc if outer else doc.index, outer + path, line, present)
         if key.preset and not present:
             return self._preset(source, key, prefix)
         if present and span is not None and span.shared:
@@ -427,17 +428,18 @@ class _FieldLocator:
             SourceKind.PRESET, source.file, source.doc_index, source.yaml_path, source.line, False, companions=companions, note=note
         )
 
-    def _helmrelease_documents(self) -> list[tuple[YamlDocument, YamlPath, str, bool, YamlPath]]:
+    def _helmrelease_documents(self) -> list[tuple[YamlDocument, YamlPath, str, bool, YamlPath, int]]:
         """The HelmRelease's source document, then each overlay patch document that patches it:
-        (document, path of spec.values in it, file, is a patch, path into an inline patch or ())."""
+        (document, path of spec.values in it, file, is a patch, path into an inline patch or (),
+        the file's document that holds it)."""
         assert self.flux is not None
         hr = self.flux.obj
-        out: list[tuple[YamlDocument, YamlPath, str, bool, YamlPath]] = []
+        out: list[tuple[YamlDocument, YamlPath, str, bool, YamlPath, int]] = []
         base_name = hr.name
         yfile = self.files.get(hr.source.file)
         if hr.source.kind in (SourceKind.PLAIN, SourceKind.BASE) and yfile is not None and hr.source.doc_index is not None:
             doc = yfile.documents[hr.source.doc_index]
-            out.append((doc, hr.source.yaml_path + VALUES_PATH, hr.source.file, False, ()))
+            out.append((doc, hr.source.yaml_path + VALUES_PATH, hr.source.file, False, (), doc.index))
             base_name = str(_get(doc.data, hr.source.yaml_path + ("metadata", "name")) or hr.name)
         for kfile in hr.patched_by:
             for ref in self.patches.get(kfile, ()):
@@ -447,14 +449,14 @@ class _FieldLocator:
                 if ref.file is not None:
                     docs, file = self._file_documents(ref.file), ref.file
                 elif ref.inline_path is not None:
-                    docs, file = self._inline_documents(kfile, ref.inline_path)[0], kfile
+                    docs, file = self._inline_documents(kfile, ref)[0], kfile
                 else:
                     continue
-                for doc, prefix in docs:
+                for doc, prefix, outer_doc in docs:
                     if isinstance(doc.data, dict) and doc.data.get("kind") == hr.kind and (
                         _get(doc.data, ("metadata", "name")) == base_name or selector
                     ):
-                        out.append((doc, VALUES_PATH, file, True, prefix))
+                        out.append((doc, VALUES_PATH, file, True, prefix, outer_doc))
         return out
 
     def _helm_source(self, f: Field, rendered_text: str | None) -> FieldSource:

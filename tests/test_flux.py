@@ -297,3 +297,97 @@ def test_a_remote_chart_is_sized_from_its_pre_rendered_output_but_not_edited(tmp
     ]
     _, doc = plan(PlanRequest(repo=work, metrics_file=usage(tmp_path / "usage.om.gz", 200, 256 * 2**20), at=END, write=True))
     assert [c["status"] for c in doc["containers"]] == ["comment-only"] and doc["edits"] == []
+
+
+FLUX_KUSTOMIZATION = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: web
+  namespace: flux-system
+spec:
+  interval: 10m
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  path: ./apps/web
+  prune: true
+  targetNamespace: {env}
+"""
+PROD_PATCHES = """\
+  patches:
+    - target:
+        kind: Deployment
+        name: web
+      patch: |
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: web
+        spec:
+          template:
+            spec:
+              containers:
+                - name: web
+                  resources:
+                    requests:
+                      cpu: "1"
+                      memory: 1Gi
+                    limits:
+                      memory: 1Gi
+"""
+WEB = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n"
+    "        - name: web\n          image: web:1\n          resources:\n            requests:\n              cpu: 100m\n"
+    "              memory: 128Mi\n            limits:\n              memory: 128Mi\n"
+)
+
+
+def test_flux_kustomization_patches_and_target_namespace_are_applied_and_edited(tmp_path: Path) -> None:
+    """Two clusters deploy apps/web through Flux Kustomizations: staging as is (in its namespace),
+    production with an inline patch raising the requests. Each is rendered as Flux deploys it; the
+    patched values are edited inside the production cluster's Kustomization."""
+    files = {
+        "apps/web/deployment.yaml": WEB,
+        "apps/web/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+        "clusters/staging/web.yaml": FLUX_KUSTOMIZATION.format(env="staging"),
+        "clusters/production/web.yaml": FLUX_KUSTOMIZATION.format(env="production") + PROD_PATCHES,
+    }
+    work = tmp_path / "fleet"
+    for rel, text in files.items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+    inv = inventory(PlanRequest(repo=work))
+    rows = {
+        (w["workload"], k): (f["current"], f["source"]["kind"], f["source"]["file"], f["source"]["line"], f["source"]["yaml_path"])
+        for w in inv["workloads"] for c in w["containers"] for k, f in c["fields"].items()
+    }
+    prod, staging = "production/Deployment/web", "staging/Deployment/web"
+    assert [w["target"]["name"] for w in inv["workloads"]] == [
+        "apps/web (clusters/production/web.yaml: Kustomization web)", "apps/web (clusters/staging/web.yaml: Kustomization web)",
+    ]
+    assert rows[(prod, "cpu_request_m")] == (
+        1000, "patch", "clusters/production/web.yaml", 30, "spec.patches[0].patch::spec.template.spec.containers[0].resources.requests.cpu",
+    )
+    assert rows[(prod, "memory_limit_bytes")] == (
+        2**30, "patch", "clusters/production/web.yaml", 33, "spec.patches[0].patch::spec.template.spec.containers[0].resources.limits.memory",
+    )
+    assert rows[(staging, "cpu_request_m")] == (100, "base", "apps/web/deployment.yaml", 13, "spec.template.spec.containers[0].resources.requests.cpu")
+
+    workloads = [
+        SimpleWorkload("production", "Deployment", "web", 1, [SimpleContainer("web", 1000, 1024 * 2**20, None, None)]),
+        SimpleWorkload("staging", "Deployment", "web", 1, [SimpleContainer("web", 100, 128 * 2**20, None, 128 * 2**20)]),
+    ]
+    snapshot = tmp_path / "usage.om.gz"
+    write_snapshot(scenario_for(workloads, END), snapshot)
+    result, doc = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END, write=True))
+    assert result.written
+    # production's values change inside its Kustomization's patch (quoting kept); staging's in the base
+    assert [e["file"] for e in doc["edits"]] == ["apps/web/deployment.yaml", "clusters/production/web.yaml"]
+    assert (work / "clusters/production/web.yaml").read_text() == files["clusters/production/web.yaml"].replace(
+        'cpu: "1"\n                      memory: 1Gi\n                    limits:\n                      memory: 1Gi\n',
+        'cpu: "750m"\n                      memory: 739Mi\n                    limits:\n                      memory: 796Mi\n',
+    )
+    assert (work / "apps/web/deployment.yaml").read_text() == WEB.replace("cpu: 100m\n              memory: 128Mi", "cpu: 80m\n              memory: 106Mi")
+    _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))
+    assert again["summary"]["by_status"]["change"] == 0

@@ -117,11 +117,17 @@ class ClosedLoop:
         return None
 
     def _render(self, copy: Path, target: Target) -> Iterable[tuple[Ref, dict[Field, int | None]]]:
-        if target.kind is TargetKind.KUSTOMIZE:
+        if target.kind is TargetKind.KUSTOMIZE and target.declared_by is not None:
+            kustomization, _ = self._declaring_object(copy, target, "Kustomization")
+            patches = [p for _, p in flux.patches_of(kustomization)]
+            namespace = (kustomization.get("spec") or {}).get("targetNamespace") or None
+            data_list = [obj.data for obj in kustomize.render(copy, target.path, patches, namespace=namespace)]
+        elif target.kind is TargetKind.KUSTOMIZE:
             data_list = [obj.data for obj in kustomize.render(copy, target.path)]
         elif target.declared_by is not None:
             assert target.release is not None
-            values = self._helmrelease_values(copy, target)
+            release, siblings = self._declaring_object(copy, target, "HelmRelease")
+            values = flux.values_of(release, siblings)
             data_list = [o.data for o in helm.render_values(copy, target.path, target.release, target.namespace or "default", values)]
         else:
             assert target.release is not None
@@ -134,20 +140,21 @@ class ClosedLoop:
 
 
     @staticmethod
-    def _helmrelease_values(copy: Path, target: Target) -> dict[str, Any]:
-        """A Flux release's values, from its HelmRelease as the edited copy renders it."""
+    def _declaring_object(copy: Path, target: Target, kind: str) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
+        """The Flux object that declares ``target`` (a HelmRelease or a Kustomization), as the
+        edited copy renders it, and the objects rendered beside it."""
         declared = target.declared_by
         assert declared is not None
         if declared.kind is TargetKind.KUSTOMIZE:
-            siblings = [obj.data for obj in kustomize.render(copy, declared.path)]
+            siblings: list[Mapping[str, Any]] = [obj.data for obj in kustomize.render(copy, declared.path)]
         else:
             yfile = load_yaml_file(copy / declared.path, declared.path)
             siblings = [o.data for doc in yfile.documents for o in kubernetes_objects(doc.index, doc.data)]
         for data in siblings:
             meta = data.get("metadata") or {}
-            if data.get("kind") == "HelmRelease" and f"{meta.get('namespace') or ''}/{meta.get('name')}" == target.declared_as:
-                return flux.values_of(data, siblings)
-        raise SourceError(declared.path, f"HelmRelease {target.declared_as} is gone")
+            if data.get("kind") == kind and f"{meta.get('namespace') or ''}/{meta.get('name')}" == target.declared_as:
+                return data, siblings
+        raise SourceError(declared.path, f"{kind} {target.declared_as} is gone")
 
 
 def _fields(spec: Mapping[str, Any]) -> dict[Field, int | None]:

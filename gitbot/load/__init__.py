@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from gitbot.config import Config
 from gitbot.errors import InputError, SourceError
 from gitbot.load import argocd, flux, helm, kustomize
 from gitbot.load.argocd import ArgoRelease
-from gitbot.load.flux import FluxRelease
+from gitbot.load.flux import FluxKustomization, FluxRelease
 from gitbot.load.helm_values import HelmMapping, map_release
 from gitbot.load.discover import Discovery, PatchRef, discover
 from gitbot.load.objects import FoundObject, kubernetes_objects, object_name
@@ -96,10 +96,28 @@ class _Loader:
         for obj in found:
             self.objects.append(RenderedObject(target, obj.data, self._plain_source(yfile, obj, SourceKind.PLAIN)))
 
-    def load_kustomize(self, root: str) -> None:
+    def load_kustomize(self, root: str, via: FluxKustomization | None = None) -> None:
+        """A Kustomize root; ``via``: as a Flux Kustomization deploys it, with its ``spec.patches``."""
         target = Target(TargetKind.KUSTOMIZE, root, root or ".")
+        patches: tuple[Mapping[str, Any], ...] = ()
+        if via is not None:
+            hr = via.obj
+            target = Target(
+                TargetKind.KUSTOMIZE, root, f"{root or '.'} ({hr.source.file}: Kustomization {hr.name})",
+                origin=f"{hr.source.file}: Kustomization {hr.name}", declared_by=hr.target, declared_as=f"{hr.namespace or ''}/{hr.name}",
+            )
+            patches = tuple(p for _, p in via.patches)
+            if hr.source.doc_index is not None:  # the patches are inline in the Flux Kustomization's file
+                refs = tuple(
+                    PatchRef(None, p.get("target") if isinstance(p.get("target"), dict) else None,
+                             hr.source.yaml_path + ("spec", "patches", index, "patch"), doc=hr.source.doc_index)
+                    for index, p in via.patches
+                )
+                self.patches[hr.source.file] = (*self.patches.get(hr.source.file, ()), *refs)
         try:
-            rendered = kustomize.render(self.repo, root)
+            rendered = kustomize.render(
+                self.repo, root, patches, via.obj.source.file if via is not None else None, via.target_namespace if via is not None else None
+            )
         except SourceError as err:
             self.skip(err)
             return
@@ -117,6 +135,20 @@ class _Loader:
                             self.source_file(wanted)
                         except SourceError:
                             pass
+
+    def follow_flux_kustomizations(self, roots: set[str]) -> None:
+        """Roots that Flux Kustomizations deploy with ``spec.patches`` or ``targetNamespace`` are
+        rendered once per such Kustomization, as it deploys them; the plain render is dropped unless
+        one deploys the root as is."""
+        found = flux.kustomizations(self.objects, roots)
+        patched = [k for k in found if k.customized]
+        as_is = {k.path for k in found if not k.customized}
+        replaced = {k.path for k in patched} - as_is
+        if replaced:
+            self.targets = [t for t in self.targets if not (t.kind is TargetKind.KUSTOMIZE and t.path in replaced and t.declared_by is None)]
+            self.objects = [o for o in self.objects if not (o.target.kind is TargetKind.KUSTOMIZE and o.target.path in replaced and o.target.declared_by is None)]
+        for k in patched:
+            self.load_kustomize(k.path, k)
 
     def load_prerendered(self, directory: str, release: RenderedObject) -> None:
         """``helm template`` output of a HelmRelease whose chart is remote: sized, never edited."""
@@ -233,6 +265,7 @@ def load_repo(repo: Path, config: Config) -> LoadResult:
         loader.load_plain(rel)
     for root in found.kustomize_roots:
         loader.load_kustomize(root)
+    loader.follow_flux_kustomizations(set(found.kustomize_roots))
     argo = argocd.follow(loader.objects, found.charts)
     loader.skipped.extend(Skipped(file, reason, line) for file, line, reason in argo.problems)
     fluxed = flux.follow(loader.objects, found.charts, config.helm_charts)

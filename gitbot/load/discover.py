@@ -41,6 +41,7 @@ class PatchRef:
     file: str | None  # repo-relative patch file; None for an inline patch
     target: Mapping[str, Any] | None  # the entry's target selector (kind, name, ...), if any
     inline_path: YamlPath | None = None  # for an inline patch: where its text is in the kustomization
+    doc: int = 0  # the document of the file that holds the inline patch
 
 
 @dataclass

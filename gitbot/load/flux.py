@@ -13,6 +13,10 @@ the same target, in order; a ``targetPath`` sets one value), then ``spec.values`
 or, for a key only the chart sets, to the values of the last patch (the environment's own) else the
 base. Keys set by ``valuesFrom`` are comment-only. A chart that is neither in the repository nor
 mapped is reported, naming its source, so an empty plan is never mistaken for "nothing to do".
+
+Flux Kustomizations (``kustomize.toolkit.fluxcd.io``) from a GitRepository whose ``spec.path`` is a
+Kustomize root here are found too: with ``spec.patches`` or ``spec.targetNamespace`` the loader
+renders the root the way that Kustomization deploys it.
 """
 
 from __future__ import annotations
@@ -173,3 +177,51 @@ def _set_path(values: dict[str, Any], dotted: str, value: Any) -> None:
         values = nxt
     values[keys[-1]] = value
 
+
+
+KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/"
+
+
+@dataclass(frozen=True)
+class FluxKustomization:
+    """A Flux Kustomization that deploys a Kustomize root of this repository."""
+
+    obj: RenderedObject
+    path: str  # repo-relative root
+    patches: tuple[tuple[int, Mapping[str, Any]], ...]  # spec.patches (index, patch), applied on top of the root's build
+    target_namespace: str | None  # spec.targetNamespace
+
+    @property
+    def customized(self) -> bool:
+        """It deploys the root differently from a plain ``kustomize build``."""
+        return bool(self.patches or self.target_namespace)
+
+
+def kustomizations(objects: Iterable[RenderedObject], roots: set[str]) -> list[FluxKustomization]:
+    """Flux Kustomizations from a GitRepository whose ``spec.path`` is one of ``roots``. (Other
+    sources — OCI artifacts, buckets, external artifacts — hold a copy gitbot cannot map.)"""
+    out: list[FluxKustomization] = []
+    for obj in objects:
+        if obj.kind != "Kustomization" or not str(obj.data.get("apiVersion", "")).startswith(KUSTOMIZATION_API):
+            continue
+        spec = obj.data.get("spec") or {}
+        source = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+        path = normalise("", str(spec.get("path") or "."))
+        if source.get("kind") != "GitRepository" or path is None:
+            continue
+        path = "" if path == "." else path
+        if path in roots:
+            namespace = spec.get("targetNamespace")
+            out.append(FluxKustomization(obj, path, patches_of(obj.data), namespace if isinstance(namespace, str) and namespace else None))
+    return out
+
+
+def patches_of(data: Mapping[str, Any]) -> tuple[tuple[int, Mapping[str, Any]], ...]:
+    """A Flux Kustomization's ``spec.patches`` that kustomize can apply (inline text + target),
+    with their index in the list."""
+    patches = (data.get("spec") or {}).get("patches")
+    out: list[tuple[int, Mapping[str, Any]]] = []
+    for index, p in enumerate(patches if isinstance(patches, list) else []):
+        if isinstance(p, dict) and isinstance(p.get("patch"), str):
+            out.append((index, {k: v for k, v in p.items() if k in ("patch", "target")}))
+    return tuple(out)

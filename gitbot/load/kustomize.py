@@ -11,6 +11,7 @@ sibling directories render as they do in the cluster.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from gitbot.errors import SourceError
 from gitbot.load.objects import kubernetes_objects
@@ -37,18 +38,27 @@ class KustomizeObject:
     generated_by: str | None  # kustomization file of a generator, for generated objects
 
 
-def render(repo: Path, root: str) -> list[KustomizeObject]:
-    """Build ``root`` (a repo-relative directory). Raises SourceError with kustomize's message."""
+def render(
+    repo: Path, root: str, patches: Sequence[Mapping[str, Any]] = (), patches_from: str | None = None, namespace: str | None = None
+) -> list[KustomizeObject]:
+    """Build ``root`` (a repo-relative directory). Raises SourceError with kustomize's message.
+
+    ``patches`` and ``namespace`` are applied on top, as a Flux Kustomization's ``spec.patches`` and
+    ``spec.targetNamespace`` are; objects the patches change name ``patches_from`` (the file that
+    declares them) in ``transformed_by``."""
     command = _kustomize_command()
     repo = repo.resolve()
     with tempfile.TemporaryDirectory(prefix="gitbot-kustomize-") as tmp:
         wrapper = Path(tmp, "wrapper")
         wrapper.mkdir()
         relative = os.path.relpath(repo / root, wrapper)
+        extra = f"patches: {json.dumps([dict(p) for p in patches])}\n" if patches else ""
+        extra += f"namespace: {json.dumps(namespace)}\n" if namespace else ""
         (wrapper / "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\n"
             "kind: Kustomization\n"
-            f"resources:\n  - {relative}\n"
+            f"resources:\n  - {json.dumps(relative)}\n"
+            f"{extra}"
             "buildMetadata: [originAnnotations, transformerAnnotations]\n",
             encoding="utf-8",
         )
@@ -68,11 +78,11 @@ def render(repo: Path, root: str) -> list[KustomizeObject]:
         objects: list[KustomizeObject] = []
         for doc in docs:
             for found in kubernetes_objects(doc.index, doc.data):
-                objects.append(_read_annotations(dict(found.data), wrapper, repo))
+                objects.append(_read_annotations(dict(found.data), wrapper, repo, patches_from))
         return objects
 
 
-def _read_annotations(data: dict[str, Any], wrapper: Path, repo: Path) -> KustomizeObject:
+def _read_annotations(data: dict[str, Any], wrapper: Path, repo: Path, patches_from: str | None = None) -> KustomizeObject:
     metadata = dict(data.get("metadata") or {})
     annotations = dict(metadata.get("annotations") or {})
     origin = _parse_small_yaml(annotations.pop(ORIGIN, None))
@@ -100,6 +110,8 @@ def _read_annotations(data: dict[str, Any], wrapper: Path, repo: Path) -> Kustom
                 "ReplacementTransformer",
             ):
                 rel = _repo_relative(wrapper, item["configuredIn"], repo)
+                if rel is None and Path(os.path.normpath(wrapper / item["configuredIn"])) == wrapper / "kustomization.yaml":
+                    rel = patches_from  # the wrapper's own patches: those of a Flux Kustomization
                 if rel is not None and rel not in transformed:
                     transformed.append(rel)
     return KustomizeObject(data, origin_file, tuple(transformed), generated_by)
