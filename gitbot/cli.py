@@ -1,19 +1,23 @@
 """Command line: parse options, call the pipeline, render, map errors to exit codes.
 
 Exit codes: 0 ok; 1 proposals found and --fail-on-changes given; 2 usage or input error;
-3 internal error. Every option can also come from a GITBOT_* environment variable.
+3 internal error; 4 usage source unavailable; 5 git or GitHub refused. Every option can also come
+from a GITBOT_* environment variable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
+import json
 import os
 import sys
 import tempfile
 import time
 import traceback
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
@@ -22,9 +26,18 @@ import click
 from gitbot import __version__
 from gitbot.config import parse_duration
 from gitbot.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_OK, GitbotError, InputError
+from gitbot.publish.proposal import Proposal
+from gitbot.publish.scope import SCOPES
 from gitbot.metrics.prometheus import PrometheusOptions
 from gitbot.output.render import FORMATS, render
-from gitbot.pipeline import PlanRequest, inventory as run_inventory, plan as run_plan, snapshot as run_snapshot
+from gitbot.pipeline import (
+    PlanRequest,
+    PullRequestRun,
+    inventory as run_inventory,
+    plan as run_plan,
+    pull_requests as run_pull_requests,
+    snapshot as run_snapshot,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +57,13 @@ Examples:
   gitbot snapshot . --prometheus-url http://127.0.0.1:9090 --output usage.om.gz
   gitbot plan . --metrics-file usage.om.gz        # replays the same window, offline
   promtool tsdb create-blocks-from openmetrics usage.om data/   # after gunzip
+"""
+
+EPILOG_PR = """\b
+Examples:
+  gitbot pr . --metrics-file usage.om.gz --dry-run          # print every PR, no network, no git
+  GITBOT_GITHUB_TOKEN=... gitbot pr . --prometheus-url https://prometheus.example.com --repo acme/gitops
+  gitbot pr . --metrics-file usage.om.gz --scope environment --base main --repo acme/gitops
 """
 
 EPILOG_INVENTORY = """\b
@@ -252,7 +272,8 @@ def main() -> None:
 
     \b
     Exit codes: 0 ok, 1 proposals found (with --fail-on-changes), 2 usage or input error, 3 internal error,
-    4 usage source unavailable (Prometheus down, timing out or answering errors).
+    4 usage source unavailable (Prometheus down, timing out or answering errors), 5 git or GitHub refused
+    (bad token, missing permission, rejected push, rate limited).
     """
 
 
@@ -342,6 +363,100 @@ def snapshot(path: Path, usage: UsageOptions, config_file: Path | None, output: 
             f"{len(summary['namespaces'])} namespaces ({summary['requests']} requests)", err=True,  # type: ignore[arg-type]
         )
     return EXIT_OK
+
+
+@main.command(epilog=EPILOG_PR)
+@_path_argument
+@metrics_file_option
+@prometheus_options
+@catalog_option
+@config_option
+@at_option
+@_option("--scope", envvar="GITBOT_SCOPE", type=click.Choice(SCOPES), default=None,
+         help="One pull request per: repository, directory (the app that renders the workload) or environment "
+              "(default: config pull_requests.scope, else directory).")
+@_option("--repo", "repository", envvar=["GITBOT_REPO", "GITHUB_REPOSITORY"], metavar="OWNER/NAME", help="The GitHub repository.")
+@_option("--base", envvar="GITBOT_BASE", metavar="BRANCH", help="Branch the pull requests target (default: config, else the repository's default).")
+@_option("--remote", envvar="GITBOT_REMOTE", default="origin", show_default=True, help="git remote to push gitbot/<scope> branches to.")
+@_option("--github-url", envvar=["GITBOT_GITHUB_URL", "GITHUB_API_URL"], default="https://api.github.com", show_default=True,
+         metavar="URL", help="GitHub REST API (GitHub Enterprise: https://HOST/api/v3). The token is read from "
+                             "GITBOT_GITHUB_TOKEN or GITHUB_TOKEN, never from the command line.")
+@_option("--dry-run", envvar="GITBOT_DRY_RUN", is_flag=True, help="Print each pull request (branch, commit message, diff, body); no git, no network.")
+@_option("--allow-dirty", envvar="GITBOT_ALLOW_DIRTY", is_flag=True, help="Run even with uncommitted changes in the checkout.")
+@_option("--format", "fmt", envvar="GITBOT_FORMAT", type=click.Choice(("text", "json")), default="text", show_default=True,
+         help="Output format of the result.")
+@verbose_option
+@_handle_errors
+def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str | None, config_file: Path | None, at: str | None,
+       scope: str | None, repository: str | None, base: str | None, remote: str, github_url: str, dry_run: bool,
+       allow_dirty: bool, fmt: str, verbose: bool) -> int:
+    """Open, update or close one right-sizing pull request per scope of PATH (default: .).
+
+    Each scope's edits are committed on branch gitbot/<scope> (from a scratch worktree: the checkout is
+    not touched) and pushed; its pull request shows the cost table and the numbers behind every change.
+    Re-runs update the same pull request; a branch someone else pushed to is left alone; a proposal
+    closed unmerged comes back only when values move past pull_requests.reopen_threshold_pct.
+    """
+    token = os.environ.get("GITBOT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
+    run = PullRequestRun(scope=scope, base=base, remote=remote, repository=repository, api_url=github_url, token=token,
+                         dry_run=dry_run, allow_dirty=allow_dirty)
+    try:
+        found, outcomes = run_pull_requests(_request(path, config_file, metrics_file, usage, at, catalog=catalog), run)
+    finally:
+        _done(usage.progress)
+    live = [p for p in found if not p.empty]
+    if fmt == "json":
+        click.echo(json.dumps({
+            "dry_run": dry_run,
+            "proposals": [_proposal_json(p) for p in found],
+            "outcomes": [dataclasses.asdict(o) for o in outcomes],
+        }, indent=2, ensure_ascii=False))
+    elif dry_run:
+        click.echo("\n".join(_dry_run_text(p) for p in live) if live else "gitbot: nothing to propose", nl=not live)
+    else:
+        for o in outcomes:
+            number = f" #{o.number}" if o.number else ""
+            click.echo(f"{o.action:<9} {o.branch}{number}{' ' + o.url if o.url else ''}: {o.detail}")
+    _github_outputs(live, outcomes)
+    return EXIT_OK
+
+
+def _proposal_json(p: Proposal) -> dict[str, Any]:
+    return {
+        "scope": p.scope.slug, "branch": p.scope.branch, "title": p.title, "commit_message": p.commit_message,
+        "fingerprint": p.fingerprint, "files": [c.path for c in p.changes.files], "body": p.body,
+        "monthly_delta_usd": p.document["summary"]["monthly_cost"]["delta_usd"],
+    }
+
+
+def _dry_run_text(p: Proposal) -> str:
+    rule = "─" * 100
+    return (
+        f"{rule}\nbranch: {p.scope.branch}\ntitle: {p.title}\n\ncommit message:\n"
+        + "".join(f"    {line}\n" for line in p.commit_message.splitlines())
+        + f"\ndiff:\n{p.diff}\npull request body:\n{p.body}\n"
+    )
+
+
+def _github_outputs(live: list[Proposal], outcomes: list[Any]) -> None:
+    """In GitHub Actions: step outputs (changes-count, monthly-delta-usd, pr-url) and the summary."""
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        changes = sum(p.document["summary"]["by_status"]["change"] for p in live)
+        delta = sum((Decimal(p.document["summary"]["monthly_cost"]["delta_usd"]) for p in live), Decimal(0))
+        urls = [o.url for o in outcomes if o.url and o.action in ("created", "updated", "unchanged")]
+        _append(output, f"changes-count={changes}\nmonthly-delta-usd={delta}\npr-url={' '.join(urls)}\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and live:
+        _append(summary, "\n\n".join(p.body for p in live) + "\n")
+
+
+def _append(path: str, text: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _request(path: Path, config_file: Path | None, metrics_file: Path | None, usage: UsageOptions, at: str | None,

@@ -34,6 +34,15 @@ Example::
     history: 14d
     step: 5m
     catalog: aws
+    pull_requests:                # gitbot pr
+      scope: directory            # repository | directory | environment: one pull request per ...
+      base: main
+      labels: [resources]
+      reviewers: [alice]
+      team_reviewers: [platform]
+      assignees: []
+      author: {name: "gitbot[bot]", email: "gitbot[bot]@users.noreply.github.com"}
+      reopen_threshold_pct: 10    # a declined proposal returns only when a value moves more than this
 """
 
 from __future__ import annotations
@@ -84,6 +93,19 @@ class HelmRelease:
 
 
 @dataclass(frozen=True)
+class PullRequestConfig:
+    scope: str = "directory"  # repository | directory | environment: one pull request per ...
+    base: str | None = None  # target branch; None: the CLI's --base, else the repository's default
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    team_reviewers: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    author_name: str = "gitbot[bot]"
+    author_email: str = "gitbot[bot]@users.noreply.github.com"
+    reopen_threshold_pct: int = 10  # a declined proposal comes back only when a value moves more than this
+
+
+@dataclass(frozen=True)
 class NamespaceDefault:
     paths: tuple[str, ...]
     namespace: str
@@ -107,6 +129,7 @@ class Config:
     catalog: str | None = None
     rules_dirs: tuple[str, ...] = ()
     disabled_rules: tuple[str, ...] = ()
+    pull_requests: PullRequestConfig = PullRequestConfig()
 
     def environment_for(self, target_path: str, namespace: str, name: str | None = None) -> Environment:
         if name is not None:
@@ -154,7 +177,7 @@ def parse_config(data: Any, name: str) -> Config:
     r = _Reader(name)
     top = r.mapping(data, "", {
         "environments", "default_environment", "exclude", "namespaces", "kustomize", "helm",
-        "exemptions", "settings", "history", "step", "catalog", "rules", "version",
+        "exemptions", "settings", "history", "step", "catalog", "rules", "version", "pull_requests",
     })
     envs = tuple(_environment(r, e, f"environments[{i}]") for i, e in enumerate(r.seq(top.get("environments"), "environments")))
     names = [e.name for e in envs]
@@ -206,6 +229,31 @@ def parse_config(data: Any, name: str) -> Config:
         catalog=r.string(top["catalog"], "catalog") if "catalog" in top else None,
         rules_dirs=tuple(r.strings(rules.get("paths", []), "rules.paths")),
         disabled_rules=tuple(r.strings(rules.get("disable", []), "rules.disable")),
+        pull_requests=_pull_requests(r, top.get("pull_requests", {})),
+    )
+
+
+def _pull_requests(r: _Reader, data: Any) -> PullRequestConfig:
+    key = "pull_requests"
+    m = r.mapping(data, key, {"scope", "base", "labels", "reviewers", "team_reviewers", "assignees", "author", "reopen_threshold_pct"})
+    scope = r.string(m.get("scope", "directory"), f"{key}.scope")
+    if scope not in ("repository", "directory", "environment"):
+        r.fail(f"{key}.scope", f"must be one of repository, directory, environment, not {scope!r}")
+    author = r.mapping(m.get("author", {}), f"{key}.author", {"name", "email"})
+    threshold = m.get("reopen_threshold_pct", 10)
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or not 0 <= threshold <= 1000:
+        r.fail(f"{key}.reopen_threshold_pct", "expected a whole number of percent, 0 to 1000")
+    default = PullRequestConfig()
+    return PullRequestConfig(
+        scope=scope,
+        base=r.string(m["base"], f"{key}.base") if "base" in m else None,
+        labels=tuple(r.strings(m.get("labels", []), f"{key}.labels")),
+        reviewers=tuple(r.strings(m.get("reviewers", []), f"{key}.reviewers")),
+        team_reviewers=tuple(r.strings(m.get("team_reviewers", []), f"{key}.team_reviewers")),
+        assignees=tuple(r.strings(m.get("assignees", []), f"{key}.assignees")),
+        author_name=r.string(author.get("name", default.author_name), f"{key}.author.name"),
+        author_email=r.string(author.get("email", default.author_email), f"{key}.author.email"),
+        reopen_threshold_pct=threshold,
     )
 
 

@@ -11,6 +11,7 @@ EXIT_CHANGES = 1  # proposals found and --fail-on-changes given
 EXIT_INPUT = 2  # usage or input error (bad option, unreadable config, metrics file, catalog ...)
 EXIT_INTERNAL = 3  # a bug in gitbot
 EXIT_SOURCE = 4  # the usage source is unavailable: Prometheus unreachable, timing out or answering errors
+EXIT_PUBLISH = 5  # git or GitHub refused: push rejected, bad credentials, missing permission, rate limited
 
 
 class GitbotError(Exception):
@@ -29,6 +30,12 @@ class SourceUnavailable(GitbotError):
     """The metrics server cannot be used right now (down, timing out, HTTP errors): worth a retry."""
 
     exit_code = EXIT_SOURCE
+
+
+class PublishError(GitbotError):
+    """git or GitHub refused to take the proposal (auth, permissions, a rejected push, rate limits)."""
+
+    exit_code = EXIT_PUBLISH
 
 
 class SourceError(InputError):

@@ -2,6 +2,7 @@
 
     config + rules -> load (render targets) -> workloads -> usage profiles -> recommendations
     -> change set (verified edits) -> cost -> Plan  [-> write]
+                                                   [-> per scope: proposal -> git branch -> pull request]
 
 It reads no clock and no environment: everything arrives in the request.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -30,6 +31,12 @@ from gitbot.metrics.usage import Profiles, build_profiles
 from gitbot.output.document import Plan, PlanEntry, UsageWindow, final_status, inventory_document, plan_document
 from gitbot.pricing.catalog import CatalogError, load_catalog
 from gitbot.pricing.estimate import estimate
+from gitbot.publish.github import GitHubPulls
+from gitbot.publish.gitrepo import GitRepository, Identity
+from gitbot.publish.pr import Outcome, publish
+from gitbot.publish.proposal import Proposal, build as build_proposal
+from gitbot.publish.scope import Scope, scope_of
+from gitbot.strategies.base import Recommendation
 from gitbot.strategies.percentile import PercentileStrategy, settings_from_config
 from gitbot.strategies.rules import default_rules_dir, load_rules
 from gitbot.workloads import WorkloadSet, build_workloads
@@ -85,8 +92,24 @@ def inventory(request: PlanRequest) -> dict[str, object]:
     )
 
 
-def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
-    """Run a plan; with ``request.write`` also apply its edits. Returns the Plan and its JSON document."""
+@dataclass(frozen=True)
+class _Planned:
+    """Everything a plan decided, before it is split (pull requests) or written."""
+
+    config: Config
+    loaded: LoadResult
+    workload_set: WorkloadSet
+    recs: tuple[Recommendation, ...]
+    entries_for: Callable[[ChangeSet, Sequence[Recommendation]], tuple[PlanEntry, ...]]
+    window: UsageWindow | None
+    catalog: str
+    rules: tuple[str, ...]
+    warnings: tuple[str, ...]
+    verify: ClosedLoop
+    overlays: OverlayPatcher
+
+
+def _plan(request: PlanRequest) -> _Planned:
     config = load_config(request.repo, request.config_file)
     rules_dirs = [default_rules_dir(), *(request.repo / d for d in config.rules_dirs), *request.rules_dirs]
     rules = load_rules(rules_dirs, config.disabled_rules)
@@ -115,39 +138,69 @@ def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
         )
 
     strategy = PercentileStrategy(settings, rules, config.exemptions)
-    recs = [
+    recs = tuple(
         strategy.recommend(w, c, profiles.get(w.id, c.name) if profiles else None, failed.get(w.id.namespace))
         for w in workloads
         for c in w.containers
-    ]
-    changes: ChangeSet = plan_changes(
-        recs, loaded.files, ClosedLoop(request.repo, loaded, recs), OverlayPatcher(request.repo.resolve(), loaded.files, loaded.patches)
     )
-    entries = []
-    for rec in recs:
-        status, reasons = final_status(rec, changes)
-        entries.append(PlanEntry(rec, status, reasons, estimate(rec, catalog)))
+
+    def entries_for(changes: ChangeSet, subset: Sequence[Recommendation]) -> tuple[PlanEntry, ...]:
+        out = []
+        for rec in subset:
+            status, reasons = final_status(rec, changes)
+            out.append(PlanEntry(rec, status, reasons, estimate(rec, catalog)))
+        return tuple(out)
 
     warnings = list(workload_set.warnings)
     if source is None:
         warnings.append("no usage source given (--metrics-file or --prometheus-url): nothing can be sized")
     elif profiles is not None:
         warnings.extend(profiles.data.warnings)
+    return _Planned(
+        config, loaded, workload_set, recs, entries_for, window, catalog.name, rules.ids(), tuple(warnings),
+        ClosedLoop(request.repo, loaded, recs), OverlayPatcher(request.repo.resolve(), loaded.files, loaded.patches),
+    )
+
+
+def _result(request: PlanRequest, planned: _Planned, changes: ChangeSet, subset: Sequence[Recommendation], written: bool) -> Plan:
+    return Plan(
+        repository=str(request.repo),
+        config=planned.config.source,
+        usage=planned.window,
+        catalog=planned.catalog,
+        rules=planned.rules,
+        entries=planned.entries_for(changes, subset),
+        changes=changes,
+        skipped=planned.loaded.skipped + planned.workload_set.skipped,
+        warnings=planned.warnings,
+        written=written,
+    )
+
+
+def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
+    """Run a plan; with ``request.write`` also apply its edits. Returns the Plan and its JSON document."""
+    planned = _plan(request)
+    changes = plan_changes(planned.recs, planned.loaded.files, planned.verify, planned.overlays)
     if request.write and changes.files:
         write_changes(changes, request.repo)
-    result = Plan(
-        repository=str(request.repo),
-        config=config.source,
-        usage=window,
-        catalog=catalog.name,
-        rules=rules.ids(),
-        entries=tuple(entries),
-        changes=changes,
-        skipped=loaded.skipped + workload_set.skipped,
-        warnings=tuple(warnings),
-        written=request.write and bool(changes.files),
-    )
+    result = _result(request, planned, changes, planned.recs, request.write and bool(changes.files))
     return result, plan_document(result)
+
+
+def scoped_plans(request: PlanRequest, mode: str | None = None) -> tuple[Config, list[tuple[Scope, Plan]]]:
+    """One plan per pull-request scope (``gitbot.publish.scope``; ``mode`` None: the config's), each
+    with its own verified edits. The other scopes' containers still count as readers of shared
+    locations, so an edit that would move another scope's value goes into an overlay patch or
+    stays comment-only."""
+    planned = _plan(request)
+    groups: dict[Scope, list[Recommendation]] = {}
+    for rec in planned.recs:
+        groups.setdefault(scope_of(rec.workload, mode or planned.config.pull_requests.scope), []).append(rec)
+    out = []
+    for scope, subset in sorted(groups.items(), key=lambda kv: kv[0].slug):
+        changes = plan_changes(subset, planned.loaded.files, planned.verify, planned.overlays, readers_of=planned.recs)
+        out.append((scope, _result(request, planned, changes, subset, False)))
+    return planned.config, out
 
 
 def _source(request: PlanRequest) -> MetricSource | None:
@@ -210,3 +263,45 @@ def snapshot(request: PlanRequest, output: Path) -> dict[str, object]:
         "samples": sum(int(s.values.size) for v in series.values() for s in v),
         "requests": source.client.requests,
     }
+
+
+@dataclass(frozen=True)
+class PullRequestRun:
+    """What ``gitbot pr`` needs beyond a plan."""
+
+    scope: str | None = None  # None: the config's pull_requests.scope
+    base: str | None = None  # None: the config's, else the repository's default branch
+    remote: str = "origin"
+    repository: str | None = None  # owner/name on GitHub
+    api_url: str = "https://api.github.com"
+    token: str | None = None
+    dry_run: bool = False
+    allow_dirty: bool = False
+    throttle: bool = True  # PyGithub's pauses between requests (off in tests)
+
+
+def proposals(request: PlanRequest, run: PullRequestRun) -> tuple[Config, list[Proposal]]:
+    """One proposal per scope that has containers, in slug order (empty ones close stale PRs)."""
+    config, plans = scoped_plans(request, run.scope)
+    return config, [build_proposal(scope, plan_document(result), result.changes) for scope, result in plans]
+
+
+def pull_requests(request: PlanRequest, run: PullRequestRun) -> tuple[list[Proposal], list[Outcome]]:
+    """Plan, split by scope, and open / refresh / close gitbot's pull requests (none with dry_run)."""
+    git = None
+    if not run.dry_run:
+        if not run.repository:
+            raise InputError("gitbot pr needs the GitHub repository: --repo owner/name (or GITHUB_REPOSITORY)")
+        if not run.token:
+            raise InputError("gitbot pr needs a token in GITBOT_GITHUB_TOKEN or GITHUB_TOKEN (or use --dry-run)")
+        config = load_config(request.repo, request.config_file)
+        git = GitRepository(request.repo, run.remote, Identity(config.pull_requests.author_name, config.pull_requests.author_email))
+        if not run.allow_dirty:
+            git.check_clean()
+    config, found = proposals(request, run)
+    if run.dry_run or git is None:
+        return found, []
+    assert run.repository is not None and run.token is not None
+    host = GitHubPulls(run.repository, run.token, run.api_url, throttle=run.throttle)
+    base = run.base or config.pull_requests.base or host.default_branch()
+    return found, publish(found, git, host, base, config.pull_requests)

@@ -273,3 +273,21 @@ def test_the_diff_output_applies_with_git_apply_and_equals_write(demo_copy, tmp_
     run("plan", ".", "--metrics-file", metrics, "--write", "--format", "json", cwd=work)
     written = touched()
     assert applied == written and len(written) == 15
+
+
+def test_pr_dry_run_prints_the_complete_pull_request(tmp_path, monkeypatch):
+    """No token, no remote, no network: the branch, commit message, diff and body of each PR. In
+    GitHub Actions it also sets the step outputs and writes the body to the job summary."""
+    for name in ("GITBOT_GITHUB_TOKEN", "GITHUB_TOKEN", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(name, raising=False)
+    outputs, summary = tmp_path / "outputs", tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, out, err = run("pr", DEMO, "--metrics-file", METRICS, "--dry-run", "--scope", "repository")
+    assert code == 0, err
+    golden("demo-pr-dry-run.txt", out)
+    assert out.startswith("─" * 100 + "\nbranch: gitbot/all\ntitle: gitbot: right-size the repository (−$75.56/month)\n")
+    assert (GOLDEN / "demo-plan.diff").read_text() in out  # the same edits as `gitbot plan`
+    assert outputs.read_text() == "changes-count=15\nmonthly-delta-usd=-75.56\npr-url=\n"
+    body = summary.read_text()
+    assert body.startswith('<!-- gitbot:pr {"fingerprint": ') and "## gitbot: monthly cost will decrease by $75.56 (−20.5%)" in body

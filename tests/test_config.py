@@ -86,7 +86,7 @@ catalog: aws
     ("text", "message"),
     [
         ("- a\n", "config .gitbot.yaml: expected a mapping, got a list"),
-        ("environment: []\n", "config .gitbot.yaml: environment: unknown key (allowed: catalog, default_environment, environments, exclude, exemptions, helm, history, kustomize, namespaces, rules, settings, step, version)"),
+        ("environment: []\n", "config .gitbot.yaml: environment: unknown key (allowed: catalog, default_environment, environments, exclude, exemptions, helm, history, kustomize, namespaces, pull_requests, rules, settings, step, version)"),
         ("environments:\n  - name: prod\n    tier: live\n", "config .gitbot.yaml: environments[0].tier: must be one of production, non-production, not 'live'"),
         ("environments:\n  - tier: production\n", "config .gitbot.yaml: environments[0].name: is required"),
         ("environments:\n  - name: a\n  - name: a\n", "config .gitbot.yaml: environments: duplicate environment name 'a'"),
@@ -95,6 +95,9 @@ catalog: aws
         ("history: 2 weeks\n", "config .gitbot.yaml: history: '2 weeks' is not a duration like 90s, 5m, 6h, 14d or 2w"),
         ("helm:\n  releases:\n    - chart: c\n      name: n\n      environment: nope\n", "config .gitbot.yaml: helm.releases[0].environment: unknown environment 'nope'"),
         ("exclude: [1]\n", "config .gitbot.yaml: exclude[0]: expected a non-empty string, got a number"),
+        ("pull_requests:\n  scope: team\n", "config .gitbot.yaml: pull_requests.scope: must be one of repository, directory, environment, not 'team'"),
+        ("pull_requests:\n  reopen_threshold_pct: 5.5\n", "config .gitbot.yaml: pull_requests.reopen_threshold_pct: expected a whole number of percent, 0 to 1000"),
+        ("pull_requests:\n  author: {name: bot, mail: x}\n", "config .gitbot.yaml: pull_requests.author.mail: unknown key (allowed: email, name)"),
         ("helm:\n  charts: [podinfo]\n", "config .gitbot.yaml: helm.charts: expected a mapping, got a list"),
         ("helm:\n  charts:\n    podinfo: 3\n", "config .gitbot.yaml: helm.charts.podinfo: expected a non-empty string, got a number"),
         ("a: 1\na: 2\n", "config .gitbot.yaml:2: invalid YAML: found duplicate key \"a\""),

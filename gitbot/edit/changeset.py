@@ -130,13 +130,16 @@ class Overlays(Protocol):
 
 
 def plan_changes(
-    recs: Sequence[Recommendation], files: Mapping[str, YamlFile], verify: Verifier | None = None, overlays: Overlays | None = None
+    recs: Sequence[Recommendation], files: Mapping[str, YamlFile], verify: Verifier | None = None, overlays: Overlays | None = None,
+    readers_of: Sequence[Recommendation] | None = None,
 ) -> ChangeSet:
     """``verify(changes, applied)``: recommendations whose edits fail a re-render check, and why.
-    ``overlays``: where a shared base location needs different values, write overlay patches instead."""
+    ``overlays``: where a shared base location needs different values, write overlay patches instead.
+    ``readers_of``: every container that renders from the repository, when ``recs`` is a part of them
+    (one pull request's scope): the others keep their values, so they count as readers of shared places."""
     intents = [i for rec in recs if rec.status is Status.CHANGE for i in _intents(rec)]
     by_key = {rec_key(rec): rec for rec in recs}
-    readers = _readers(recs)
+    readers = _readers(readers_of if readers_of is not None else recs)
     downgraded: dict[RecKey, str] = {}
     overlaid: set[RecKey] = set()
     while True:

@@ -167,6 +167,7 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
         lines += ["### Changes", ""]
         for c in changes:
             lines += _container_md(c)
+        lines.append("")
     if comments:
         lines += ["### Suggestions gitbot could not edit", ""]
         for c in comments:

@@ -1,0 +1,1 @@
+"""Publishing a plan: pull requests (one per scope) and review comments, through git and GitHub."""

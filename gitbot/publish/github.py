@@ -1,0 +1,151 @@
+"""The GitHub side, behind a small interface: find, open, update and close gitbot's pull requests.
+
+``GitHubPulls`` talks to the REST API through PyGithub (github.com, GitHub Enterprise's ``/api/v3``,
+or the tests' local stand-in). Every GitHub error becomes a one-line ``PublishError`` (exit 5)
+that says what to fix; the token is never part of a message. Server errors and rate limits are
+retried by PyGithub's ``GithubRetry`` (waiting as ``Retry-After`` / ``X-RateLimit-Reset`` say, up to
+``max_wait`` seconds); a client error (401/403/404/422) is not retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence, TypeVar
+
+from gitbot.errors import InputError, PublishError
+from gitbot.publish.gitrepo import redact
+
+T = TypeVar("T")
+DEFAULT_API = "https://api.github.com"
+
+
+@dataclass(frozen=True)
+class PullInfo:
+    number: int
+    state: str  # "open" | "closed"
+    merged: bool
+    title: str
+    body: str
+    url: str
+
+
+class PullRequests(Protocol):
+    def for_branch(self, branch: str) -> list[PullInfo]: ...
+
+    def create(self, branch: str, base: str, title: str, body: str) -> PullInfo: ...
+
+    def update(self, number: int, title: str, body: str) -> None: ...
+
+    def close(self, number: int) -> None: ...
+
+    def comment(self, number: int, body: str) -> None: ...
+
+    def comments(self, number: int) -> list[str]: ...
+
+    def decorate(self, number: int, labels: Sequence[str], reviewers: Sequence[str], team_reviewers: Sequence[str],
+                 assignees: Sequence[str]) -> None: ...
+
+
+class GitHubPulls:
+    def __init__(self, repository: str, token: str, api_url: str = DEFAULT_API, max_wait: float = 120.0, retries: int = 3,
+                 throttle: bool = True) -> None:
+        import github
+
+        if "/" not in repository:
+            raise InputError(f"--repo {repository!r}: expected owner/name")
+        self._github = github
+        self._token = token
+        self.repository = repository
+        self.owner = repository.split("/", 1)[0]
+        extra: dict[str, Any] = {} if throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
+        retry = github.GithubRetry(total=retries, secondary_rate_wait=min(60.0, max_wait), max_rate_limit_wait=max_wait, backoff_factor=0.5)
+        self._client = github.Github(base_url=api_url.rstrip("/"), auth=github.Auth.Token(token), retry=retry, per_page=100, **extra)
+        self._repo: Any = None
+        self._pulls: dict[int, Any] = {}
+
+    @property
+    def repo(self) -> Any:
+        if self._repo is None:
+            self._repo = self._call("read the repository", lambda: self._client.get_repo(self.repository))
+        return self._repo
+
+    def default_branch(self) -> str:
+        return str(self._call("read the repository", lambda: self.repo.default_branch))
+
+    def for_branch(self, branch: str) -> list[PullInfo]:
+        pulls = self._call(f"list pull requests for {branch}", lambda: list(self.repo.get_pulls(state="all", head=f"{self.owner}:{branch}")))
+        return [self._info(p) for p in pulls]
+
+    def create(self, branch: str, base: str, title: str, body: str) -> PullInfo:
+        pull = self._call(f"open a pull request from {branch}", lambda: self.repo.create_pull(title=title, body=body, head=branch, base=base))
+        return self._info(pull)
+
+    def update(self, number: int, title: str, body: str) -> None:
+        self._call(f"update pull request #{number}", lambda: self._pull(number).edit(title=title, body=body))
+
+    def close(self, number: int) -> None:
+        self._call(f"close pull request #{number}", lambda: self._pull(number).edit(state="closed"))
+
+    def comment(self, number: int, body: str) -> None:
+        self._call(f"comment on #{number}", lambda: self._pull(number).create_issue_comment(body))
+
+    def comments(self, number: int) -> list[str]:
+        return self._call(f"read the comments of #{number}", lambda: [c.body or "" for c in self._pull(number).get_issue_comments()])
+
+    def decorate(self, number: int, labels: Sequence[str], reviewers: Sequence[str], team_reviewers: Sequence[str],
+                 assignees: Sequence[str]) -> None:
+        pull = self._pull(number)
+        if labels:
+            self._call(f"label #{number}", lambda: pull.add_to_labels(*labels))
+        if reviewers or team_reviewers:
+            self._call(f"request reviewers on #{number}",
+                       lambda: pull.create_review_request(reviewers=list(reviewers), team_reviewers=list(team_reviewers)))
+        if assignees:
+            self._call(f"assign #{number}", lambda: pull.add_to_assignees(*assignees))
+
+    def _pull(self, number: int) -> Any:
+        """The PyGithub object of a pull request this run listed or opened (else fetched once)."""
+        if number not in self._pulls:
+            self._pulls[number] = self._call(f"read pull request #{number}", lambda: self.repo.get_pull(number))
+        return self._pulls[number]
+
+    def _info(self, pull: Any) -> PullInfo:
+        self._pulls[pull.number] = pull
+        return PullInfo(pull.number, pull.state, pull.merged_at is not None, pull.title or "", pull.body or "", pull.html_url or "")
+
+    def _call(self, doing: str, action: Callable[[], T]) -> T:
+        github = self._github
+        try:
+            return action()
+        except github.GithubException as exc:
+            raise PublishError(f"GitHub: cannot {doing}: {self._explain(exc)}") from None
+        except Exception as exc:  # requests' RetryError / ConnectionError after PyGithub gave up
+            name = type(exc).__name__
+            if name in ("RetryError", "MaxRetryError", "ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout"):
+                raise PublishError(f"GitHub: cannot {doing}: {self._clean(str(exc))[:300]}") from None
+            raise
+
+    def _explain(self, exc: Any) -> str:
+        status = getattr(exc, "status", None)
+        data = exc.data if isinstance(getattr(exc, "data", None), dict) else {}
+        message = str(data.get("message") or exc)
+        headers = {k.lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
+        if status == 401:
+            return "401 Bad credentials: the token is missing, expired or revoked (GITBOT_GITHUB_TOKEN / GITHUB_TOKEN)"
+        if status in (403, 429) and (headers.get("x-ratelimit-remaining") == "0" or "rate limit" in message.lower()):
+            when = f"; retry after {headers['retry-after']}s" if "retry-after" in headers else (
+                f"; it resets at unix time {headers['x-ratelimit-reset']}" if "x-ratelimit-reset" in headers else "")
+            return f"{status} rate limited ({self._clean(message)}){when}"
+        if status == 403:
+            return (f"403 {self._clean(message)}: the token needs contents: write and pull-requests: write (in Actions, "
+                    "also allow GitHub Actions to create pull requests in the repository settings)")
+        if status == 404:
+            return f"404 Not Found: {self.repository} does not exist or the token cannot see it"
+        if status == 422:
+            details = [e.get("message") or e.get("code") for e in data.get("errors") or [] if isinstance(e, dict)]
+            details += [e for e in data.get("errors") or [] if isinstance(e, str)]
+            return f"422 {self._clean(message)}" + (f": {'; '.join(self._clean(str(d)) for d in details if d)}" if details else "")
+        return f"{status} {self._clean(message)}"
+
+    def _clean(self, text: str) -> str:
+        return redact(" ".join(text.split())).replace(self._token, "***") if self._token else redact(" ".join(text.split()))

@@ -1,0 +1,132 @@
+"""The git side of a pull request: a commit on ``gitbot/<scope>`` pushed to the remote.
+
+The user's checkout is never modified: the commit is made in a temporary worktree checked out at
+``<remote>/<base>``, then pushed. A branch that holds only gitbot's commits is replaced (force, with
+a lease on the head gitbot saw); a branch someone else pushed to is left alone and reported, so a
+person's work is never overwritten. Pushing the same edits onto the same base again is a no-op.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitbot.edit.changeset import ChangeSet, write_changes
+from gitbot.errors import GitbotError, InputError, PublishError
+
+_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str = "gitbot[bot]"
+    email: str = "gitbot[bot]@users.noreply.github.com"
+
+
+@dataclass(frozen=True)
+class BranchState:
+    exists: bool
+    head: str | None  # commit sha on the remote
+    foreign: tuple[str, ...]  # "sha author <email>" of commits on it that gitbot did not make
+
+
+@dataclass(frozen=True)
+class Pushed:
+    commit: str
+    changed: bool  # False: the branch already held exactly this commit's content on this base
+
+
+class GitRepository:
+    def __init__(self, path: Path, remote: str = "origin", identity: Identity = Identity()) -> None:
+        try:
+            import git
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise InputError(f"GitPython is not importable: {exc}") from None
+        self._git = git
+        try:
+            self.repo = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise InputError(f"{path}: not inside a git repository") from None
+        self.root = Path(self.repo.working_tree_dir or path).resolve()
+        self.prefix = Path(path).resolve().relative_to(self.root).as_posix()  # PATH inside the repository
+        self.remote = remote
+        self.identity = identity
+        if remote not in [r.name for r in self.repo.remotes]:
+            raise InputError(f"{self.root}: no git remote named {remote!r}")
+
+    def check_clean(self) -> None:
+        """Refuse a checkout with uncommitted changes to tracked files: the plan would read them."""
+        if self.repo.is_dirty(untracked_files=False):
+            changed = sorted({d.a_path for d in self.repo.index.diff(None)} | {d.a_path for d in self.repo.index.diff("HEAD")})
+            raise InputError(
+                f"{self.root}: uncommitted changes ({', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}); "
+                "commit or stash them, or pass --allow-dirty"
+            )
+
+    def fetch(self, base: str) -> str:
+        """Fetch ``base`` from the remote; the sha it points at."""
+        self._run("fetch", "--quiet", self.remote, f"+refs/heads/{base}:refs/remotes/{self.remote}/{base}")
+        return self.repo.commit(f"{self.remote}/{base}").hexsha
+
+    def branch_state(self, branch: str, base: str) -> BranchState:
+        listed = self._run("ls-remote", "--heads", self.remote, f"refs/heads/{branch}")
+        if not listed.strip():
+            return BranchState(False, None, ())
+        head = listed.split()[0]
+        self._run("fetch", "--quiet", self.remote, f"+refs/heads/{branch}:refs/remotes/{self.remote}/{branch}")
+        foreign = tuple(
+            f"{c.hexsha[:12]} {c.author.name} <{c.author.email}>"
+            for c in self.repo.iter_commits(f"{self.remote}/{base}..{self.remote}/{branch}")
+            if (c.author.email, c.committer.email) != (self.identity.email, self.identity.email)
+        )
+        return BranchState(True, head, foreign)
+
+    def push(self, changes: ChangeSet, branch: str, base: str, message: str, state: BranchState) -> Pushed:
+        """Commit ``changes`` on top of ``<remote>/<base>`` and push it to ``branch``."""
+        if state.foreign:
+            raise PublishError(f"{branch} has commits gitbot did not make; not pushing")  # callers check first
+        base_sha = self.repo.commit(f"{self.remote}/{base}").hexsha
+        with tempfile.TemporaryDirectory(prefix="gitbot-worktree-") as tmp:
+            work = Path(tmp, "tree")
+            self._run("worktree", "add", "--detach", "--quiet", str(work), base_sha)
+            try:
+                tree = self._git.Repo(work)
+                target = work / self.prefix if self.prefix != "." else work
+                try:
+                    write_changes(changes, target)
+                except InputError as exc:
+                    raise InputError(
+                        f"the checkout differs from {self.remote}/{base} ({exc}); run gitbot pr on an up-to-date {base}"
+                    ) from None
+                paths = [str(Path(self.prefix, c.path)) if self.prefix != "." else c.path for c in changes.files]
+                tree.git.add("--", *paths)
+                actor = self._git.Actor(self.identity.name, self.identity.email)
+                commit = tree.index.commit(message, author=actor, committer=actor, parent_commits=[tree.commit(base_sha)])
+                if state.head is not None:
+                    old = self.repo.commit(state.head)
+                    if old.tree.hexsha == commit.tree.hexsha and [p.hexsha for p in old.parents] == [base_sha]:
+                        return Pushed(state.head, False)
+                lease = f"--force-with-lease=refs/heads/{branch}:{state.head or ''}"
+                self._run_in(tree, "push", "--quiet", lease, self.remote, f"{commit.hexsha}:refs/heads/{branch}")
+                return Pushed(commit.hexsha, True)
+            finally:
+                self._run("worktree", "remove", "--force", str(work))
+
+    def _run(self, *args: str) -> str:
+        return self._run_in(self.repo, *args)
+
+    def _run_in(self, repo: object, *args: str) -> str:
+        try:
+            return str(repo.git.execute(["git", *args], with_extended_output=False))  # type: ignore[attr-defined]
+        except self._git.GitCommandError as exc:
+            detail = " ".join(str(exc.stderr or exc).split()).replace("stderr: ", "")
+            raise PublishError(f"git {args[0]} failed: {redact(detail)[:300]}") from None
+        except GitbotError:
+            raise
+
+
+def redact(text: str) -> str:
+    """Credentials in URLs (``https://x-access-token:TOKEN@github.com``) replaced by ``***``."""
+    return _CREDENTIALS.sub(r"\1***@", text)
