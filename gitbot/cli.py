@@ -304,7 +304,9 @@ def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: st
         _done(usage.progress)
     _emit(document, fmt, output)
     _report(document, verbose)
-    if fail_on_changes and document["summary"]["by_status"]["change"]:  # type: ignore[index]
+    summary: Any = document["summary"]
+    _github_outputs(summary["by_status"]["change"], Decimal(summary["monthly_cost"]["delta_usd"]), [], render(document, "markdown"))
+    if fail_on_changes and summary["by_status"]["change"]:
         return EXIT_CHANGES
     return EXIT_OK
 
@@ -417,7 +419,12 @@ def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str 
         for o in outcomes:
             number = f" #{o.number}" if o.number else ""
             click.echo(f"{o.action:<9} {o.branch}{number}{' ' + o.url if o.url else ''}: {o.detail}")
-    _github_outputs(live, outcomes)
+    _github_outputs(
+        sum(p.document["summary"]["by_status"]["change"] for p in live),
+        sum((Decimal(p.document["summary"]["monthly_cost"]["delta_usd"]) for p in live), Decimal(0)),
+        [o.url for o in outcomes if o.url and o.action in ("created", "updated", "unchanged")],
+        "\n\n".join(p.body for p in live),
+    )
     return EXIT_OK
 
 
@@ -438,17 +445,14 @@ def _dry_run_text(p: Proposal) -> str:
     )
 
 
-def _github_outputs(live: list[Proposal], outcomes: list[Any]) -> None:
-    """In GitHub Actions: step outputs (changes-count, monthly-delta-usd, pr-url) and the summary."""
+def _github_outputs(changes: int, delta_usd: Decimal, urls: list[str], summary_markdown: str) -> None:
+    """In GitHub Actions: the step outputs (changes-count, monthly-delta-usd, pr-url) and the job summary."""
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
-        changes = sum(p.document["summary"]["by_status"]["change"] for p in live)
-        delta = sum((Decimal(p.document["summary"]["monthly_cost"]["delta_usd"]) for p in live), Decimal(0))
-        urls = [o.url for o in outcomes if o.url and o.action in ("created", "updated", "unchanged")]
-        _append(output, f"changes-count={changes}\nmonthly-delta-usd={delta}\npr-url={' '.join(urls)}\n")
+        _append(output, f"changes-count={changes}\nmonthly-delta-usd={delta_usd}\npr-url={' '.join(urls)}\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and live:
-        _append(summary, "\n\n".join(p.body for p in live) + "\n")
+    if summary and summary_markdown:
+        _append(summary, summary_markdown.rstrip("\n") + "\n")
 
 
 def _append(path: str, text: str) -> None:
