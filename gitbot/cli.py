@@ -36,6 +36,7 @@ from gitbot.pipeline import (
     inventory as run_inventory,
     plan as run_plan,
     pull_requests as run_pull_requests,
+    review as run_review,
     snapshot as run_snapshot,
 )
 
@@ -64,6 +65,12 @@ Examples:
   gitbot pr . --metrics-file usage.om.gz --dry-run          # print every PR, no network, no git
   GITBOT_GITHUB_TOKEN=... gitbot pr . --prometheus-url https://prometheus.example.com --repo acme/gitops
   gitbot pr . --metrics-file usage.om.gz --scope environment --base main --repo acme/gitops
+"""
+
+EPILOG_REVIEW = """\b
+Examples (in a pull_request workflow, GITHUB_REPOSITORY and the token come from Actions):
+  gitbot review . --pr 42 --metrics-file usage/latest.om.gz
+  GITBOT_GITHUB_TOKEN=... gitbot review . --pr 42 --prometheus-url https://prometheus.example.com --repo acme/gitops
 """
 
 EPILOG_INVENTORY = """\b
@@ -425,6 +432,47 @@ def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str 
         [o.url for o in outcomes if o.url and o.action in ("created", "updated", "unchanged")],
         "\n\n".join(p.body for p in live),
     )
+    return EXIT_OK
+
+
+@main.command(epilog=EPILOG_REVIEW)
+@_path_argument
+@click.option("--pr", "number", envvar="GITBOT_PR_NUMBER", show_envvar=True, type=click.IntRange(min=1), required=True,
+              help="The pull request to review (PATH must be its checkout).")
+@metrics_file_option
+@prometheus_options
+@catalog_option
+@config_option
+@at_option
+@_option("--repo", "repository", envvar=["GITBOT_REPO", "GITHUB_REPOSITORY"], metavar="OWNER/NAME", help="The GitHub repository.")
+@_option("--remote", envvar="GITBOT_REMOTE", default="origin", show_default=True, help="git remote to fetch the base commit from.")
+@_option("--github-url", envvar=["GITBOT_GITHUB_URL", "GITHUB_API_URL"], default="https://api.github.com", show_default=True,
+         metavar="URL", help="GitHub REST API. The token is read from GITBOT_GITHUB_TOKEN or GITHUB_TOKEN.")
+@verbose_option
+@_handle_errors
+def review(path: Path, number: int, metrics_file: Path | None, usage: UsageOptions, catalog: str | None, config_file: Path | None,
+           at: str | None, repository: str | None, remote: str, github_url: str, verbose: bool) -> int:
+    """Review pull request --pr: comment on the resources lines it adds where gitbot's numbers differ.
+
+    One review with a comment (a ```suggestion where gitbot would write the line differently) on each
+    such line inside the diff, and one summary comment with the monthly cost before the pull request,
+    as written and as suggested, edited in place on re-runs. Pull requests from forks (read-only
+    token) get workflow annotations instead.
+    """
+    token = os.environ.get("GITBOT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
+    run = PullRequestRun(repository=repository, api_url=github_url, token=token, remote=remote)
+    try:
+        outcome = run_review(_request(path, config_file, metrics_file, usage, at, catalog=catalog), run, number)
+    finally:
+        _done(usage.progress)
+    for line in outcome.annotations:
+        click.echo(line)
+    if outcome.annotations:
+        click.echo(f"gitbot: #{number}: {outcome.findings} suggestion(s) as workflow annotations (the token cannot comment here)")
+    else:
+        click.echo(f"gitbot: #{number}: {outcome.findings} suggestion(s): {outcome.comments} review comment(s), "
+                   f"{outcome.in_summary} in the summary comment ({outcome.summary})")
+    _github_outputs(outcome.findings, outcome.delta_usd, [], outcome.summary_body)
     return EXIT_OK
 
 

@@ -10,7 +10,8 @@ It reads no clock and no environment: everything arrives in the request.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,7 +21,7 @@ from gitbot.config import Config, load_config
 from gitbot.edit.changeset import ChangeSet, plan_changes, write_changes
 from gitbot.edit.overlay import OverlayPatcher
 from gitbot.edit.verify import ClosedLoop
-from gitbot.errors import InputError
+from gitbot.errors import InputError, PublishError
 from gitbot.load import LoadResult, load_repo
 from gitbot.metrics.evaluated import OOM_LIMIT_LOOKBACK_SECONDS
 from gitbot.metrics.openmetrics import Family, Series, families_of, write_file
@@ -35,6 +36,19 @@ from gitbot.publish.github import GitHubPulls
 from gitbot.publish.gitrepo import GitRepository, Identity
 from gitbot.publish.pr import Outcome, publish
 from gitbot.publish.proposal import Proposal, build as build_proposal
+from gitbot.publish.review import (
+    SUMMARY_MARKER,
+    CostLine,
+    annotations,
+    changed_file,
+    costs_by_workload,
+    findings,
+    placeable,
+    posted_keys,
+    review_body,
+    summary_body,
+    touched_workloads,
+)
 from gitbot.publish.scope import Scope, scope_of
 from gitbot.strategies.base import Recommendation
 from gitbot.strategies.percentile import PercentileStrategy, settings_from_config
@@ -278,6 +292,7 @@ class PullRequestRun:
     dry_run: bool = False
     allow_dirty: bool = False
     throttle: bool = True  # PyGithub's pauses between requests (off in tests)
+    max_wait_seconds: float = 120.0  # longest wait for a GitHub rate limit to reset before giving up
 
 
 def proposals(request: PlanRequest, run: PullRequestRun) -> tuple[Config, list[Proposal]]:
@@ -302,6 +317,60 @@ def pull_requests(request: PlanRequest, run: PullRequestRun) -> tuple[list[Propo
     if run.dry_run or git is None:
         return found, []
     assert run.repository is not None and run.token is not None
-    host = GitHubPulls(run.repository, run.token, run.api_url, throttle=run.throttle)
+    host = GitHubPulls(run.repository, run.token, run.api_url, max_wait=run.max_wait_seconds, throttle=run.throttle)
     base = run.base or config.pull_requests.base or host.default_branch()
     return found, publish(found, git, host, base, config.pull_requests)
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    number: int
+    comments: int  # review comments posted now
+    in_summary: int  # findings that went to the summary instead
+    summary: str  # "created" | "updated" | "" (not posted)
+    annotations: tuple[str, ...]  # workflow commands, when gitbot cannot write to the pull request
+    findings: int
+    summary_body: str
+    delta_usd: Decimal  # monthly cost of gitbot's suggestions minus the pull request as written
+
+
+def review(request: PlanRequest, run: PullRequestRun, number: int) -> ReviewOutcome:
+    """Review pull request ``number``: the plan of the checkout (the pull request's code), compared
+    line by line with what it adds, posted as one review plus one summary comment."""
+    if not run.repository or not run.token:
+        raise InputError("gitbot review needs --repo owner/name (or GITHUB_REPOSITORY) and a token in GITBOT_GITHUB_TOKEN or GITHUB_TOKEN")
+    host = GitHubPulls(run.repository, run.token, run.api_url, max_wait=run.max_wait_seconds, throttle=run.throttle)
+    pull = host.details(number)
+    result, document = plan(request)
+    git = GitRepository(request.repo, run.remote)
+    prefix = "" if git.prefix == "." else f"{git.prefix}/"
+    files = [changed_file(path, patch) for path, patch in pull.files]
+    found = findings(document, result.changes, files, prefix)
+    touched = touched_workloads(document, files, prefix)
+    before = None
+    if touched:  # "before": the base branch as it is now (what the pull request would merge into)
+        git.fetch(pull.base_ref)
+        with git.checkout_of(f"{run.remote}/{pull.base_ref}") as base_tree:
+            _, base_document = plan(replace(request, repo=base_tree, write=False))
+        before = costs_by_workload(base_document)
+    written, suggested = costs_by_workload(document), costs_by_workload(document, after=True)
+    costs = [CostLine(w, before.get(w) if before is not None else None, written[w], suggested[w]) for w in sorted(touched)]
+    delta = sum((c.suggested - c.written for c in costs), Decimal(0))
+
+    if pull.from_fork:
+        body = summary_body(costs, found, len(found), pull.head_sha)
+        return ReviewOutcome(number, 0, len(found), "", tuple(annotations(found)), len(found), body, delta)
+    try:
+        previous = posted_keys(host.review_bodies(number))
+        inline, elsewhere = placeable(found, files, previous)
+        body = summary_body(costs, elsewhere, len(found), pull.head_sha)
+        if inline:
+            comments = [{"path": f.path, "line": f.line, "side": "RIGHT", "body": f.body()} for f in inline]
+            host.create_review(number, review_body(inline, previous), comments)
+        state = host.upsert_comment(number, SUMMARY_MARKER, body)
+    except PublishError as exc:
+        if " 403 " not in str(exc):
+            raise
+        body = summary_body(costs, found, len(found), pull.head_sha)  # a read-only token: annotate instead
+        return ReviewOutcome(number, 0, len(found), "", tuple(annotations(found)), len(found), body, delta)
+    return ReviewOutcome(number, len(inline), len(elsewhere), state, (), len(found), body, delta)

@@ -245,3 +245,163 @@ def test_a_rejected_push_is_a_publish_error(checkout, github) -> None:
     assert "branch protection: gitbot/* is read-only" in str(info.value) and "pre-receive hook declined" in str(info.value)
     assert [h.name for h in git.Repo(remote).heads] == ["main"]
     assert "POST /repos/acme/gitops/pulls" not in github.calls()
+
+
+# -- gitbot review -------------------------------------------------------------------------------
+
+CART = "apps/cart/deployment.yaml"
+
+
+def open_pull(work: Path, github: GitHubStandIn, head: str = "alice/cart") -> int:
+    """Alice raises cart's memory (request 256Mi -> 1Gi on line 21, limit 512Mi -> 2Gi on line 23) on
+    a branch; the checkout is left on it, as actions/checkout leaves a pull request's code."""
+    repo = git.Repo(work)
+    repo.git.checkout("-b", "alice/cart")
+    path = work / CART
+    path.write_text(path.read_text().replace("memory: 256Mi", "memory: 1Gi").replace("memory: 512Mi", "memory: 2Gi"))
+    repo.git.add(A=True)
+    actor = git.Actor("Alice", "alice@example.com")
+    commit = repo.index.commit("cart: more memory", author=actor, committer=actor)
+    repo.git.push("origin", "alice/cart")
+    patch = repo.git.diff("origin/main", "HEAD", "--", CART).split("\n@@", 1)[1]
+    number = github.add_pull(head, base="main", title="cart: more memory", user="alice", head_sha=commit.hexsha)
+    github.set_files(number, [{"filename": CART, "patch": "@@" + patch}])
+    return number
+
+
+def review_run(work: Path, github: GitHubStandIn, number: int):
+    from gitbot.pipeline import review
+
+    run_options = PullRequestRun(repository="acme/gitops", api_url=github.base_url, token=TOKEN, throttle=False)
+    return review(PlanRequest(repo=work, metrics_file=METRICS), run_options, number)
+
+
+def test_review_comments_on_the_lines_the_pull_request_adds(checkout, github) -> None:
+    work, _ = checkout
+    number = open_pull(work, github)
+    outcome = review_run(work, github, number)
+    assert (outcome.findings, outcome.comments, outcome.in_summary, outcome.summary) == (2, 2, 0, "created")
+    assert github.calls() == [
+        "GET /repos/acme/gitops", f"GET /repos/acme/gitops/pulls/{number}", f"GET /repos/acme/gitops/pulls/{number}/files",
+        f"GET /repos/acme/gitops/pulls/{number}/reviews", f"POST /repos/acme/gitops/pulls/{number}/reviews",
+        f"GET /repos/acme/gitops/issues/{number}/comments", f"POST /repos/acme/gitops/issues/{number}/comments",
+    ]
+    (posted,) = github.reviews[number]
+    assert posted.event == "COMMENT"
+    comments = [(c.path, c.line, c.side) for c in posted.comments]
+    assert comments == [(CART, 21, "RIGHT"), (CART, 23, "RIGHT")]
+    request_line, limit_line = (c.body for c in posted.comments)
+    # gitbot would also add a CPU request above the memory request: the suggestion holds both lines
+    assert request_line == (
+        "**gitbot** for `shop/Deployment/cart` `cart`: cpu req — → 155m (p95 152m); mem req 1Gi → 181Mi (p99 156.86Mi +15%). "
+        "Usage: 8064 samples over 14d from 2 pods (100% coverage).\n\n```suggestion\n            cpu: 155m\n            memory: 181Mi\n```"
+    )
+    assert limit_line == (
+        "**gitbot** for `shop/Deployment/cart` `cart`: mem lim 2Gi → 256Mi (max(request x1, peak 179.83Mi +20%); at most -50% of "
+        "the 512Mi the pods ran with). Usage: 8064 samples over 14d from 2 pods (100% coverage).\n\n```suggestion\n            memory: 256Mi\n```"
+    )
+    (summary,) = github.comments[number]
+    head = git.Repo(work).head.commit.hexsha[:12]
+    assert summary.body == (
+        "<!-- gitbot:review-summary -->\n## gitbot: resources in this pull request\n\n"
+        "As written, this pull request changes the monthly cost of requests by **+$4.58**; with gitbot's suggestions, by **+$6.62**.\n\n"
+        "| Workload | Before | As written | As suggested |\n|---|---:|---:|---:|\n"
+        "| `shop/Deployment/cart` | $1.53 | $6.11 | $8.15 |\n"
+        "| **Total** | **$1.53** | **$6.11** | **$8.15** |\n\n"
+        f"2 suggestion(s) for the lines this pull request adds.\n\n<sub>Checked at {head}.</sub>\n"
+    )
+
+    # a re-run (e.g. a new push) posts no duplicate comments and edits the summary in place
+    github.clear_requests()
+    again = review_run(work, github, number)
+    assert (again.comments, again.summary) == (0, "updated")
+    assert len(github.reviews[number]) == 1 and len(github.comments[number]) == 1
+    assert [c for c in github.calls() if not c.startswith("GET")] == [f"PATCH /repos/acme/gitops/issues/comments/{summary.id}"]
+
+
+def test_review_of_a_fork_pull_request_uses_annotations(checkout, github) -> None:
+    work, _ = checkout
+    number = open_pull(work, github, head="mallory:alice/cart")
+    outcome = review_run(work, github, number)
+    assert outcome.summary == "" and outcome.comments == 0
+    assert [a.split("::")[1] for a in outcome.annotations] == [f"warning file={CART},line=21,title=gitbot", f"warning file={CART},line=23,title=gitbot"]
+    assert [c for c in github.calls() if not c.startswith("GET")] == []  # nothing written with a fork's token
+
+
+def test_review_only_comments_on_lines_the_pull_request_adds(checkout, github) -> None:
+    """GitHub's patch for the file changes only the limit line: the request line is not the pull
+    request's, so gitbot says nothing about it."""
+    work, _ = checkout
+    number = open_pull(work, github)
+    github.set_files(number, [{"filename": CART, "patch": "@@ -23 +23 @@\n-            memory: 512Mi\n+            memory: 2Gi"}])
+    outcome = review_run(work, github, number)
+    assert (outcome.findings, outcome.comments, outcome.in_summary) == (1, 1, 0)
+    (posted,) = github.reviews[number]
+    assert [(c.path, c.line) for c in posted.comments] == [(CART, 23)]
+
+
+def test_review_comments_outside_the_hunks_or_over_the_cap_go_to_the_summary() -> None:
+    from gitbot.publish.review import Finding, changed_file, placeable
+
+    files = [changed_file("a.yaml", "@@ -10,3 +10,4 @@\n ctx\n-old\n+new\n+added\n ctx")]
+    assert files[0].added == {11, 12} and files[0].in_hunks == {10, 11, 12, 13}
+    found = [Finding("a.yaml", line, "w", "c", f"t{line}", None, f"k{line}") for line in (11, 12, 40)]
+    inline, summary = placeable(found, files, already={"k12"}, cap=5)
+    assert [f.line for f in inline] == [11] and [f.line for f in summary] == [40]  # k12 was posted before
+    inline, summary = placeable(found, files, already=set(), cap=1)
+    assert [f.line for f in inline] == [11] and [f.line for f in summary] == [12, 40]
+
+
+def test_server_errors_are_retried_then_reported_without_the_token(checkout, github) -> None:
+    work, _ = checkout
+    github.fail_next("GET", "/repos/acme/gitops", 502, body={"message": f"bad gateway for token {TOKEN}"}, times=10)
+    with pytest.raises(PublishError) as info:
+        run(work, github)
+    assert TOKEN not in str(info.value)
+    assert str(info.value).startswith("GitHub: cannot read the repository: ")
+    assert github.calls() == ["GET /repos/acme/gitops"] * 4  # the first try and 3 retries
+
+
+def test_a_primary_rate_limit_longer_than_the_wait_is_reported_with_its_reset(checkout, github) -> None:
+    work, _ = checkout
+    github.rate_limit_next("GET", "/repos/acme/gitops")  # resets a minute from now
+    with pytest.raises(PublishError) as info:
+        run(work, github, max_wait_seconds=0.5)
+    assert str(info.value).startswith("GitHub: cannot read the repository: 403 rate limited (API rate limit exceeded for installation ID 1.)")
+    assert "resets at unix time" in str(info.value)
+    assert github.calls() == ["GET /repos/acme/gitops"]
+
+
+def test_a_closed_proposal_comes_back_when_values_move_past_the_threshold(checkout, github) -> None:
+    """A person closed an earlier proposal whose values were 40% away from today's: that is past the
+    10% threshold, so a new pull request is opened; one 5% away would stay declined."""
+    import json as _json
+
+    work, _ = checkout
+    proposals, _ = run(work, github, dry_run=True)
+    values = proposals[0].values
+    for factor, expected in ((1.4, "created"), (1.05, "declined")):
+        old = {k: int(v * factor) if v else v for k, v in values.items()}
+        marker = _json.dumps({"scope": "all", "fingerprint": "0" * 16, "values": old}, sort_keys=True)
+        number = github.add_pull("gitbot/all", body=f"<!-- gitbot:pr {marker} -->\\nold", state="closed")
+        _, outcomes = run(work, github)
+        assert [o.action for o in outcomes] == [expected]
+        if expected == "created":
+            github.close_pull(outcomes[0].number)  # out of the way for the next round
+        assert number in github.pulls
+
+
+def test_a_long_body_is_cut_below_the_limit_with_a_note() -> None:
+    from gitbot.pipeline import PullRequestRun as Run, proposals
+    from gitbot.publish.proposal import TRUNCATED, build
+
+    _, found = proposals(PlanRequest(repo=DEMO, metrics_file=METRICS), Run(scope="repository", dry_run=True))
+    p = found[0]
+    assert len(p.body) < 65_536 and not p.body.endswith(TRUNCATED)
+    for limit in (16_000, 2_000):  # without the diff; then without the tail of the details too
+        cut = build(p.scope, p.document, p.changes, limit=limit)
+        assert len(cut.body) <= limit and cut.body.endswith(TRUNCATED)
+        assert "```diff" not in cut.body
+        marker = read_marker(cut.body)  # never cut; past a quarter of the limit it leaves the values out
+        assert marker is not None and (marker["scope"], marker["fingerprint"]) == ("all", p.fingerprint)
+        assert ("values" in marker) == (limit == 16_000)

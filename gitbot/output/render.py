@@ -39,17 +39,17 @@ def plan_diff(document: Mapping[str, Any]) -> str:
     return "".join(edit["diff"] for edit in document.get("edits", []))
 
 
-def _human(key: str, value: int | None) -> str:
+def human_value(key: str, value: int | None) -> str:
     if value is None:
         return "—"  # unset
     return human_cpu(value) if key.startswith("cpu") else human_memory(value)
 
 
 def _change(key: str, field: Mapping[str, Any]) -> str:
-    before = _human(key, field["current"])
+    before = human_value(key, field["current"])
     if not field["changed"]:
         return before
-    return f"{before} → {_human(key, field['recommended'])}"
+    return f"{before} → {human_value(key, field['recommended'])}"
 
 
 def _sorted(containers: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -90,7 +90,7 @@ def inventory_table(doc: Mapping[str, Any]) -> str:
             sources = {f["source"]["file"] for f in c["fields"].values() if f["source"]["file"]}
             line = c["fields"]["cpu_request_m"]["source"]["line"]
             where = f"{sorted(sources)[0]}:{line}" if len(sources) == 1 and line else ", ".join(sorted(sources))
-            rows.append([w["workload"], c["name"], c["type"], w["environment"], *(_human(k, c["fields"][k]["current"]) for k in FIELD_KEYS), where])
+            rows.append([w["workload"], c["name"], c["type"], w["environment"], *(human_value(k, c["fields"][k]["current"]) for k in FIELD_KEYS), where])
     lines = [f"gitbot inventory · {doc['repository']}", ""]
     lines += _align([headers, *rows])
     s = doc["summary"]

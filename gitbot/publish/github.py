@@ -10,7 +10,7 @@ retried by PyGithub's ``GithubRetry`` (waiting as ``Retry-After`` / ``X-RateLimi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 from gitbot.errors import InputError, PublishError
 from gitbot.publish.gitrepo import redact
@@ -27,6 +27,16 @@ class PullInfo:
     title: str
     body: str
     url: str
+
+
+@dataclass(frozen=True)
+class PullDetails:
+    number: int
+    head_sha: str
+    base_sha: str
+    base_ref: str
+    from_fork: bool  # the head branch lives in another repository: its token cannot write here
+    files: tuple[tuple[str, str | None], ...]  # (path, patch) of every changed file
 
 
 class PullRequests(Protocol):
@@ -102,6 +112,29 @@ class GitHubPulls:
                        lambda: pull.create_review_request(reviewers=list(reviewers), team_reviewers=list(team_reviewers)))
         if assignees:
             self._call(f"assign #{number}", lambda: pull.add_to_assignees(*assignees))
+
+    def details(self, number: int) -> PullDetails:
+        pull = self._pull(number)
+        files = self._call(f"list the files of #{number}", lambda: [(f.filename, f.patch) for f in pull.get_files()])
+        head_repo = pull.head.repo.full_name if pull.head.repo is not None else None
+        return PullDetails(number, pull.head.sha, pull.base.sha, pull.base.ref, head_repo != self.repository, tuple(files))
+
+    def review_bodies(self, number: int) -> list[str]:
+        return self._call(f"read the reviews of #{number}", lambda: [r.body or "" for r in self._pull(number).get_reviews()])
+
+    def create_review(self, number: int, body: str, comments: Sequence[Mapping[str, Any]]) -> None:
+        self._call(f"post a review on #{number}",
+                   lambda: self._pull(number).create_review(body=body, event="COMMENT", comments=[dict(c) for c in comments]))
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> str:
+        """Edit the issue comment that carries ``marker``, or post it; "updated" or "created"."""
+        pull = self._pull(number)
+        existing = self._call(f"read the comments of #{number}", lambda: [c for c in pull.get_issue_comments() if marker in (c.body or "")])
+        if existing:
+            self._call(f"update gitbot's comment on #{number}", lambda: existing[0].edit(body))
+            return "updated"
+        self._call(f"comment on #{number}", lambda: pull.create_issue_comment(body))
+        return "created"
 
     def _pull(self, number: int) -> Any:
         """The PyGithub object of a pull request this run listed or opened (else fetched once)."""

@@ -8,10 +8,12 @@ person's work is never overwritten. Pushing the same edits onto the same base ag
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from gitbot.edit.changeset import ChangeSet, write_changes
 from gitbot.errors import GitbotError, InputError, PublishError
@@ -111,6 +113,22 @@ class GitRepository:
                 lease = f"--force-with-lease=refs/heads/{branch}:{state.head or ''}"
                 self._run_in(tree, "push", "--quiet", lease, self.remote, f"{commit.hexsha}:refs/heads/{branch}")
                 return Pushed(commit.hexsha, True)
+            finally:
+                self._run("worktree", "remove", "--force", str(work))
+
+    @contextlib.contextmanager
+    def checkout_of(self, revision: str) -> Iterator[Path]:
+        """A throwaway worktree at ``revision`` (fetched from the remote if it is not here yet);
+        yields where PATH is inside it."""
+        try:
+            self.repo.commit(revision)
+        except (ValueError, self._git.BadName):
+            self._run("fetch", "--quiet", self.remote, revision)
+        with tempfile.TemporaryDirectory(prefix="gitbot-worktree-") as tmp:
+            work = Path(tmp, "tree")
+            self._run("worktree", "add", "--detach", "--quiet", str(work), revision)
+            try:
+                yield work / self.prefix if self.prefix != "." else work
             finally:
                 self._run("worktree", "remove", "--force", str(work))
 

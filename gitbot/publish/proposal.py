@@ -7,8 +7,9 @@ top that identifies gitbot's pull request for the scope and records what it prop
 
 ``values`` holds every proposed field (``workload/container/field`` -> millicores or bytes), so a
 later run can tell whether a proposal a person declined (closed unmerged) has moved enough to be
-worth proposing again. Bodies are capped below GitHub's 65,536-character limit: the diff, then the
-per-container details are cut first, with a note saying so.
+worth proposing again (with thousands of fields the values are left out: any change then counts).
+Bodies are capped below GitHub's 65,536-character limit: the diff, then the tail of the details are
+cut, with a note saying so; the marker never is.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def build(scope: Scope, document: Mapping[str, Any], changes: ChangeSet, limit: 
         for key in FIELD_KEYS
         if c["fields"][key]["changed"]
     }
-    marker = f"<!-- {MARKER} {json.dumps({'scope': scope.slug, 'fingerprint': fingerprint, 'values': values}, sort_keys=True)} -->"
+    data = {"scope": scope.slug, "fingerprint": fingerprint, "values": values}
+    marker = f"<!-- {MARKER} {json.dumps(data, sort_keys=True)} -->"
+    if len(marker) > limit // 4:  # thousands of fields: keep the body for people (a declined one returns on any change)
+        marker = f"<!-- {MARKER} {json.dumps({'scope': scope.slug, 'fingerprint': fingerprint}, sort_keys=True)} -->"
     cost = document["summary"]["monthly_cost"]
     title = f"gitbot: right-size {scope.name} ({format_usd(Decimal(cost['delta_usd']), signed=True)}/month)"
     changed = document["summary"]["by_status"]["change"]
@@ -71,14 +75,16 @@ def build(scope: Scope, document: Mapping[str, Any], changes: ChangeSet, limit: 
 
 
 def _body(marker: str, document: Mapping[str, Any], limit: int) -> str:
-    """The markdown with the marker first, cut to ``limit`` characters: diff first, then details."""
+    """The markdown with the marker first, cut to ``limit`` characters: the diff first, then the tail
+    of the details; the marker is never cut."""
     full = f"{marker}\n{plan_markdown(document)}"
     if len(full) <= limit:
         return full
     without_diff = f"{marker}\n{plan_markdown({**document, 'edits': []})}"
     if len(without_diff) + len(TRUNCATED) <= limit:
         return without_diff + TRUNCATED
-    return without_diff[: limit - len(TRUNCATED)].rsplit("\n", 1)[0] + TRUNCATED
+    room = max(0, limit - len(TRUNCATED) - len(marker) - 1)
+    return f"{marker}\n" + plan_markdown({**document, "edits": []})[:room].rsplit("\n", 1)[0] + TRUNCATED
 
 
 def read_marker(body: str | None) -> dict[str, Any] | None:
