@@ -593,7 +593,12 @@ def _release_environment(obj: RenderedObject, config: Config) -> str | None:
     if obj.target.kind is not TargetKind.HELM:
         return None
     release = next(
-        (r for r in config.helm_releases if r.chart == obj.target.path and r.name == obj.target.release), None
+        (
+            r for r in config.helm_releases
+            if r.chart == obj.target.path and r.name == obj.target.release and r.namespace == obj.target.namespace
+            and r.values == obj.target.values_files
+        ),
+        None,
     )
     return release.environment if release else None
 

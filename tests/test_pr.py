@@ -72,12 +72,12 @@ def test_first_run_opens_one_pull_request_and_a_second_run_changes_nothing(check
     ]
     created = next(r for r in github.requests if r.method == "POST" and r.path.endswith("/pulls"))
     assert created.body["head"] == "gitbot/all" and created.body["base"] == "main"
-    assert created.body["title"] == "gitbot: right-size the repository (−$75.56/month)"
+    assert created.body["title"] == "gitbot: right-size the repository (−$55.85/month)"
     pull = github.pulls[1]
     assert pull.labels == ["resources"] and pull.requested_reviewers == ["alice"]
     marker = read_marker(pull.body)
     assert marker is not None and marker["scope"] == "all" and marker["fingerprint"] == proposals[0].fingerprint
-    assert pull.body.splitlines()[1] == "## gitbot: monthly cost will decrease by $75.56 (−20.5%)"
+    assert pull.body.splitlines()[1] == "## gitbot: monthly cost will decrease by $55.85 (−15.2%)"
 
     # the branch on the remote: one commit by the bot on top of main, holding exactly the plan's edits
     bare = git.Repo(remote)
@@ -252,20 +252,24 @@ def test_a_rejected_push_is_a_publish_error(checkout, github) -> None:
 CART = "apps/cart/deployment.yaml"
 
 
-def open_pull(work: Path, github: GitHubStandIn, head: str = "alice/cart") -> int:
-    """Alice raises cart's memory (request 256Mi -> 1Gi on line 21, limit 512Mi -> 2Gi on line 23) on
-    a branch; the checkout is left on it, as actions/checkout leaves a pull request's code."""
+def open_pull(work: Path, github: GitHubStandIn, head: str = "alice/cart", file: str = CART,
+              edits: tuple[tuple[str, str], ...] = (("memory: 256Mi", "memory: 1Gi"), ("memory: 512Mi", "memory: 2Gi"))) -> int:
+    """By default Alice raises cart's memory (request 256Mi -> 1Gi on line 21, limit 512Mi -> 2Gi on
+    line 23) on a branch; the checkout is left on it, as actions/checkout leaves a pull request's code."""
     repo = git.Repo(work)
     repo.git.checkout("-b", "alice/cart")
-    path = work / CART
-    path.write_text(path.read_text().replace("memory: 256Mi", "memory: 1Gi").replace("memory: 512Mi", "memory: 2Gi"))
+    path = work / file
+    text = path.read_text()
+    for old, new in edits:
+        text = text.replace(old, new)
+    path.write_text(text)
     repo.git.add(A=True)
     actor = git.Actor("Alice", "alice@example.com")
-    commit = repo.index.commit("cart: more memory", author=actor, committer=actor)
+    commit = repo.index.commit("more memory", author=actor, committer=actor)
     repo.git.push("origin", "alice/cart")
-    patch = repo.git.diff("origin/main", "HEAD", "--", CART).split("\n@@", 1)[1]
-    number = github.add_pull(head, base="main", title="cart: more memory", user="alice", head_sha=commit.hexsha)
-    github.set_files(number, [{"filename": CART, "patch": "@@" + patch}])
+    patch = repo.git.diff("origin/main", "HEAD", "--", file).split("\n@@", 1)[1]
+    number = github.add_pull(head, base="main", title="more memory", user="alice", head_sha=commit.hexsha)
+    github.set_files(number, [{"filename": file, "patch": "@@" + patch}])
     return number
 
 
@@ -405,3 +409,61 @@ def test_a_long_body_is_cut_below_the_limit_with_a_note() -> None:
         marker = read_marker(cut.body)  # never cut; past a quarter of the limit it leaves the values out
         assert marker is not None and (marker["scope"], marker["fingerprint"]) == ("all", p.fingerprint)
         assert ("values" in marker) == (limit == 16_000)
+
+
+def test_scopes_split_the_demo_into_pull_requests_per_app_or_environment() -> None:
+    from gitbot.pipeline import PullRequestRun as Run, proposals
+
+    def split(mode: str) -> dict[str, list[str]]:
+        _, found = proposals(PlanRequest(repo=DEMO, metrics_file=METRICS), Run(scope=mode, dry_run=True))
+        return {p.scope.branch: [c.path for c in p.changes.files] for p in found}
+
+    # per environment: the search chart's two releases go to their own environment's values file
+    assert split("environment") == {
+        "gitbot/production": [
+            "apps/cart/deployment.yaml", "apps/image-resizer/deployment.yaml", "apps/legacy-admin/deployment.yaml",
+            "apps/node-agent/daemonset.yaml", "apps/reports/cronjob.yaml", "apps/storefront/deployment.yaml",
+            "charts/search/values-production.yaml", "platform/checkout/overlays/production/api-resources.yaml",
+            "platform/checkout/overlays/production/gitbot-resources.yaml", "platform/checkout/overlays/production/kustomization.yaml",
+            "platform/pricing-engine/base/deployment.yaml",
+        ],
+        "gitbot/staging": [
+            "charts/search/values-staging.yaml", "platform/checkout/base/deployment.yaml",
+            "platform/checkout/overlays/staging/gitbot-resources.yaml", "platform/checkout/overlays/staging/kustomization.yaml",
+        ],
+    }
+    # per directory (the default): one per app; the checkout base line only staging renders from
+    # (production's api values come from its own patch) is in staging's pull request
+    by_directory = split("directory")
+    assert list(by_directory) == [
+        "gitbot/apps-cart", "gitbot/apps-image-resizer", "gitbot/apps-legacy-admin", "gitbot/apps-node-agent",
+        "gitbot/apps-reports", "gitbot/apps-storefront", "gitbot/charts-search", "gitbot/platform-checkout-overlays-production",
+        "gitbot/platform-checkout-overlays-staging", "gitbot/platform-pricing-engine-overlays-production",
+    ]
+    assert by_directory["gitbot/charts-search"] == ["charts/search/values-production.yaml", "charts/search/values-staging.yaml"]
+
+
+def test_review_follows_a_values_file_to_the_release_it_sizes(checkout, github) -> None:
+    """The pull request raises the production search index's memory request in its Helm values file
+    (line 7); the comment lands there, with the line as gitbot would write it."""
+    work, _ = checkout
+    values = "charts/search/values-production.yaml"
+    number = open_pull(work, github, file=values, edits=(("      memory: 4Gi\n    limits", "      memory: 8Gi\n    limits"),))
+    outcome = review_run(work, github, number)
+    assert (outcome.findings, outcome.comments) == (1, 1)
+    ((comment,),) = [r.comments for r in github.reviews[number]]
+    assert (comment.path, comment.line, comment.side) == (values, 7, "RIGHT")
+    assert comment.body.startswith("**gitbot** for `search-prod/StatefulSet/search-index` `index`: mem req 8Gi → ")
+    assert comment.body.endswith("```suggestion\n      memory: 3206Mi\n```")
+
+
+def test_a_dirty_checkout_is_refused_unless_allowed(checkout, github) -> None:
+    from gitbot.errors import InputError
+
+    work, remote = checkout
+    path = work / CART
+    path.write_text(path.read_text().replace("memory: 512Mi", "memory: 500Mi"))
+    with pytest.raises(InputError) as info:
+        run(work, github)
+    assert str(info.value) == f"{work}: uncommitted changes ({CART}); commit or stash them, or pass --allow-dirty"
+    assert github.calls() == [] and [h.name for h in git.Repo(remote).heads] == ["main"]

@@ -47,14 +47,15 @@ def test_the_demo_edits_pass_and_a_stray_change_is_caught():
     )
 
     prod = next(c for c in changes if c.path == "charts/search/values-production.yaml")
-    stray = prod.after.replace("      memory: 358Mi\n", "      memory: 999Mi\n")
+    head, tail = prod.after.rsplit("      memory: 256Mi\n", 1)  # the gateway's memory limit, the file's last line
+    stray = f"{head}      memory: 999Mi\n{tail}"
     assert stray != prod.after
     tampered = [c if c is not prod else FileChange(c.path, c.before, stray) for c in changes]
     failures = loop(tampered, applied)
     target = "charts/search@search-prod/search"
     assert set(failures) == {(target, "search-prod/Deployment/search-gateway", "gateway")}
     assert set(failures.values()) == {
-        f"re-rendering {target} with the edit: Deployment/search-gateway gateway memory_limit becomes 999Mi, expected 358Mi"
+        f"re-rendering {target} with the edit: Deployment/search-gateway gateway memory_limit becomes 999Mi, expected 256Mi"
     }
 
 
