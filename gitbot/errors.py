@@ -6,6 +6,8 @@ a documented exit code. Stages below the CLI raise them; they never print or exi
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_CHANGES = 1  # proposals found and --fail-on-changes given
 EXIT_INPUT = 2  # usage or input error (bad option, unreadable config, metrics file, catalog ...)
@@ -50,3 +52,11 @@ class SourceError(InputError):
         self.detail = message
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {message}")
+
+
+_URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
+
+
+def redact_urls(text: str) -> str:
+    """Credentials inside URLs (``https://user:TOKEN@host``) replaced by ``***``, wherever they occur."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)

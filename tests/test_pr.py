@@ -53,6 +53,16 @@ def checkout(tmp_path: Path) -> tuple[Path, Path]:
     return work, remote
 
 
+def push_as_alice(work: Path, message: str, branch: str = "main") -> object:
+    """Commit everything in ``work`` as Alice and push it to ``branch``; the commit."""
+    repo = git.Repo(work)
+    repo.git.add(A=True)
+    actor = git.Actor("Alice", "alice@example.com")
+    commit = repo.index.commit(message, author=actor, committer=actor)
+    repo.git.push("origin", f"HEAD:{branch}")
+    return commit
+
+
 def run(work: Path, github: GitHubStandIn, **extra: object) -> tuple[list, list]:
     options = dict(repository="acme/gitops", api_url=github.base_url, token=TOKEN, base="main", throttle=False)
     options.update(extra)
@@ -104,13 +114,9 @@ def test_a_refreshed_proposal_updates_the_same_pull_request(checkout, github) ->
     run(work, github)
     first = git.Repo(remote).commit("gitbot/all").hexsha
     # main moves on: a person edits one of the files gitbot proposes to change
-    repo = git.Repo(work)
     path = work / "apps/cart/deployment.yaml"
     path.write_text(path.read_text().replace("memory: 512Mi", "memory: 384Mi"))
-    repo.git.add(A=True)
-    actor = git.Actor("Alice", "alice@example.com")
-    repo.index.commit("cart: smaller limit", author=actor, committer=actor)
-    repo.git.push("origin", "main")
+    push_as_alice(work, "cart: smaller limit")
     github.clear_requests()
     _, outcomes = run(work, github)
     assert [(o.action, o.number) for o in outcomes] == [("updated", 1)]
@@ -124,18 +130,12 @@ def test_a_human_commit_on_the_branch_is_never_overwritten(checkout, github, tmp
     work, remote = checkout
     run(work, github)
     other = tmp_path / "alice"
-    clone = git.Repo.clone_from(str(remote), str(other), branch="gitbot/all")
+    git.Repo.clone_from(str(remote), str(other), branch="gitbot/all")
     (other / "NOTES.md").write_text("keep the cart limit\n")
-    clone.git.add(A=True)
-    actor = git.Actor("Alice", "alice@example.com")
-    human = clone.index.commit("a note", author=actor, committer=actor)
-    clone.git.push("origin", "gitbot/all")
+    human = push_as_alice(other, "a note", branch="gitbot/all")
     # a new proposal exists (main moved), but the branch has Alice's commit
-    repo = git.Repo(work)
     (work / "apps/cart/deployment.yaml").write_text((work / "apps/cart/deployment.yaml").read_text().replace("memory: 512Mi", "memory: 384Mi"))
-    repo.git.add(A=True)
-    repo.index.commit("main moves", author=actor, committer=actor)
-    repo.git.push("origin", "main")
+    push_as_alice(work, "main moves")
     for _ in range(2):
         _, outcomes = run(work, github)
         assert [o.action for o in outcomes] == ["waiting"]
@@ -162,13 +162,9 @@ def test_nothing_to_propose_closes_the_open_pull_request(checkout, github) -> No
     work, _ = checkout
     proposals, _ = run(work, github)
     # the proposal is merged into main by hand: afterwards there is nothing left to propose
-    repo = git.Repo(work)
     for change in proposals[0].changes.files:
         (work / change.path).write_text(change.after)
-    repo.git.add(A=True)
-    actor = git.Actor("Alice", "alice@example.com")
-    repo.index.commit("apply gitbot's proposal", author=actor, committer=actor)
-    repo.git.push("origin", "main")
+    push_as_alice(work, "apply gitbot's proposal")
     github.clear_requests()
     _, outcomes = run(work, github)
     assert [(o.action, o.number) for o in outcomes] == [("closed", 1)]
@@ -263,10 +259,7 @@ def open_pull(work: Path, github: GitHubStandIn, head: str = "alice/cart", file:
     for old, new in edits:
         text = text.replace(old, new)
     path.write_text(text)
-    repo.git.add(A=True)
-    actor = git.Actor("Alice", "alice@example.com")
-    commit = repo.index.commit("more memory", author=actor, committer=actor)
-    repo.git.push("origin", "alice/cart")
+    commit = push_as_alice(work, "more memory", branch="alice/cart")
     patch = repo.git.diff("origin/main", "HEAD", "--", file).split("\n@@", 1)[1]
     number = github.add_pull(head, base="main", title="more memory", user="alice", head_sha=commit.hexsha)
     github.set_files(number, [{"filename": file, "patch": "@@" + patch}])
@@ -467,3 +460,12 @@ def test_a_dirty_checkout_is_refused_unless_allowed(checkout, github) -> None:
         run(work, github)
     assert str(info.value) == f"{work}: uncommitted changes ({CART}); commit or stash them, or pass --allow-dirty"
     assert github.calls() == [] and [h.name for h in git.Repo(remote).heads] == ["main"]
+
+
+def test_suggested_lines_pair_each_line_with_its_replacement_and_insertions() -> None:
+    from gitbot.publish.review import suggested_lines
+
+    before = "r:\n  requests:\n    memory: 1Gi\n  limits:\n    memory: 2Gi\n"
+    after = "r:\n  requests:\n    cpu: 155m\n    memory: 181Mi\n  limits:\n    memory: 256Mi\n    cpu: 1\n"
+    # a field inserted above a sibling belongs to the sibling's line; one added at the end, to the last line
+    assert suggested_lines(before, after) == {3: "    cpu: 155m\n    memory: 181Mi", 5: "    memory: 256Mi\n    cpu: 1"}

@@ -53,7 +53,11 @@ class OverlayPatcher:
             path = f"{overlay}/{PATCH_FILE}"
             fresh: list[Recommendation] = []
             for rec in group:
-                found = self._patch_document(overlay, rec)
+                try:
+                    found = self._patch_document(overlay, rec)
+                except CannotEdit as exc:
+                    plan.failures[rec_key(rec)] = f"cannot move the change into {overlay}: {exc}"
+                    continue
                 if found is None:
                     fresh.append(rec)
                     continue

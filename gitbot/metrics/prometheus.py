@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import requests
@@ -33,7 +32,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3 import exceptions as urllib3_exceptions
 from urllib3.util.retry import Retry
 
-from gitbot.errors import SourceUnavailable
+from gitbot.errors import SourceUnavailable, redact_urls
 from gitbot.metrics import promql
 from gitbot.metrics.evaluated import OOM_LIMIT_LOOKBACK_SECONDS, Evaluated, Key, Labels, assemble, observed_value
 from gitbot.metrics.openmetrics import Series
@@ -93,7 +92,7 @@ class PrometheusClient:
 
     def __init__(self, options: PrometheusOptions) -> None:
         self.options = options
-        self.display_url = _redact_url(options.url.rstrip("/"))
+        self.display_url = redact_urls(options.url.rstrip("/"))
         self.requests = 0
         self.warnings: list[str] = []
         session = requests.Session()
@@ -449,15 +448,6 @@ def _ts(at: float) -> str:
 
 def _datetime(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
-
-
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
 
 
 def _api_error(text: str) -> tuple[str, str]:

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
-from gitbot.errors import InputError, PublishError
-from gitbot.publish.gitrepo import redact
+from gitbot.errors import InputError, PublishError, redact_urls
 
 T = TypeVar("T")
 DEFAULT_API = "https://api.github.com"
@@ -181,4 +180,5 @@ class GitHubPulls:
         return f"{status} {self._clean(message)}"
 
     def _clean(self, text: str) -> str:
-        return redact(" ".join(text.split())).replace(self._token, "***") if self._token else redact(" ".join(text.split()))
+        text = redact_urls(" ".join(text.split()))
+        return text.replace(self._token, "***") if self._token else text

@@ -9,16 +9,13 @@ person's work is never overwritten. Pushing the same edits onto the same base ag
 from __future__ import annotations
 
 import contextlib
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from gitbot.edit.changeset import ChangeSet, write_changes
-from gitbot.errors import GitbotError, InputError, PublishError
-
-_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
+from gitbot.errors import GitbotError, InputError, PublishError, redact_urls
 
 
 @dataclass(frozen=True)
@@ -140,11 +137,6 @@ class GitRepository:
             return str(repo.git.execute(["git", *args], with_extended_output=False))  # type: ignore[attr-defined]
         except self._git.GitCommandError as exc:
             detail = " ".join(str(exc.stderr or exc).split()).replace("stderr: ", "")
-            raise PublishError(f"git {args[0]} failed: {redact(detail)[:300]}") from None
+            raise PublishError(f"git {args[0]} failed: {redact_urls(detail)[:300]}") from None
         except GitbotError:
             raise
-
-
-def redact(text: str) -> str:
-    """Credentials in URLs (``https://x-access-token:TOKEN@github.com``) replaced by ``***``."""
-    return _CREDENTIALS.sub(r"\1***@", text)

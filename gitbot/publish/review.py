@@ -123,20 +123,17 @@ def suggested_lines(before: str, after: str) -> dict[int, str]:
     import difflib
 
     old, new = before.splitlines(), after.splitlines()
-    out: dict[int, list[str]] = {}
+    out: dict[int, list[str]] = {}  # 1-based old line -> lines inserted above it, then its own (new) text
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
         if op == "replace" and i2 - i1 == j2 - j1:
             for k in range(i2 - i1):
-                out[i1 + k + 1] = [*out.get(i1 + k + 1, [])[:-1], new[j1 + k]] if i1 + k + 1 in out else [new[j1 + k]]
+                out.setdefault(i1 + k + 1, [old[i1 + k]])[-1] = new[j1 + k]
         elif op == "replace" and i2 - i1 == 1:
             out[i1 + 1] = new[j1:j2]
-        elif op == "insert":
-            if i1 < len(old):  # above the line below: it keeps its text (or its replacement) after them
-                below = i1 + 1
-                out[below] = [*new[j1:j2], *(out.get(below) or [old[i1]])]
-            elif old:
-                above = i1
-                out[above] = [*(out.get(above) or [old[i1 - 1]]), *new[j1:j2]]
+        elif op == "insert" and i1 < len(old):  # above the line below, which keeps (or replaces) its text after them
+            out[i1 + 1] = [*new[j1:j2], *out.get(i1 + 1, [old[i1]])]
+        elif op == "insert" and old:  # at the end: after the last line
+            out[i1] = [*out.get(i1, [old[i1 - 1]]), *new[j1:j2]]
     return {line: "\n".join(text) for line, text in out.items()}
 
 
@@ -222,15 +219,19 @@ def touched_workloads(document: Mapping[str, Any], files: Sequence[ChangedFile],
 def costs_by_workload(document: Mapping[str, Any], after: bool = False) -> dict[str, Decimal]:
     """Monthly cost of each workload's requests: as the manifests have them, or as gitbot proposes
     (``after``: changes and comment-only suggestions applied)."""
+    chosen: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for c in document["containers"]:  # a workload rendered by several targets counts once, its changed copy first
+        key = (c["workload"], c["container"])
+        if key not in chosen or _PRIORITY.get(c["status"], 2) < _PRIORITY.get(chosen[key]["status"], 2):
+            chosen[key] = c
     out: dict[str, Decimal] = {}
-    seen: set[tuple[str, str]] = set()
-    for c in document["containers"]:
-        if (c["workload"], c["container"]) in seen:  # one workload rendered by several targets counts once
-            continue
-        seen.add((c["workload"], c["container"]))
-        key = "after_usd" if after and c["status"] in ("change", "comment-only") else "before_usd"
-        out[c["workload"]] = out.get(c["workload"], Decimal(0)) + Decimal(c["cost"][key])
+    for (workload, _), c in chosen.items():
+        field = "after_usd" if after and c["status"] in _PRIORITY else "before_usd"
+        out[workload] = out.get(workload, Decimal(0)) + Decimal(c["cost"][field])
     return out
+
+
+_PRIORITY = {"change": 0, "comment-only": 1}
 
 
 def annotations(found: Iterable[Finding]) -> list[str]:
