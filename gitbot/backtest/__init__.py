@@ -1,0 +1,1 @@
+"""Backtests: replay usage history through a sizing strategy and score it on the period after."""

@@ -1,0 +1,123 @@
+"""Backtest building blocks: trace reading and unit conversion, the baselines, the scoring."""
+
+from __future__ import annotations
+
+import gzip
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gitbot.backtest.baselines import MIB, Sizing, current, krr_simple, vpa_like, weighted_percentile
+from gitbot.backtest.score import episodes, score
+from gitbot.backtest.trace import Trace, read_bitbrains
+from gitbot.errors import InputError
+from gitbot.pricing.catalog import ResourceRates
+
+TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
+HEADER = ("Timestamp [ms];\tCPU cores;\tCPU capacity provisioned [MHZ];\tCPU usage [MHZ];\tCPU usage [%];\t"
+          "Memory capacity provisioned [KB];\tMemory usage [KB];\tDisk read throughput [KB/s];\tDisk write throughput [KB/s];\t"
+          "Network received throughput [KB/s];\tNetwork transmitted throughput [KB/s]\n")
+
+
+def bitbrains(tmp_path: Path, rows: list[str], name: str = "vm1.csv.gz") -> Path:
+    path = tmp_path / name
+    with gzip.open(path, "wt") as out:
+        out.write(HEADER + "".join(f"{r}\n" for r in rows))
+    return path
+
+
+def test_bitbrains_units_become_millicores_and_bytes(tmp_path: Path) -> None:
+    # 4 cores of 2600 MHz: 1300 MHz used is half a core; the rows come out of order on purpose
+    path = bitbrains(tmp_path, [
+        "1372630104;\t4;\t10400.0;\t2600.0;\t25.0;\t4194304.0;\t1048576.0;\t0;\t0;\t0;\t0",
+        "1372629804;\t4;\t10400.0;\t1300.0;\t12.5;\t4194304.0;\t0.0;\t0;\t0;\t0;\t0",
+        "1372630404;\t4;\t10400.0;\t10400.0;\t100.0;\t8388608.0;\t2097152.0;\t0;\t0;\t0;\t0",
+    ])
+    t = read_bitbrains(path)
+    assert t.name == "vm1" and t.step_seconds == 300
+    assert t.timestamps.tolist() == [1372629804, 1372630104, 1372630404]  # Unix seconds, despite "[ms]"
+    assert t.cpu_m.tolist() == [500.0, 1000.0, 4000.0]
+    assert t.memory_known.tolist() == [False, True, True]  # a 0 KB sample is missing, not idle
+    assert t.memory_bytes.tolist() == [0.0, 2**30, 2**31]
+    assert t.cpu_capacity_m.tolist() == [4000, 4000, 4000] and t.memory_capacity_bytes.tolist() == [4 * 2**30, 4 * 2**30, 8 * 2**30]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["1;\t4;\t1;\tx;\t0;\t1;\t1"], "vm1.csv.gz:2: not a number in '1;\\t4;\\t1;\\tx;\\t0;\\t1;\\t1'"),
+        (["1;\t4;\t1;\t1;\t0;\t1;\t1", "2;\t0;\t1;\t1;\t0;\t1;\t1"], "vm1.csv.gz: CPU cores and provisioned MHz must be positive"),
+        (["1;\t4;\t1;\t1;\t0;\t1;\t1"], "vm1.csv.gz: fewer than 2 samples"),
+        (["1;\t4;\t1;\tnan;\t0;\t1;\t1", "2;\t4;\t1;\t1;\t0;\t1;\t1"], "vm1.csv.gz:2: expected 7 finite numbers, got '1;\\t4;\\t1;\\tnan;\\t0;\\t1;\\t1'"),
+    ],
+)
+def test_bad_bitbrains_rows_name_the_line(tmp_path: Path, rows: list[str], message: str) -> None:
+    path = bitbrains(tmp_path, rows)
+    with pytest.raises(InputError) as info:
+        read_bitbrains(path)
+    assert str(info.value) == f"{tmp_path}/{message}"
+
+
+def test_a_file_that_is_not_bitbrains_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("container_id,timestamp\n")
+    with pytest.raises(InputError) as info:
+        read_bitbrains(path)
+    assert str(info.value).startswith(f"{path}:1: not a Bitbrains GWA-T-12 file")
+
+
+@pytest.mark.skipif(not TRACES.is_dir(), reason="shared traces not found")
+def test_the_shared_bitbrains_files_read_as_documented() -> None:
+    # ../shared/data/README.md: vm286 has 8261 rows over 30 days at 300 s, 1 core, memory provisioned up to 3 GiB
+    t = read_bitbrains(TRACES / "bitbrains_rnd_2013-7_vm286.csv.gz")
+    assert (len(t), t.step_seconds, int(t.timestamps[-1] - t.timestamps[0]) // 86400) == (8261, 300, 29)
+    assert set(t.cpu_capacity_m.tolist()) == {1000, 2000}  # re-provisioned during the month
+    assert sorted(set(t.memory_capacity_bytes.tolist()))[-1] == 3145728 * 1024
+    vm78 = read_bitbrains(TRACES / "bitbrains_rnd_2013-7_vm78.csv.gz")
+    assert round(float(1 - vm78.memory_known.mean()), 2) == 0.47  # "Memory usage = 0 in 47% of rows"
+
+
+def trace(cpu: list[float], memory: list[float], step: int = 300, start: int = 0) -> Trace:
+    n = len(cpu)
+    return Trace("t", np.arange(start, start + n * step, step, dtype=np.int64), np.array(cpu, dtype=float),
+                 np.array(memory, dtype=float), np.array(memory, dtype=float) > 0,
+                 np.full(n, 2000, dtype=np.int64), np.full(n, 4 * 2**30, dtype=np.int64), step)
+
+
+def test_baselines() -> None:
+    t = trace([float(v) for v in range(1, 101)], [100 * MIB] * 99 + [200 * MIB])
+    assert current(t) == Sizing(2000, 2000, 4 * 2**30, 4 * 2**30)
+    # p95 of 1..100 (numpy's linear interpolation) is 95.05 -> 96m; memory max 200Mi x 1.15 = 230Mi
+    assert krr_simple(t) == Sizing(96, None, 230 * MIB, 230 * MIB)
+    # flat usage: the decay does not matter; 400m x 1.15 = 460m; 300Mi x 1.15 = 345Mi
+    flat = trace([400.0] * 600, [300 * MIB] * 600)
+    assert vpa_like(flat) == Sizing(460, 460, 345 * MIB, 345 * MIB)
+    # minimums 25m and 250Mi; an OOM in training: at least peak + 100Mi
+    tiny = trace([1.0] * 10, [10 * MIB] * 10)
+    assert vpa_like(tiny) == Sizing(25, 25, 250 * MIB, 250 * MIB)
+    assert vpa_like(flat, ooms_in_training=True).memory_request_bytes == 400 * MIB  # max(345Mi, 300Mi+100Mi, 360Mi)
+
+
+def test_vpa_histograms_forget_old_samples_with_a_24h_half_life() -> None:
+    values = np.array([1000.0, 100.0])
+    # the old sample is 4 half-lives older: weight 1/16 against 1 (6% of the total); p90 is the recent value
+    assert weighted_percentile(values, np.array([0.0625, 1.0]), 90) == 100.0
+    assert weighted_percentile(values, np.array([1.0, 1.0]), 90) == 1000.0
+
+
+def test_scores() -> None:
+    assert episodes(np.array([False, True, True, False, True, False, True, True])) == 3
+    rates = ResourceRates(Decimal("0.04"), Decimal("0.005"), "test")
+    test = trace([100.0, 300.0, 200.0, 600.0], [100 * MIB, 300 * MIB, 0.0, 300 * MIB])
+    s = score(Sizing(200, 500, 200 * MIB, 250 * MIB), test, rates)
+    # CPU slack: (100 + 0 + 0 + 0) / (200 x 4); above the request: 300, 600; above the limit: 600
+    assert (s.samples, s.cpu_slack, s.cpu_over_request_pct, s.cpu_over_limit_pct) == (4, 0.125, 50.0, 25.0)
+    # memory: 3 known samples; slack (100Mi + 0 + 0) / (200Mi x 3); the missing sample between the two
+    # samples above 250Mi ends the first run, so it counts as two episodes (never fewer OOMs than may be)
+    assert (s.memory_slack, s.memory_over_request_pct, s.oom_episodes) == (pytest.approx(1 / 6), pytest.approx(200 / 3), 2)
+    # 0.2 vCPU x $0.04 + (200/1024) GiB x $0.005, x 730 h
+    assert s.monthly_cost_usd == (Decimal("0.2") * Decimal("0.04") + Decimal(200) / 1024 * Decimal("0.005")) * 730
+    unbounded = score(Sizing(None, None, None, None), test, rates)
+    assert (unbounded.cpu_slack, unbounded.cpu_over_limit_pct, unbounded.oom_episodes, unbounded.monthly_cost_usd) == (None, None, None, 0)
