@@ -29,8 +29,11 @@ from gitbot.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_OK, GitbotError, Inp
 from gitbot.publish.proposal import Proposal
 from gitbot.publish.scope import SCOPES
 from gitbot.metrics.prometheus import PrometheusOptions
-from gitbot.output.render import FORMATS, render
+from gitbot.output.render import FORMATS, human_value, render
+from gitbot.pricing.cost import format_usd, usd
+from gitbot.backtest.run import STRATEGIES
 from gitbot.pipeline import (
+    BacktestRequest,
     PlanRequest,
     PullRequestRun,
     inventory as run_inventory,
@@ -38,6 +41,7 @@ from gitbot.pipeline import (
     pull_requests as run_pull_requests,
     review as run_review,
     snapshot as run_snapshot,
+    backtest as run_backtest,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -474,6 +478,57 @@ def review(path: Path, number: int, metrics_file: Path | None, usage: UsageOptio
                    f"{outcome.in_summary} in the summary comment ({outcome.summary})")
     _github_outputs(outcome.findings, outcome.delta_usd, [], outcome.summary_body)
     return EXIT_OK
+
+
+@main.command()
+@click.argument("traces", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--strategy", "strategies", multiple=True, type=click.Choice(STRATEGIES), default=STRATEGIES, show_default=True,
+              help="Strategies to compare, repeatable.")
+@click.option("--train", "train_fraction", type=click.FloatRange(0.05, 0.95), default=2 / 3, show_default=True,
+              help="Fraction of each trace to train on; the rest is scored.")
+@click.option("--tier", type=click.Choice(("production", "non-production")), default="production", show_default=True,
+              help="Environment tier whose rules gitbot's strategy applies.")
+@config_option
+@catalog_option
+@_option("--format", "fmt", envvar="GITBOT_FORMAT", type=click.Choice(("table", "json")), default="table", show_default=True,
+         help="Output format.")
+@verbose_option
+@_handle_errors
+def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fraction: float, tier: str, config_file: Path | None,
+             catalog: str | None, fmt: str, verbose: bool) -> int:
+    """Replay usage traces (Bitbrains GWA-T-12 files) through sizing strategies and score them.
+
+    Each trace trains on its first part (--train) and is scored on the rest: CPU slack, CPU samples
+    above the request and above the limit, memory slack, OOM episodes (runs above the memory limit)
+    and the requests' monthly cost. Baselines: current (as provisioned), krr-simple, vpa-like.
+    """
+    results = run_backtest(BacktestRequest(traces, strategies, train_fraction, tier, config_file, catalog=catalog))
+    if fmt == "json":
+        click.echo(json.dumps([_backtest_json(r) for r in results], indent=2))
+        return EXIT_OK
+    rows = [["TRACE", "STRATEGY", "CPU REQ", "CPU LIM", "MEM REQ", "MEM LIM", "CPU SLACK", "CPU>REQ", "CPU>LIM", "MEM SLACK", "OOMS", "$/MONTH"]]
+    for r in results:
+        s, z = r.score, r.sizing
+        rows.append([r.trace, r.strategy, human_value("cpu", z.cpu_request_m), human_value("cpu", z.cpu_limit_m),
+                     human_value("memory", z.memory_request_bytes), human_value("memory", z.memory_limit_bytes),
+                     _pct(s.cpu_slack, 100), _pct(s.cpu_over_request_pct), _pct(s.cpu_over_limit_pct), _pct(s.memory_slack, 100),
+                     "—" if s.oom_episodes is None else str(s.oom_episodes), format_usd(s.monthly_cost_usd)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.rjust(widths[i]) if i >= 2 else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return EXIT_OK
+
+
+def _pct(value: float | None, scale: float = 1.0) -> str:
+    return "—" if value is None else f"{value * scale:.1f}%"
+
+
+def _backtest_json(r: Any) -> dict[str, Any]:
+    return {
+        "trace": r.trace, "strategy": r.strategy, "train_samples": r.train_samples,
+        "sizing": dataclasses.asdict(r.sizing),
+        "score": {**dataclasses.asdict(r.score), "monthly_cost_usd": str(usd(r.score.monthly_cost_usd))},
+    }
 
 
 def _proposal_json(p: Proposal) -> dict[str, Any]:

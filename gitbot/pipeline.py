@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from gitbot.backtest.run import STRATEGIES, Result as BacktestResult, backtest as run_backtest
+from gitbot.backtest.trace import read_bitbrains
 from gitbot.config import Config, load_config
 from gitbot.edit.changeset import ChangeSet, plan_changes, write_changes
 from gitbot.edit.overlay import OverlayPatcher
@@ -374,3 +376,27 @@ def review(request: PlanRequest, run: PullRequestRun, number: int) -> ReviewOutc
         body = summary_body(costs, found, len(found), pull.head_sha)  # a read-only token: annotate instead
         return ReviewOutcome(number, 0, len(found), "", tuple(annotations(found)), len(found), body, delta)
     return ReviewOutcome(number, len(inline), len(elsewhere), state, (), len(found), body, delta)
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    traces: tuple[Path, ...]
+    strategies: tuple[str, ...] = STRATEGIES
+    train_fraction: float = 2 / 3
+    tier: str = "production"
+    config_file: Path | None = None  # settings and rules for the gitbot strategy
+    repo: Path = Path(".")
+    catalog: str | None = None
+
+
+def backtest(request: BacktestRequest) -> list[BacktestResult]:
+    """Score each strategy on each trace (Bitbrains GWA-T-12 files) after training on its first part."""
+    config = load_config(request.repo, request.config_file)
+    rules = load_rules([default_rules_dir(), *(request.repo / d for d in config.rules_dirs)], config.disabled_rules)
+    strategy = PercentileStrategy(settings_from_config(config.settings, config.source or ".gitbot.yaml"), rules, ())
+    try:
+        rates = load_catalog(request.catalog or config.catalog).rates(None, None, None)
+    except CatalogError as exc:
+        raise InputError(f"catalog: {exc}") from None
+    traces = [read_bitbrains(path) for path in request.traces]
+    return run_backtest(traces, request.strategies, strategy, rates, request.train_fraction, request.tier)

@@ -121,3 +121,32 @@ def test_scores() -> None:
     assert s.monthly_cost_usd == (Decimal("0.2") * Decimal("0.04") + Decimal(200) / 1024 * Decimal("0.005")) * 730
     unbounded = score(Sizing(None, None, None, None), test, rates)
     assert (unbounded.cpu_slack, unbounded.cpu_over_limit_pct, unbounded.oom_episodes, unbounded.monthly_cost_usd) == (None, None, None, 0)
+
+
+def test_backtest_command_scores_each_strategy_on_the_part_after_training(tmp_path: Path) -> None:
+    """A VM provisioned with 2 cores and 4 GiB that uses a steady half core and 1 GiB for 4 days,
+    then a full core and 1.5 GiB for 2 days: every strategy trains on the first 4 days."""
+    import json
+
+    from click.testing import CliRunner
+
+    from gitbot.cli import main
+
+    rows = []
+    for i in range(6 * 288):
+        late = i >= 4 * 288
+        cpu_mhz, memory_kb = (2000.0 if late else 1000.0), (1572864.0 if late else 1048576.0)
+        rows.append(f"{1372629600 + i * 300};\t2;\t4000.0;\t{cpu_mhz};\t0;\t4194304.0;\t{memory_kb};\t0;\t0;\t0;\t0")
+    path = bitbrains(tmp_path, rows, "vm9.csv.gz")
+    result = CliRunner().invoke(main, ["backtest", str(path), "--format", "json", "--strategy", "krr-simple", "--strategy", "vpa-like"])
+    assert result.exit_code == 0, result.output
+    got = {r["strategy"]: r for r in json.loads(result.stdout)}
+    assert got["krr-simple"]["train_samples"] == 4 * 288
+    # trained on the steady part: 500m and 1 GiB (x 1.15); VPA: 500m x 1.15 = 575m
+    assert got["krr-simple"]["sizing"] == {"cpu_request_m": 500, "cpu_limit_m": None,
+                                           "memory_request_bytes": 1234803098, "memory_limit_bytes": 1234803098}
+    assert got["vpa-like"]["sizing"]["cpu_request_m"] == 575
+    # the last 2 days use 1 core and 1.5 GiB: always above both requests, one long OOM episode each
+    for name in ("krr-simple", "vpa-like"):
+        score = got[name]["score"]
+        assert (score["samples"], score["cpu_over_request_pct"], score["cpu_slack"], score["oom_episodes"]) == (2 * 288, 100.0, 0.0, 1)
