@@ -2,7 +2,8 @@
 
 import pytest
 
-from gitbot.metrics.prometheus import PrometheusOptions, _api_error, _pack, _redact_url
+from gitbot.errors import redact_urls
+from gitbot.metrics.prometheus import PrometheusOptions, _api_error, _pack
 from gitbot.metrics.query import Selector, by, quote, regex_literal
 
 
@@ -44,7 +45,10 @@ def test_api_errors_are_parsed_from_the_client_exception():
 
 
 def test_credentials_in_urls_and_secrets_are_redacted():
-    assert _redact_url("https://user:pw@prom.example.com:9090/prefix") == "https://***@prom.example.com:9090/prefix"
-    assert _redact_url("http://127.0.0.1:9090") == "http://127.0.0.1:9090"
+    assert redact_urls("https://user:pw@prom.example.com:9090/prefix") == "https://***@prom.example.com:9090/prefix"
+    assert redact_urls("http://127.0.0.1:9090") == "http://127.0.0.1:9090"
+    assert redact_urls("fatal: unable to access 'https://x-access-token:ghs_abc@github.com/a/b.git/'") == (
+        "fatal: unable to access 'https://***@github.com/a/b.git/'"
+    )
     options = PrometheusOptions("http://x", headers={"X-Scope-OrgID": "tenant"}, token="t0k", basic_auth=("u", "pw"))
     assert set(options.secrets()) == {"t0k", "tenant", "pw"}
