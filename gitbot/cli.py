@@ -31,7 +31,8 @@ from gitbot.publish.scope import SCOPES
 from gitbot.metrics.prometheus import PrometheusOptions
 from gitbot.output.render import FORMATS, human_value, render
 from gitbot.pricing.cost import format_usd, usd
-from gitbot.backtest.run import STRATEGIES
+from gitbot.quantity import QuantityError, parse_memory_bytes
+from gitbot.backtest.run import STRATEGIES, checks as backtest_checks, summaries as backtest_summaries
 from gitbot.pipeline import (
     BacktestRequest,
     PlanRequest,
@@ -132,6 +133,20 @@ history_option = _option(
 step_option = _option(
     "--step", envvar="GITBOT_STEP", metavar="DURATION", help="Sample resolution, e.g. 5m (default: config, else 5m)."
 )
+
+
+class MemoryQuantity(click.ParamType):
+    """A Kubernetes memory quantity (``16Gi``), as bytes."""
+
+    name = "quantity"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_memory_bytes(str(value))
+        except QuantityError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class _LinesOption(click.Option):
@@ -488,23 +503,41 @@ def review(path: Path, number: int, metrics_file: Path | None, usage: UsageOptio
               help="Fraction of each trace to train on; the rest is scored.")
 @click.option("--tier", type=click.Choice(("production", "non-production")), default="production", show_default=True,
               help="Environment tier whose rules gitbot's strategy applies.")
+@click.option("--memory-capacity", type=MemoryQuantity(), default="16Gi", show_default=True,
+              help="What 100% means in traces that give memory as a percentage (Alibaba GenAI); only costs depend on it.")
 @config_option
 @catalog_option
 @_option("--format", "fmt", envvar="GITBOT_FORMAT", type=click.Choice(("table", "json")), default="table", show_default=True,
          help="Output format.")
 @verbose_option
 @_handle_errors
-def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fraction: float, tier: str, config_file: Path | None,
-             catalog: str | None, fmt: str, verbose: bool) -> int:
-    """Replay usage traces (Bitbrains GWA-T-12 files) through sizing strategies and score them.
+def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fraction: float, tier: str, memory_capacity: int,
+             config_file: Path | None, catalog: str | None, fmt: str, verbose: bool) -> int:
+    """Replay usage traces (Bitbrains GWA-T-12, Alibaba GenAI pod memory) through sizing strategies and score them.
 
     Each trace trains on its first part (--train) and is scored on the rest: CPU slack, CPU samples
     above the request and above the limit, memory slack, OOM episodes (runs above the memory limit)
     and the requests' monthly cost. Baselines: current (as provisioned), krr-simple, vpa-like.
     """
-    results = run_backtest(BacktestRequest(traces, strategies, train_fraction, tier, config_file, catalog=catalog))
+    run = run_backtest(BacktestRequest(traces, strategies, train_fraction, tier, config_file, catalog=catalog,
+                                       memory_capacity=memory_capacity))
+    results = run.results
+    for line in run.skipped:
+        click.echo(f"gitbot: skipped {line}", err=True)
+    families = backtest_summaries(results)
     if fmt == "json":
-        click.echo(json.dumps([_backtest_json(r) for r in results], indent=2))
+        click.echo(json.dumps({
+            "results": [_backtest_json(r) for r in results],
+            "summary": {
+                source: {
+                    "strategies": [{**dataclasses.asdict(t), "monthly_cost_usd": str(usd(t.monthly_cost_usd))} for t in totals.values()],
+                    "checks": [{**dataclasses.asdict(c), "passed": c.passed} for c in backtest_checks(totals)],
+                }
+                for source, totals in families.items()
+            },
+            "forecast_errors": [dataclasses.asdict(e) for e in run.forecast_errors],
+            "skipped": list(run.skipped),
+        }, indent=2))
         return EXIT_OK
     rows = [["TRACE", "STRATEGY", "CPU REQ", "CPU LIM", "MEM REQ", "MEM LIM", "CPU SLACK", "CPU>REQ", "CPU>LIM", "MEM SLACK", "OOMS", "$/MONTH"]]
     for r in results:
@@ -516,7 +549,40 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.rjust(widths[i]) if i >= 2 else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    for source, totals in families.items():
+        traces = next(iter(totals.values())).traces
+        click.echo("")
+        _echo_table([[f"{source.upper()} ({traces} TRACES)", "OOMS", "CPU>REQ", "CPU SLACK", "POOLED", "MEM SLACK", "POOLED", "$/MONTH"]] + [
+            [t.strategy, "—" if t.oom_episodes is None else str(t.oom_episodes), _pct(t.cpu_over_request_pct), _pct(t.cpu_slack_pct), _pct(t.cpu_slack_pooled_pct),
+             _pct(t.memory_slack_pct), _pct(t.memory_slack_pooled_pct), format_usd(t.monthly_cost_usd)]
+            for t in totals.values()
+        ])
+        verdict = backtest_checks(totals)
+        if verdict:
+            passed = sum(c.passed for c in verdict)
+            click.echo(f"gitbot against the better baseline on each score: {passed} of {len(verdict)} met")
+            for c in verdict:
+                relation = "<" if c.strict else "≤"
+                click.echo(f"  {'✓' if c.passed else '✗'} {c.score}: {c.value:.1f} {relation} {c.baseline_value:.1f} ({c.baseline})")
+    if run.forecast_errors:
+        click.echo("")
+        hours = sorted({e.horizon_hours for e in run.forecast_errors})
+        header = ["FORECAST sMAPE", "SERIES", "ORIGINS"] + [f"{label} {h}h" for h in hours for label in ("MODEL", "NAIVE")]
+        table: dict[tuple[str, str], list[str]] = {}
+        for e in run.forecast_errors:
+            row = table.setdefault((e.trace, e.series), [e.trace, e.series, str(e.origins)] + ["—"] * (2 * len(hours)))
+            at = 3 + 2 * hours.index(e.horizon_hours)
+            row[at:at + 2] = [f"{e.model_smape:.1f}%", f"{e.naive_smape:.1f}%"]
+        _echo_table([header, *table.values()])
+        wins = sum(e.model_smape < e.naive_smape for e in run.forecast_errors)
+        click.echo(f"the model beats seasonal-naive (value a day earlier) in {wins} of {len(run.forecast_errors)} series × horizons")
     return EXIT_OK
+
+
+def _echo_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.rjust(widths[i]) if i else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 def _pct(value: float | None, scale: float = 1.0) -> str:

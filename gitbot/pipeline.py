@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gitbot.backtest.run import STRATEGIES, Result as BacktestResult, backtest as run_backtest
-from gitbot.backtest.trace import read_bitbrains
+from gitbot.backtest.forecast_error import ForecastError
+from gitbot.backtest.trace import DEFAULT_PERCENT_CAPACITY, NotATrace, read_traces
 from gitbot.config import Config, load_config
 from gitbot.edit.changeset import ChangeSet, plan_changes, write_changes
 from gitbot.edit.overlay import OverlayPatcher
@@ -33,6 +34,7 @@ from gitbot.metrics.source import LOOKBACK_SECONDS, SNAPSHOT_INFO, MetricSource,
 from gitbot.metrics.usage import Profiles, build_profiles
 from gitbot.output.document import Plan, PlanEntry, UsageWindow, final_status, inventory_document, plan_document
 from gitbot.pricing.catalog import CatalogError, load_catalog
+from gitbot.placement import Placement, for_workloads as placements_of
 from gitbot.pricing.estimate import estimate
 from gitbot.publish.github import GitHubPulls
 from gitbot.publish.gitrepo import GitRepository, Identity
@@ -117,6 +119,7 @@ class _Planned:
     workload_set: WorkloadSet
     recs: tuple[Recommendation, ...]
     entries_for: Callable[[ChangeSet, Sequence[Recommendation]], tuple[PlanEntry, ...]]
+    placements_for: Callable[[Sequence[PlanEntry]], tuple[Placement, ...]]
     window: UsageWindow | None
     catalog: str
     rules: tuple[str, ...]
@@ -167,25 +170,30 @@ def _plan(request: PlanRequest) -> _Planned:
             out.append(PlanEntry(rec, status, reasons, estimate(rec, catalog)))
         return tuple(out)
 
+    def placements_for(entries: Sequence[PlanEntry]) -> tuple[Placement, ...]:
+        return placements_of([(e.rec, e.cost) for e in entries], catalog)
+
     warnings = list(workload_set.warnings)
     if source is None:
         warnings.append("no usage source given (--metrics-file or --prometheus-url): nothing can be sized")
     elif profiles is not None:
         warnings.extend(profiles.data.warnings)
     return _Planned(
-        config, loaded, workload_set, recs, entries_for, window, catalog.name, rules.ids(), tuple(warnings),
+        config, loaded, workload_set, recs, entries_for, placements_for, window, catalog.name, rules.ids(), tuple(warnings),
         ClosedLoop(request.repo, loaded, recs), OverlayPatcher(request.repo.resolve(), loaded.files, loaded.patches),
     )
 
 
 def _result(request: PlanRequest, planned: _Planned, changes: ChangeSet, subset: Sequence[Recommendation], written: bool) -> Plan:
+    entries = planned.entries_for(changes, subset)
     return Plan(
         repository=str(request.repo),
         config=planned.config.source,
         usage=planned.window,
         catalog=planned.catalog,
         rules=planned.rules,
-        entries=planned.entries_for(changes, subset),
+        entries=entries,
+        placements=planned.placements_for(entries),
         changes=changes,
         skipped=planned.loaded.skipped + planned.workload_set.skipped,
         warnings=planned.warnings,
@@ -387,10 +395,19 @@ class BacktestRequest:
     config_file: Path | None = None  # settings and rules for the gitbot strategy
     repo: Path = Path(".")
     catalog: str | None = None
+    memory_capacity: int = DEFAULT_PERCENT_CAPACITY  # what 100 % means in traces that give memory in percent
 
 
-def backtest(request: BacktestRequest) -> list[BacktestResult]:
-    """Score each strategy on each trace (Bitbrains GWA-T-12 files) after training on its first part."""
+@dataclass(frozen=True)
+class BacktestRun:
+    results: list[BacktestResult]
+    forecast_errors: list[ForecastError]
+    skipped: tuple[str, ...]  # one line per file that holds no usage over time
+
+
+def backtest(request: BacktestRequest) -> BacktestRun:
+    """Score each strategy on each trace after training on its first part. Files that are not usage
+    traces (pod lists, summaries) are skipped with a line saying what they are."""
     config = load_config(request.repo, request.config_file)
     rules = load_rules([default_rules_dir(), *(request.repo / d for d in config.rules_dirs)], config.disabled_rules)
     strategy = PercentileStrategy(settings_from_config(config.settings, config.source or ".gitbot.yaml"), rules, ())
@@ -398,5 +415,13 @@ def backtest(request: BacktestRequest) -> list[BacktestResult]:
         rates = load_catalog(request.catalog or config.catalog).rates(None, None, None)
     except CatalogError as exc:
         raise InputError(f"catalog: {exc}") from None
-    traces = [read_bitbrains(path) for path in request.traces]
-    return run_backtest(traces, request.strategies, strategy, rates, request.train_fraction, request.tier)
+    traces, skipped = [], []
+    for path in request.traces:
+        try:
+            traces.extend(read_traces(path, request.memory_capacity))
+        except NotATrace as exc:
+            skipped.append(str(exc))
+    if not traces:
+        raise InputError("no usage traces among the files: " + "; ".join(skipped))
+    done = run_backtest(traces, request.strategies, strategy, rates, request.train_fraction, request.tier)
+    return BacktestRun(done.results, done.forecast_errors, tuple(skipped))

@@ -107,8 +107,8 @@ def test_table_markdown_and_diff_outputs(plan_json):
     assert code == 0
     golden("demo-plan.txt", table)
     code, markdown, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "markdown")
-    assert markdown.startswith("## gitbot: monthly cost will decrease by $55.85 (−15.2%)\n")
-    assert "| **Total** | **$367.85** | **$312.00** | **−$55.85** |" in markdown
+    assert markdown.startswith("## gitbot: monthly cost will decrease by $53.49 (−14.5%)\n")
+    assert "| **Total** | **$367.85** | **$314.35** | **−$53.49** |" in markdown
     code, diff, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "diff")
     assert diff == "".join(e["diff"] for e in plan_json["edits"])
     golden("demo-plan.diff", diff)
@@ -286,8 +286,8 @@ def test_pr_dry_run_prints_the_complete_pull_request(tmp_path, monkeypatch):
     code, out, err = run("pr", DEMO, "--metrics-file", METRICS, "--dry-run", "--scope", "repository")
     assert code == 0, err
     golden("demo-pr-dry-run.txt", out)
-    assert out.startswith("─" * 100 + "\nbranch: gitbot/all\ntitle: gitbot: right-size the repository (−$55.85/month)\n")
+    assert out.startswith("─" * 100 + "\nbranch: gitbot/all\ntitle: gitbot: right-size the repository (−$53.49/month)\n")
     assert (GOLDEN / "demo-plan.diff").read_text() in out  # the same edits as `gitbot plan`
-    assert outputs.read_text() == "changes-count=15\nmonthly-delta-usd=-55.85\npr-url=\n"
+    assert outputs.read_text() == "changes-count=15\nmonthly-delta-usd=-53.49\npr-url=\n"
     body = summary.read_text()
-    assert body.startswith('<!-- gitbot:pr {"fingerprint": ') and "## gitbot: monthly cost will decrease by $55.85 (−15.2%)" in body
+    assert body.startswith('<!-- gitbot:pr {"fingerprint": ') and "## gitbot: monthly cost will decrease by $53.49 (−14.5%)" in body

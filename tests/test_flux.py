@@ -122,25 +122,25 @@ def test_each_environment_edits_its_own_values_patch_and_a_second_plan_proposes_
     assert changes[(PROD, "redis")]["status"] == "comment-only"
     # the same usage, sized by each environment's rules (non-production: lower percentile, limit 2x)
     assert {k: f["written_text"] for k, f in prod["fields"].items() if f["changed"]} == {
-        "cpu_request_m": "150m", "memory_request_bytes": "185Mi", "memory_limit_bytes": "199Mi",
+        "cpu_request_m": "160m", "memory_request_bytes": "185Mi", "memory_limit_bytes": "199Mi",
     }
     assert {k: f["written_text"] for k, f in staging["fields"].items() if f["changed"]} == {
-        "cpu_request_m": "135m", "memory_request_bytes": "171Mi", "memory_limit_bytes": "342Mi",
+        "cpu_request_m": "135m", "memory_request_bytes": "172Mi", "memory_limit_bytes": "344Mi",
     }
     assert repo.git.diff("--numstat") == "6\t0\tapps/production/podinfo-values.yaml\n6\t0\tapps/staging/podinfo-values.yaml"
     assert (work / "apps/production/podinfo-values.yaml").read_text().endswith(
         "    httpRoute:\n      hostnames:\n        - podinfo.production\n"
-        "    resources:\n      requests:\n        cpu: 150m\n        memory: 185Mi\n      limits:\n        memory: 199Mi\n"
+        "    resources:\n      requests:\n        cpu: 160m\n        memory: 185Mi\n      limits:\n        memory: 199Mi\n"
     )
     assert (work / "apps/staging/podinfo-values.yaml").read_text().endswith(
         "    httpRoute:\n      hostnames:\n        - podinfo.staging\n"
-        "    resources:\n      requests:\n        cpu: 135m\n        memory: 171Mi\n      limits:\n        memory: 342Mi\n"
+        "    resources:\n      requests:\n        cpu: 135m\n        memory: 172Mi\n      limits:\n        memory: 344Mi\n"
     )
 
     _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))
     assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []
     after = sources(inventory(PlanRequest(repo=work)))
-    assert after[(PROD, "podinfo", "cpu_request_m")] == (150, "helmrelease-values", "apps/production/podinfo-values.yaml", 16, "spec.values.resources.requests.cpu", None)
+    assert after[(PROD, "podinfo", "cpu_request_m")] == (160, "helmrelease-values", "apps/production/podinfo-values.yaml", 16, "spec.values.resources.requests.cpu", None)
 
 
 def test_a_key_the_shared_base_sets_is_overridden_per_environment_and_the_base_is_kept(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_a_value_an_inline_patch_pins_is_edited_inside_it(tmp_path: Path) -> Non
     assert repo.git.diff("--numstat") == (
         "1\t1\tapps/production/kustomization.yaml\n5\t0\tapps/production/podinfo-values.yaml\n6\t0\tapps/staging/podinfo-values.yaml"
     )
-    assert (work / "apps/production/kustomization.yaml").read_text().endswith("            requests:\n              cpu: 150m\n")
+    assert (work / "apps/production/kustomization.yaml").read_text().endswith("            requests:\n              cpu: 160m\n")
 
 
 def test_an_edit_that_does_not_render_as_intended_becomes_a_comment(tmp_path: Path) -> None:
@@ -213,7 +213,7 @@ def test_an_edit_that_does_not_render_as_intended_becomes_a_comment(tmp_path: Pa
     assert prod["fields"]["cpu_request_m"]["current"] == 500
     assert prod["status"] == "comment-only"
     assert prod["reasons"][-1] == (
-        f"re-rendering {PROD} with the edit: Deployment/podinfo podinfo cpu_request becomes 500m, expected 150m"
+        f"re-rendering {PROD} with the edit: Deployment/podinfo podinfo cpu_request becomes 500m, expected 160m"
     )
     # staging is not affected by production's problem
     assert [e["file"] for e in doc["edits"]] == ["apps/staging/podinfo-values.yaml"]
@@ -386,7 +386,7 @@ def test_flux_kustomization_patches_and_target_namespace_are_applied_and_edited(
     assert [e["file"] for e in doc["edits"]] == ["apps/web/deployment.yaml", "clusters/production/web.yaml"]
     assert (work / "clusters/production/web.yaml").read_text() == files["clusters/production/web.yaml"].replace(
         'cpu: "1"\n                      memory: 1Gi\n                    limits:\n                      memory: 1Gi\n',
-        'cpu: "750m"\n                      memory: 739Mi\n                    limits:\n                      memory: 796Mi\n',
+        'cpu: "780m"\n                      memory: 739Mi\n                    limits:\n                      memory: 796Mi\n',
     )
     assert (work / "apps/web/deployment.yaml").read_text() == WEB.replace("cpu: 100m\n              memory: 128Mi", "cpu: 80m\n              memory: 106Mi")
     _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))

@@ -309,9 +309,9 @@ def test_microservices_demo_recommendations(microservices: Run) -> None:
     e = entry(doc, "default/Deployment/frontend", "server")
     assert (e["usage"]["cpu_m"]["p95"], e["usage"]["cpu_m"]["max"]) == (27, 32)
     assert recommended(e) == {
-        "cpu_request_m": 50,  # p95 27m, but max-step-down: at most -50% of the 100m it ran with
+        "cpu_request_m": 50,  # p97 of the forecast 28m, but max-step-down: at most -50% of the 100m it ran with
         "cpu_limit_m": 100,  # cpu-limit: max(2 x 50m, 32m + 10%)
-        "memory_request_bytes": 64 * MI,  # p99 53.46Mi + 15% = 62Mi, within 10% of 64Mi: hysteresis keeps it
+        "memory_request_bytes": 64 * MI,  # forecast p99 53.48Mi + 15% = 62Mi, within 10% of 64Mi: hysteresis keeps it
         "memory_limit_bytes": 67 * MI,  # max(request x1, peak 55.44Mi + 20% = 66.5Mi) rounded up to 1Mi
     }
     assert written(e) == {"cpu_request_m": "50m", "cpu_limit_m": "100m", "memory_request_bytes": None, "memory_limit_bytes": "67Mi"}
@@ -320,9 +320,9 @@ def test_microservices_demo_recommendations(microservices: Run) -> None:
     # adservice/server: 200m/300m, 180Mi/300Mi. CPU p95 150m (~0.75 of the request), max 176m.
     e = entry(doc, "default/Deployment/adservice", "server")
     assert recommended(e) == {
-        "cpu_request_m": 150,  # p95 150m, already on the 5m grid
-        "cpu_limit_m": 300,  # max(2 x 150m, 176m + 10%) = 300m = today's limit: unchanged
-        "memory_request_bytes": 130 * MI,  # p99 112.86Mi + 15% = 129.8Mi -> 130Mi
+        "cpu_request_m": 160,  # p97 of the forecast 156m -> 5m grid
+        "cpu_limit_m": 300,  # max(2 x 160m, 176m + 10%) = 320m, within 10% of today's 300m: kept
+        "memory_request_bytes": 130 * MI,  # forecast p99 112.83Mi + 15% = 129.8Mi -> 130Mi
         "memory_limit_bytes": 150 * MI,  # peak 116.49Mi + 20% = 140Mi, but at most -50% of 300Mi
     }
     assert e["fields"]["memory_limit_bytes"]["rule_ids"] == ["memory-limit-production", "max-step-down"]
@@ -330,17 +330,17 @@ def test_microservices_demo_recommendations(microservices: Run) -> None:
     # redis-cart/redis: 70m/125m, 200Mi/256Mi; CPU p95 40m, max 47m; memory p99 106.39Mi, max 112.98Mi
     e = entry(doc, "default/Deployment/redis-cart", "redis")
     assert recommended(e) == {
-        "cpu_request_m": 40,  # p95 40m (above the 35m step-down floor)
-        "cpu_limit_m": 80,  # max(2 x 40m, 47m + 10%)
-        "memory_request_bytes": 123 * MI,  # 106.39Mi + 15% = 122.3Mi -> 123Mi
+        "cpu_request_m": 45,  # p97 of the forecast 42m -> 45m (above the 35m step-down floor)
+        "cpu_limit_m": 90,  # max(2 x 45m, 47m + 10%)
+        "memory_request_bytes": 123 * MI,  # forecast p99 106.39Mi + 15% = 122.3Mi -> 123Mi
         "memory_limit_bytes": 136 * MI,  # 112.98Mi + 20% = 135.6Mi -> 136Mi (above the 128Mi step-down floor)
     }
 
-    # currencyservice/server: memory p99 21.87Mi + 15% = 25.2Mi is under the 32Mi floor rule
+    # currencyservice/server: memory forecast p99 21.84Mi + 15% = 25.1Mi is under the 32Mi floor rule
     e = entry(doc, "default/Deployment/currencyservice", "server")
     assert e["fields"]["memory_request_bytes"]["recommended"] == 32 * MI
     assert e["fields"]["memory_request_bytes"]["rule_ids"] == ["floor"]
-    assert e["fields"]["cpu_request_m"]["recommended"] == 50  # p95 44m -> step-down floor 50m
+    assert e["fields"]["cpu_request_m"]["recommended"] == 50  # forecast p97 46m -> step-down floor 50m
 
 
 # -- stefanprodan/podinfo, whole repository with a config ---------------------------------------
@@ -438,11 +438,12 @@ def test_podinfo_plan(podinfo: Run) -> None:
     # all three overlays (they all want the same values, so one edit of the shared base serves them),
     # kustomize/'s podinfo, the Helm podinfo through values-prod.yaml, and 21 overlay containers
     # whose shared base line needs different values per overlay: each overlay gets a
-    # gitbot-resources.yaml patch (listed in its kustomization) instead of a base edit.
+    # gitbot-resources.yaml patch (listed in its kustomization) instead of a base edit. database-primary's
+    # requests differ per overlay (patches), but its limits are the same in all three: one base edit.
     # comment-only 1: podinfo-redis (resources hard-coded in its template).
     # skipped 3: the warm-cache-init init container in each overlay has no usage (see module doc).
     assert summary["by_status"] == {"change": 33, "unchanged": 0, "comment-only": 1, "skipped": 3}
-    assert summary["files_changed"] == 18
+    assert summary["files_changed"] == 19
     assert sorted(e["file"] for e in doc["edits"]) == [
         "charts/podinfo/values-prod.yaml",
         "deploy/bases/backend/deployment.yaml",
@@ -450,6 +451,7 @@ def test_podinfo_plan(podinfo: Run) -> None:
         "deploy/bases/database/cronjob-rollup-daily.yaml",
         "deploy/bases/database/cronjob-rollup-weekly.yaml",
         "deploy/bases/database/deployment-replica.yaml",
+        "deploy/bases/database/statefulset-primary.yaml",
         "deploy/bases/frontend/cronjob-warm-cache.yaml",
         *(f"deploy/overlays/{env}/{name}" for env in ("dev", "production", "staging") for name in ("gitbot-resources.yaml", "kustomization.yaml")),
         "deploy/secure/backend/deployment.yaml",
@@ -484,7 +486,7 @@ def test_podinfo_recommendations(podinfo: Run) -> None:
     assert recommended(e) == {
         "cpu_request_m": 50,  # hpa-cpu: median 40m / 99% = 41m; max-step-down keeps >= 50% of 100m
         "cpu_limit_m": 1000,  # max(2 x 50m, peak 78m + 10%) = 100m, but at most -50% of 2000m
-        "memory_request_bytes": 54 * MI,  # 46.23Mi + 15% = 53.2Mi -> 54Mi
+        "memory_request_bytes": 54 * MI,  # forecast p99 46.27Mi + 15% = 53.2Mi -> 54Mi
         "memory_limit_bytes": 256 * MI,  # peak + 20% = 57Mi, but at most -50% of 512Mi
     }
     assert written(e) == {"cpu_request_m": "50m", "cpu_limit_m": "1000m", "memory_request_bytes": "54Mi", "memory_limit_bytes": "256Mi"}
@@ -683,9 +685,9 @@ def test_examples_recommendations(examples: Run) -> None:
     e = entry(doc, "default/Deployment/storm-worker-controller", "storm-worke")  # sic, upstream's name
     assert (e["usage"]["pods"], e["usage"]["samples"]) == (2, 2304)
     assert recommended(e) == {
-        "cpu_request_m": 55,  # p95 55m (above the -50% floor of 50m)
-        "cpu_limit_m": 110,  # max(2 x 55m, 67m + 10%)
-        "memory_request_bytes": 100 * MI,  # 88.84Mi + 15% = 103Mi, within 10% of 100Mi: kept
+        "cpu_request_m": 60,  # p97 of the forecast 57m -> 60m (above the -50% floor of 50m)
+        "cpu_limit_m": 120,  # max(2 x 60m, 67m + 10%)
+        "memory_request_bytes": 100 * MI,  # forecast p99 89.98Mi + 15% = 104Mi, within 10% of 100Mi: kept
         "memory_limit_bytes": 250 * MI,  # peak + 20% = 111Mi -> at most -50% of 500Mi
     }
 
@@ -694,20 +696,20 @@ def test_examples_recommendations(examples: Run) -> None:
     # writes CPU in the file's decimal-core idiom
     e = entry(doc, "default/Deployment/selenium-hub", "selenium-hub")
     assert recommended(e) == {
-        "cpu_request_m": 105,  # p95 101m -> 5m grid
+        "cpu_request_m": 105,  # p97 of the forecast 104m -> 5m grid
         "cpu_limit_m": 250,  # max(2 x 105m, 115m + 10%) = 210m, at most -50% of 500m
-        "memory_request_bytes": 664 * MI,  # 577.37Mi + 15% = 664Mi
+        "memory_request_bytes": 667 * MI,  # forecast p99 579.42Mi + 15% = 666.3Mi -> 667Mi
         "memory_limit_bytes": 713 * MI,  # 593.75Mi + 20% = 712.5Mi -> 713Mi (above the 500Mi floor)
     }
-    assert written(e) == {"cpu_request_m": "0.105", "cpu_limit_m": "0.25", "memory_request_bytes": "664Mi", "memory_limit_bytes": "713Mi"}
+    assert written(e) == {"cpu_request_m": "0.105", "cpu_limit_m": "0.25", "memory_request_bytes": "667Mi", "memory_limit_bytes": "713Mi"}
 
     # nimbus (a JSON Pod with only a 100m CPU limit): requests and a memory limit are inserted, and
     # the edited file must still be JSON with exactly the recommended values
     e = entry(doc, "default/Pod/nimbus", "nimbus")
     assert recommended(e) == {
-        "cpu_request_m": 35,  # p95 31m -> 35m (5m steps)
+        "cpu_request_m": 35,  # p97 of the forecast 32m -> 35m (5m steps)
         "cpu_limit_m": 70,  # max(2 x 35m, 37m + 10%)
-        "memory_request_bytes": 83 * MI,  # p99 71.9Mi + 15% = 82.7Mi -> 83Mi
+        "memory_request_bytes": 83 * MI,  # forecast p99 71.86Mi + 15% = 82.6Mi -> 83Mi
         "memory_limit_bytes": 91 * MI,  # peak 75.75Mi + 20% = 90.9Mi -> 91Mi (none before)
     }
     for change in examples.plan.changes.files:
@@ -723,11 +725,11 @@ def test_examples_recommendations(examples: Run) -> None:
 
     # a container with no resources at all gets requests and a memory limit, but no CPU limit
     e = entry(doc, "default/Deployment/tf-serving", "tensorflow-serving")
-    assert recommended(e) == {"cpu_request_m": 75, "cpu_limit_m": None, "memory_request_bytes": 93 * MI, "memory_limit_bytes": 100 * MI}
+    assert recommended(e) == {"cpu_request_m": 80, "cpu_limit_m": None, "memory_request_bytes": 93 * MI, "memory_limit_bytes": 100 * MI}
 
     # Guaranteed-QoS pods (cpu-manager exclusive-*: requests == limits, whole cores for the static
-    # CPU manager) stay Guaranteed: CPU p95 309m stays a whole core, memory goes to the sized limit
-    # (p99 137.33Mi + 15% = 166M requested; peak 143.28Mi + 20% = 180.3M -> 181M, in the file's M)
+    # CPU manager) stay Guaranteed: CPU (about 300m used) stays a whole core, memory goes to the sized
+    # limit (peak 143.28Mi + 20% = 180.3M -> 181M, in the file's M)
     e = entry(doc, "default/Pod/exclusive-1", "exclusive-1")
     assert recommended(e) == {"cpu_request_m": 1000, "cpu_limit_m": 1000, "memory_request_bytes": 181_000_000, "memory_limit_bytes": 181_000_000}
     assert written(e) == {"cpu_request_m": None, "cpu_limit_m": None, "memory_request_bytes": "181M", "memory_limit_bytes": "181M"}
@@ -800,11 +802,11 @@ REDIS_PRODUCTION_AFTER = REDIS_PRODUCTION + """\
 replica:
   resources:
     requests:
-      cpu: 55m
-      memory: 100Mi
+      cpu: 60m
+      memory: 103Mi
       ephemeral-storage: 50Mi
     limits:
-      cpu: 110m
+      cpu: 120m
       memory: 113Mi
       ephemeral-storage: 2Gi
 """
@@ -879,7 +881,7 @@ def test_podinfo_write_then_plan_again_proposes_nothing(podinfo: Run, tmp_path: 
     snapshot = tmp_path / "usage.om.gz"
     write_snapshot(scenario_for(simple_workloads(podinfo.inventory), END), snapshot)
     first, doc = plan(PlanRequest(repo=work, config_file=config, metrics_file=snapshot, at=END, write=True))
-    assert first.written and doc["summary"]["files_changed"] == 18
+    assert first.written and doc["summary"]["files_changed"] == 19
     repo.git.add("-N", ".")  # the new overlay patch files
     changed = sorted(line.split("\t")[2] for line in repo.git.diff("--numstat").splitlines())
     assert changed == sorted(e["file"] for e in doc["edits"])
@@ -926,13 +928,13 @@ def test_microservices_demo_kustomize_components_write_then_plan_again_proposes_
     assert repo.git.diff("--numstat").splitlines() == [
         "3\t3\tbase/adservice.yaml", "7\t7\tbase/cartservice.yaml", "4\t4\tbase/checkoutservice.yaml",
         "3\t3\tbase/currencyservice.yaml", "3\t3\tbase/emailservice.yaml", "3\t3\tbase/frontend.yaml",
-        "3\t3\tbase/loadgenerator.yaml", "3\t3\tbase/paymentservice.yaml", "4\t4\tbase/productcatalogservice.yaml",
+        "3\t3\tbase/loadgenerator.yaml", "1\t1\tbase/paymentservice.yaml", "4\t4\tbase/productcatalogservice.yaml",
         "4\t4\tbase/recommendationservice.yaml", "3\t3\tbase/shippingservice.yaml",
         "6\t0\tcomponents/google-cloud-operations/otel-collector.yaml",
     ]
     otel = next(e for e in doc["edits"] if e["file"] == "components/google-cloud-operations/otel-collector.yaml")
     assert [line for line in otel["diff"].splitlines() if line.startswith("+") and not line.startswith("+++")] == [
-        "+        resources:", "+          requests:", "+            cpu: 35m", "+            memory: 83Mi",
+        "+        resources:", "+          requests:", "+            cpu: 35m", "+            memory: 84Mi",
         "+          limits:", "+            memory: 89Mi",
     ]
     assert again["summary"]["by_status"]["change"] == 0 and again["edits"] == []

@@ -59,10 +59,13 @@ def profile(w, cpu, mem, **kw):
 
 
 RULES = load_rules([default_rules_dir()], ())
+# These tests pin the rules on the plain-percentile path (p95 CPU, as before forecasts); the forecast
+# path has its own tests below and in test_forecast.py.
+PERCENTILES = StrategySettings(cpu_request_percentile=95.0, forecast_days=0)
 
 
 def recommend(w, p, exemptions=()):
-    return PercentileStrategy(StrategySettings(), RULES, exemptions).recommend(w, w.containers[0], p)
+    return PercentileStrategy(PERCENTILES, RULES, exemptions).recommend(w, w.containers[0], p)
 
 
 def values(rec):
@@ -133,7 +136,7 @@ def test_cpu_limit_policy_and_throttling():
     assert rec.fields[Field.CPU_LIMIT].rule_ids == ("cpu-limit",)
     assert "throttled in 20% of CFS periods at a 200m limit" in rec.explanation
     without_limit_policy = load_rules([default_rules_dir()], ("cpu-limit", "cpu-limit-non-production"))
-    rec = PercentileStrategy(StrategySettings(), without_limit_policy).recommend(w, w.containers[0], p)
+    rec = PercentileStrategy(PERCENTILES, without_limit_policy).recommend(w, w.containers[0], p)
     assert rec.fields[Field.CPU_LIMIT].recommended == 300
     assert rec.fields[Field.CPU_LIMIT].rule_ids == ("throttling",)
 
@@ -189,3 +192,23 @@ def test_guaranteed_qos_containers_keep_requests_equal_to_limits():
     burstable = workload(container(cpu_request="2", cpu_limit="4", memory_request="1Gi", memory_limit="1Gi"))
     rec = recommend(burstable, profile(burstable, 300.0, 300 * MI))
     assert "guaranteed-qos" not in rec.rule_ids
+
+
+def test_forecast_path_sizes_from_the_forecast_and_suggests_scaling_for_a_strong_daily_cycle():
+    # 4 days of a clean daily cycle between 100m and 900m: the forecast's p97 is near the peak, and
+    # a static request that high idles most of the day, so the explanation suggests an HPA or a
+    # scheduled scaler with the numbers (peak 900m, trough 100m: 9x)
+    w = workload(container(cpu_request="1", memory_request="256Mi", memory_limit="256Mi"))
+    cpu = 500 + 400 * np.sin(2 * np.pi * GRID / 86400)
+    rec = PercentileStrategy(StrategySettings(), RULES).recommend(w, w.containers[0], profile(w, cpu, 200 * MI))
+    request = rec.fields[Field.CPU_REQUEST]
+    assert request.reason.startswith("p97 of the 7-day forecast 8")
+    assert request.recommended == 900  # p97 of a 100..900m sine, rounded up to the 5m grid
+    assert "CPU: daily cycle (autocorrelation 0.75)" in rec.explanation
+    assert ("daily cycle: 900m at the peak hour, 100m at the trough (9x); a static request of 900m CPU leaves "
+            "~9.6 core-hours a day idle per pod. An HPA on CPU, or a scheduled scaler (e.g. a KEDA cron trigger), "
+            "would follow the cycle") in rec.explanation
+    # with an HPA on CPU the HPA note is given instead
+    with_hpa = workload(container(cpu_request="1", memory_request="256Mi"), hpa=HpaInfo("web", 2, 10, 70, None))
+    rec = PercentileStrategy(StrategySettings(), RULES).recommend(with_hpa, with_hpa.containers[0], profile(with_hpa, cpu, 200 * MI))
+    assert "daily cycle: " not in rec.explanation and "HPA web" in rec.explanation

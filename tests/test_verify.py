@@ -97,8 +97,8 @@ def test_overlay_patch_fields_map_to_the_patch_file():
         "             requests:\n"
         '-              cpu: "1"\n'
         "-              memory: 1Gi\n"
-        '+              cpu: "610m"\n'
-        "+              memory: 776Mi\n"
+        '+              cpu: "620m"\n'
+        "+              memory: 794Mi\n"
         "             limits:\n"
         '-              cpu: "2"\n'
         "-              memory: 2Gi\n"
@@ -246,7 +246,7 @@ def test_an_inline_patch_is_edited_inside_the_kustomization(tmp_path):
         .replace("memory: 2Gi\n                  limits", f"memory: {written['memory_request_bytes']}\n                  limits")
         .replace("limits:\n                    memory: 2Gi", f"limits:\n                    memory: {written['memory_limit_bytes']}")
     )
-    assert written == {"cpu_request_m": "750m", "memory_request_bytes": "739Mi", "memory_limit_bytes": "1Gi"}
+    assert written == {"cpu_request_m": "780m", "memory_request_bytes": "739Mi", "memory_limit_bytes": "1Gi"}
     _, again = plan(PlanRequest(repo=tmp_path, metrics_file=snapshot, at=1794787200.0))
     assert again["summary"]["by_status"]["change"] == 0
 
@@ -295,9 +295,9 @@ def test_an_existing_gitbot_patch_is_extended_with_one_more_document(tmp_path):
     # web's document gets its new values where it is (cpu replaced, memory added beside it); api,
     # which had none, is appended as one more document
     assert (tmp_path / "staging" / "gitbot-resources.yaml").read_text() == (
-        earlier.replace("cpu: 100m\n", "cpu: 75m\n              memory: 47Mi\n            limits:\n              memory: 50Mi\n")
+        earlier.replace("cpu: 100m\n", "cpu: 80m\n              memory: 47Mi\n            limits:\n              memory: 50Mi\n")
         + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n"
-        "        - name: api\n          resources:\n            requests:\n              cpu: 260m\n              memory: 250Mi\n"
+        "        - name: api\n          resources:\n            requests:\n              cpu: 265m\n              memory: 250Mi\n"
         "            limits:\n              memory: 281Mi\n"
     )
     assert sorted(e["file"] for e in doc["edits"]) == [

@@ -38,12 +38,13 @@ class Sizing:
 
 
 def current(train: Trace) -> Sizing:
-    cpu, memory = int(train.cpu_capacity_m[-1]), int(train.memory_capacity_bytes[-1])
+    cpu = int(train.cpu_capacity_m[-1]) if train.has_cpu else None
+    memory = int(train.memory_capacity_bytes[-1])
     return Sizing(cpu, cpu, memory, memory)
 
 
 def krr_simple(train: Trace) -> Sizing:
-    cpu = _ceil(np.percentile(train.cpu_m, 95))
+    cpu = _ceil(np.percentile(train.cpu_m, 95)) if train.has_cpu else None
     memory = _ceil(float(np.max(train.memory_bytes[train.memory_known])) * 1.15) if train.memory_known.any() else None
     return Sizing(cpu, None, memory, memory)
 
@@ -51,7 +52,7 @@ def krr_simple(train: Trace) -> Sizing:
 def vpa_like(train: Trace, ooms_in_training: bool = False) -> Sizing:
     end = int(train.timestamps[-1])
     weights = np.exp2(-(end - train.timestamps) / HALF_LIFE_SECONDS)
-    cpu = max(_ceil(weighted_percentile(train.cpu_m, weights, 90) * 1.15), 25)
+    cpu = max(_ceil(weighted_percentile(train.cpu_m, weights, 90) * 1.15), 25) if train.has_cpu else None
     memory: int | None = None
     if train.memory_known.any():
         ts, used = train.timestamps[train.memory_known], train.memory_bytes[train.memory_known]

@@ -20,6 +20,8 @@ from gitbot.backtest.trace import Trace
 from gitbot.pricing.catalog import ResourceRates
 from gitbot.pricing.cost import monthly_cost
 
+GIB = 2**30
+
 
 @dataclass(frozen=True)
 class Score:
@@ -31,10 +33,15 @@ class Score:
     memory_over_request_pct: float | None
     oom_episodes: int | None  # None: no memory limit or no memory samples
     monthly_cost_usd: Decimal
+    cpu_requested_core_hours: float = 0.0
+    cpu_unused_core_hours: float = 0.0
+    memory_requested_gib_hours: float = 0.0
+    memory_unused_gib_hours: float = 0.0
 
 
 def score(sizing: Sizing, test: Trace, rates: ResourceRates) -> Score:
-    cpu, memory = test.cpu_m, test.memory_bytes[test.memory_known]
+    cpu, memory = test.cpu_m if test.has_cpu else np.zeros(0), test.memory_bytes[test.memory_known]
+    hours = test.step_seconds / 3600  # each sample stands for one step
     return Score(
         samples=len(test),
         cpu_slack=_slack(cpu, sizing.cpu_request_m),
@@ -47,6 +54,10 @@ def score(sizing: Sizing, test: Trace, rates: ResourceRates) -> Score:
             if sizing.memory_limit_bytes is not None and memory.size else None
         ),
         monthly_cost_usd=monthly_cost(sizing.cpu_request_m, sizing.memory_request_bytes, Decimal(1), rates),
+        cpu_requested_core_hours=_requested(cpu, sizing.cpu_request_m, hours / 1000),
+        cpu_unused_core_hours=_unused(cpu, sizing.cpu_request_m, hours / 1000),
+        memory_requested_gib_hours=_requested(memory, sizing.memory_request_bytes, hours / GIB),
+        memory_unused_gib_hours=_unused(memory, sizing.memory_request_bytes, hours / GIB),
     )
 
 
@@ -56,6 +67,14 @@ def episodes(above: np.ndarray) -> int:
         return 0
     starts = above & ~np.concatenate(([False], above[:-1]))
     return int(starts.sum())
+
+
+def _requested(used: np.ndarray, request: int | None, unit_hours: float) -> float:
+    return float(request * used.size * unit_hours) if request else 0.0
+
+
+def _unused(used: np.ndarray, request: int | None, unit_hours: float) -> float:
+    return float(np.maximum(request - used, 0.0).sum() * unit_hours) if request else 0.0
 
 
 def _slack(used: np.ndarray, request: int | None) -> float | None:
@@ -68,3 +87,40 @@ def _over_pct(used: np.ndarray, bound: int | None) -> float | None:
     if bound is None or used.size == 0:
         return None
     return float((used > bound).mean() * 100.0)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One strategy over all traces: totals, means of the per-trace percentages, and pooled slack
+    (unused / requested core-hours or GiB-hours summed over the traces, so big workloads weigh more)."""
+
+    strategy: str
+    traces: int
+    oom_episodes: int | None  # None: no trace had a memory limit to breach
+    cpu_over_request_pct: float | None
+    cpu_slack_pct: float | None
+    cpu_slack_pooled_pct: float | None
+    memory_slack_pct: float | None
+    memory_slack_pooled_pct: float | None
+    monthly_cost_usd: Decimal
+
+
+def summarize(strategy: str, scores: list[Score]) -> Summary:
+    def mean(values: list[float | None], scale: float = 1.0) -> float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) / len(known) * scale if known else None
+
+    def pooled(unused: float, requested: float) -> float | None:
+        return unused / requested * 100 if requested else None
+
+    return Summary(
+        strategy=strategy,
+        traces=len(scores),
+        oom_episodes=None if all(s.oom_episodes is None for s in scores) else sum(s.oom_episodes or 0 for s in scores),
+        cpu_over_request_pct=mean([s.cpu_over_request_pct for s in scores]),
+        cpu_slack_pct=mean([s.cpu_slack for s in scores], 100),
+        cpu_slack_pooled_pct=pooled(sum(s.cpu_unused_core_hours for s in scores), sum(s.cpu_requested_core_hours for s in scores)),
+        memory_slack_pct=mean([s.memory_slack for s in scores], 100),
+        memory_slack_pooled_pct=pooled(sum(s.memory_unused_gib_hours for s in scores), sum(s.memory_requested_gib_hours for s in scores)),
+        monthly_cost_usd=sum((s.monthly_cost_usd for s in scores), Decimal(0)),
+    )

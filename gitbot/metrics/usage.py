@@ -89,6 +89,8 @@ class UsageProfile:
     cpu_m: np.ndarray  # every 5-minute CPU sample of every pod (millicores), no NaN
     memory_bytes: np.ndarray  # every working-set sample of every pod (bytes), no NaN
     cpu_m_by_step: np.ndarray  # on the grid: sum over pods (NaN where no pod had data)
+    cpu_m_per_pod_by_step: np.ndarray  # on the grid: mean over the pods with data (NaN where none had)
+    cpu_m_steps: np.ndarray  # int32: the grid step of each value in cpu_m
     memory_bytes_by_step: np.ndarray  # on the grid: max over pods
     step_seconds: int
     steps_total: int
@@ -224,6 +226,8 @@ def _pool(key: ContainerKey, items: list[PodContainerUsage], data: UsageData, jo
     steps_present = has_data.any(axis=0)
     with np.errstate(invalid="ignore"):
         cpu_by_step = np.where(np.isnan(cpu).all(axis=0), np.nan, np.nansum(cpu, axis=0))
+        cpu_pods = (~np.isnan(cpu)).sum(axis=0)
+        cpu_per_pod = np.divide(cpu_by_step, cpu_pods, out=np.full(cpu_by_step.shape, np.nan), where=cpu_pods > 0)
         mem_by_step = np.where(np.isnan(mem).all(axis=0), np.nan, np.nanmax(np.where(np.isnan(mem), -np.inf, mem), axis=0))
     present_times = data.grid[steps_present]
 
@@ -251,8 +255,10 @@ def _pool(key: ContainerKey, items: list[PodContainerUsage], data: UsageData, jo
         workload=key[0],
         container=key[1],
         cpu_m=cpu[~np.isnan(cpu)],
+        cpu_m_steps=np.nonzero(~np.isnan(cpu))[1].astype(np.int32),
         memory_bytes=mem[~np.isnan(mem)],
         cpu_m_by_step=cpu_by_step,
+        cpu_m_per_pod_by_step=cpu_per_pod,
         memory_bytes_by_step=mem_by_step,
         step_seconds=data.step_seconds,
         steps_total=int(data.grid.size),

@@ -17,6 +17,7 @@ import gitbot
 from gitbot.edit.changeset import ChangeSet, rec_key
 from gitbot.metrics.usage import Profiles, UsageProfile
 from gitbot.model import FIELDS, Container, Embedded, Field, FieldSource, Skipped, Status, Workload, YamlPath
+from gitbot.placement import Option, Placement, family_of
 from gitbot.pricing.cost import percent_change, usd
 from gitbot.pricing.estimate import CostDelta
 from gitbot.strategies.base import Recommendation
@@ -55,6 +56,7 @@ class Plan:
     skipped: tuple[Skipped, ...]
     warnings: tuple[str, ...]
     written: bool
+    placements: tuple[Placement, ...] = ()  # comment-only node-family / spot suggestions
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -73,6 +75,35 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "written": plan.written,
         "skipped_inputs": [_skipped(s) for s in plan.skipped],
         "warnings": list(plan.warnings),
+        "placements": [_placement(p) for p in plan.placements],
+    }
+
+
+def _placement(p: Placement) -> dict[str, Any]:
+    def option(o: Option) -> dict[str, Any]:
+        return {
+            "family": family_of(o.instance), "category": o.instance.category, "capacity_type": o.capacity,
+            "reference_instance_type": o.instance.instance_type, "cpu_request_m": o.cpu_m,
+            "hourly_usd_per_pod": str(o.hourly_per_pod.quantize(Decimal("1e-6"))),
+        }
+
+    return {
+        "workload": str(p.workload.id),
+        "environment": p.workload.environment,
+        "tier": p.workload.tier,
+        "cloud": p.current.instance.cloud,
+        "region": p.current.instance.region,
+        "pod": {"cpu_request_m": p.cpu_m, "memory_request_bytes": p.memory_bytes},
+        "replicas": str(p.replicas),
+        "current": option(p.current),
+        "suggested": option(p.suggested),
+        "cpu_speed_ratio": None if p.speed_ratio is None else str(p.speed_ratio.quantize(Decimal("0.01"))),
+        "monthly_cost": {
+            "before_usd": str(usd(p.monthly_before)), "after_usd": str(usd(p.monthly_after)),
+            "delta_usd": str(usd(p.monthly_after) - usd(p.monthly_before)),
+        },
+        "reason": p.reason,
+        "snippet": p.snippet,
     }
 
 

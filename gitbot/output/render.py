@@ -74,6 +74,15 @@ def plan_table(doc: Mapping[str, Any]) -> str:
         lines.append("")
         for c in notes:
             lines.append(f"{c['status']:<12}  {c['workload']} {c['container']}: {'; '.join(c['reasons'])}")
+    placements = doc.get("placements") or []
+    if placements:
+        lines += ["", "Placement (comment-only; the affinity snippets are in --format markdown/json):"]
+        for p in placements:
+            cost = p["monthly_cost"]
+            lines.append(
+                f"  {p['workload']}: {_option(p['current'])} → {_option(p['suggested'])}, pods "
+                f"{_money(cost['before_usd'])} → {_money(cost['after_usd'])}/month ({_money(cost['delta_usd'], signed=True)})"
+            )
     lines += ["", _summary_line(doc)]
     if doc["edits"] and not doc["written"]:
         lines.append("Dry run: nothing written. --format diff shows the edits; --write applies them.")
@@ -173,10 +182,30 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
         for c in comments:
             lines += _container_md(c)
             lines += [f"  - why not edited: {'; '.join(c['reasons'])}", ""]
+    placements = doc.get("placements") or []
+    if placements:
+        lines += [
+            "### Placement suggestions (comment-only)", "",
+            "Node families that fit the pods' new CPU:memory shape for less, CPU rescaled by per-core speed. "
+            "Costs are the pods' share of the node (the larger of CPU and memory), without node overhead.", "",
+            "| Workload | Now | Suggested | Previous | New | Diff |", "|---|---|---|---:|---:|---:|",
+        ]
+        for p in placements:
+            cost = p["monthly_cost"]
+            lines.append(f"| `{p['workload']}` | {_option(p['current'])} | {_option(p['suggested'])} | {_money(cost['before_usd'])} | "
+                         f"{_money(cost['after_usd'])} | {_money(cost['delta_usd'], signed=True)} |")
+        lines.append("")
+        for p in placements:
+            lines += [f"- **`{p['workload']}`**: {p['reason']}", "", "  <details><summary>pod spec snippet</summary>", "",
+                      "  ```yaml", *(f"  {line}" for line in p["snippet"].rstrip("\n").split("\n")), "  ```", "", "  </details>", ""]
     if doc["edits"]:
         diff = plan_diff(doc)
         lines += ["<details><summary>Diff</summary>", "", "```diff", diff.rstrip("\n"), "```", "", "</details>", ""]
     return "\n".join(lines)
+
+
+def _option(o: Mapping[str, Any]) -> str:
+    return f"{o['family']} ({o['category']}, {o['capacity_type']}, {human_value('cpu_request_m', o['cpu_request_m'])} CPU)"
 
 
 def _per_workload(containers: list[Mapping[str, Any]]) -> list[tuple[str, Decimal, Decimal]]:

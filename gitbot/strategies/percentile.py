@@ -2,14 +2,23 @@
 
 Settings (``settings:`` in .gitbot.yaml, or ``settings`` rules per tier / container type):
 
-``cpu_request_percentile`` (95)
-    CPU request = this percentile of the 5-minute CPU usage samples of all replicas.
+``cpu_request_percentile`` (97)
+    CPU request = this percentile of the per-pod CPU usage forecast for the next review period
+    (``gitbot.strategies.forecast``); without a forecast (less than 3 days of data), of the
+    recorded 5-minute samples of all replicas.
 ``cpu_request_margin_pct`` (0)
     added on top of that percentile.
 ``memory_request_percentile`` (99)
-    memory request = this percentile of the working-set samples of all replicas ...
+    memory request = this percentile of the working-set forecast (or samples) ...
 ``memory_request_margin_pct`` (15)
     ... plus this margin.
+``forecast_days`` (7)
+    the review period the forecast covers: how long the proposal has to hold. 0 turns forecasts
+    off (plain percentiles of the recorded samples).
+``history_half_life_days`` (3)
+    how fast old noise fades from the forecast's bands.
+
+Limits use the higher of the recorded peak and the forecast peak.
 
 Then the rules, in this order, each recorded on the fields it changed:
 ``min-data`` (gate) -> ``hpa-cpu`` (CPU request basis for HPA targets) -> ``oom-bump`` -> ``floor``
@@ -30,15 +39,18 @@ from gitbot.metrics.usage import UsageProfile
 from gitbot.model import FIELDS, Container, Field, Resource, Status, Workload
 from gitbot.quantity import GI, MI, human_cpu, human_memory, memory_unit_family, round_up
 from gitbot.strategies.base import FieldRecommendation, Recommendation, unchanged_fields
+from gitbot.strategies.forecast import Forecast, NoForecast, fit
 from gitbot.strategies.rules import RULE_KINDS, Rule, RuleSet
 
 
 @dataclass(frozen=True)
 class StrategySettings:
-    cpu_request_percentile: float = 95.0
+    cpu_request_percentile: float = 97.0
     cpu_request_margin_pct: float = 0.0
     memory_request_percentile: float = 99.0
     memory_request_margin_pct: float = 15.0
+    forecast_days: float = 7.0
+    history_half_life_days: float = 3.0
 
     def merged(self, overrides: Mapping[str, Any]) -> StrategySettings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -131,15 +143,17 @@ class PercentileStrategy:
         drafts = {f: _Draft(f, container.current(f)) for f in FIELDS}
         basis: dict[Field, str] = {f: "" for f in FIELDS}
         summary: list[str] = [_usage_line(profile)]
+        outlook = _Outlook.of(profile, settings)
+        summary.extend(outlook.lines())
 
         cpu_ok = profile.cpu_m.size > 0
         mem_ok = profile.memory_bytes.size > 0
         if cpu_ok:
-            basis[Field.CPU_REQUEST] = self._cpu_request(drafts[Field.CPU_REQUEST], workload, profile, settings, rules, summary)
+            basis[Field.CPU_REQUEST] = self._cpu_request(drafts[Field.CPU_REQUEST], workload, profile, outlook, settings, rules)
         else:
             basis[Field.CPU_REQUEST] = basis[Field.CPU_LIMIT] = "no CPU samples; left as is"
         if mem_ok:
-            basis[Field.MEMORY_REQUEST] = self._memory_request(drafts[Field.MEMORY_REQUEST], profile, settings, rules, summary)
+            basis[Field.MEMORY_REQUEST] = self._memory_request(drafts[Field.MEMORY_REQUEST], profile, outlook, settings, rules, summary)
         else:
             basis[Field.MEMORY_REQUEST] = basis[Field.MEMORY_LIMIT] = "no memory samples; left as is"
 
@@ -148,9 +162,9 @@ class PercentileStrategy:
             if (cpu_ok if f.resource is Resource.CPU else mem_ok):
                 self._finish(drafts[f], profile, rules, memory_family)
         if mem_ok:
-            basis[Field.MEMORY_LIMIT] = self._memory_limit(drafts, profile, rules, memory_family)
+            basis[Field.MEMORY_LIMIT] = self._memory_limit(drafts, profile, outlook, rules, memory_family)
         if cpu_ok:
-            basis[Field.CPU_LIMIT] = self._cpu_limit(drafts, profile, rules, summary)
+            basis[Field.CPU_LIMIT] = self._cpu_limit(drafts, profile, outlook, rules, summary)
         qos = rules.get("guaranteed-qos")
         if qos is not None and cpu_ok and mem_ok and _guaranteed(container):
             _keep_guaranteed(drafts, container, qos)
@@ -158,6 +172,10 @@ class PercentileStrategy:
         hpa_note = _hpa_note(workload, drafts[Field.CPU_REQUEST], rules.get("hpa-cpu"))
         if hpa_note:
             summary.append(hpa_note)
+        elif workload.hpa is None and drafts[Field.CPU_REQUEST].value:
+            advice = outlook.cycle_advice(drafts[Field.CPU_REQUEST].value)
+            if advice:
+                summary.append(advice)
 
         frozen = {f: drafts[f].freeze(basis[f]) for f in FIELDS}
         changed = [f for f in FIELDS if frozen[f].changed]
@@ -175,11 +193,10 @@ class PercentileStrategy:
     # -- requests -------------------------------------------------------------------------------
 
     def _cpu_request(
-        self, d: _Draft, workload: Workload, p: UsageProfile, s: StrategySettings, rules: dict[str, Rule], summary: list[str]
+        self, d: _Draft, workload: Workload, p: UsageProfile, outlook: _Outlook, s: StrategySettings, rules: dict[str, Rule]
     ) -> str:
         q = s.cpu_request_percentile
-        value = p.cpu_percentile(q) or 0.0
-        basis = f"p{q:g} {human_cpu(math.ceil(value))}"
+        value, basis = outlook.cpu_percentile(p, q)
         hpa_rule = rules.get("hpa-cpu")
         target = workload.hpa.cpu_utilization_pct if workload.hpa else None
         if hpa_rule is not None and target:
@@ -196,12 +213,11 @@ class PercentileStrategy:
         return basis
 
     def _memory_request(
-        self, d: _Draft, p: UsageProfile, s: StrategySettings, rules: dict[str, Rule], summary: list[str]
+        self, d: _Draft, p: UsageProfile, outlook: _Outlook, s: StrategySettings, rules: dict[str, Rule], summary: list[str]
     ) -> str:
         q = s.memory_request_percentile
-        value = p.memory_percentile(q) or 0.0
+        value, basis = outlook.memory_percentile(p, q)
         d.set(_ceil(value * (1 + s.memory_request_margin_pct / 100)))
-        basis = f"p{q:g} {human_memory(math.ceil(value))}"
         if s.memory_request_margin_pct:
             basis += f" +{s.memory_request_margin_pct:g}%"
         bump = rules.get("oom-bump")
@@ -242,18 +258,18 @@ class PercentileStrategy:
 
     # -- limits ---------------------------------------------------------------------------------
 
-    def _memory_limit(self, drafts: dict[Field, _Draft], p: UsageProfile, rules: dict[str, Rule], family: str) -> str:
+    def _memory_limit(self, drafts: dict[Field, _Draft], p: UsageProfile, outlook: _Outlook, rules: dict[str, Rule], family: str) -> str:
         d = drafts[Field.MEMORY_LIMIT]
         request = drafts[Field.MEMORY_REQUEST].value
         rule = rules.get("memory-limit")
-        peak = math.ceil(p.memory_max() or 0)
+        peak, peak_word = outlook.peak(p.memory_max() or 0, outlook.memory)
         basis = ""
         if rule is not None and request is not None and (d.current is not None or rule.param("add_if_missing")):
             ratio, margin = rule.param("request_ratio"), rule.param("peak_margin_pct")
             by_request = _ceil(request * ratio)
             by_peak = _ceil(peak * (1 + margin / 100))
             d.set(max(by_request, by_peak), rule)
-            basis = f"max(request x{ratio:g}, peak {human_memory(peak)} +{margin:g}%)"
+            basis = f"max(request x{ratio:g}, {peak_word} {human_memory(peak)} +{margin:g}%)"
         bump = rules.get("oom-bump")
         if bump is not None and p.oom_events and p.oom_memory_bytes and d.value is not None:
             level = p.oom_memory_bytes
@@ -264,16 +280,16 @@ class PercentileStrategy:
         _at_least_request(d, request)
         return basis
 
-    def _cpu_limit(self, drafts: dict[Field, _Draft], p: UsageProfile, rules: dict[str, Rule], summary: list[str]) -> str:
+    def _cpu_limit(self, drafts: dict[Field, _Draft], p: UsageProfile, outlook: _Outlook, rules: dict[str, Rule], summary: list[str]) -> str:
         d = drafts[Field.CPU_LIMIT]
         request = drafts[Field.CPU_REQUEST].value
         rule = rules.get("cpu-limit")
         basis = "no CPU limit; none added" if d.current is None else ""
         if rule is not None and request is not None and (d.current is not None or rule.param("add_if_missing")):
             ratio, margin = rule.param("request_ratio"), rule.param("peak_margin_pct")
-            peak = math.ceil(p.cpu_max() or 0)
+            peak, peak_word = outlook.peak(p.cpu_max() or 0, outlook.cpu)
             d.set(max(_ceil(request * ratio), _ceil(peak * (1 + margin / 100))), rule)
-            basis = f"max(request x{ratio:g}, peak {human_cpu(peak)} +{margin:g}%)"
+            basis = f"max(request x{ratio:g}, {peak_word} {human_cpu(peak)} +{margin:g}%)"
         throttling = rules.get("throttling")
         if throttling is not None and p.throttled_ratio is not None and d.current is not None and d.value is not None:
             pct = p.throttled_ratio * 100
@@ -288,6 +304,76 @@ class PercentileStrategy:
         self._finish(d, p, rules, "binary")
         _at_least_request(d, request)
         return basis
+
+
+ADVICE_MIN_ACF = 0.5  # a daily cycle this regular ...
+ADVICE_MIN_SWING = 3.0  # ... whose peak hour uses this many times the trough ...
+ADVICE_MIN_SWING_M = 100  # ... and at least this many millicores more, gets a scaling suggestion
+
+
+@dataclass(frozen=True)
+class _Outlook:
+    """The container's CPU and memory forecasts for the review period (None: forecasts are off)."""
+
+    days: float
+    cpu: Forecast | NoForecast | None
+    memory: Forecast | NoForecast | None
+
+    @classmethod
+    def of(cls, p: UsageProfile, s: StrategySettings) -> _Outlook:
+        if s.forecast_days <= 0:
+            return cls(0.0, None, None)
+        horizon = int(s.forecast_days * 86400)
+        return cls(
+            s.forecast_days,
+            fit(p.cpu_m_per_pod_by_step, p.step_seconds, horizon, s.history_half_life_days, (p.cpu_m, p.cpu_m_steps))
+            if p.cpu_m.size else None,
+            fit(p.memory_bytes_by_step, p.step_seconds, horizon, s.history_half_life_days) if p.memory_bytes.size else None,
+        )
+
+    def lines(self) -> list[str]:
+        out = []
+        for what, fc in (("CPU", self.cpu), ("memory", self.memory)):
+            if isinstance(fc, Forecast) and fc.describe():
+                out.append(f"{what}: {fc.describe()}")
+        if isinstance(self.cpu, NoForecast):
+            out.append(f"no forecast: {self.cpu.reason}; percentiles of the recorded samples")
+        return out
+
+    def cpu_percentile(self, p: UsageProfile, q: float) -> tuple[float, str]:
+        if isinstance(self.cpu, Forecast):
+            value = self.cpu.quantile(q)
+            return value, f"p{q:g} of the {self.days:g}-day forecast {human_cpu(math.ceil(value))}"
+        value = p.cpu_percentile(q) or 0.0
+        return value, f"p{q:g} {human_cpu(math.ceil(value))}"
+
+    def memory_percentile(self, p: UsageProfile, q: float) -> tuple[float, str]:
+        if isinstance(self.memory, Forecast):
+            value = self.memory.quantile(q)
+            return value, f"p{q:g} of the {self.days:g}-day forecast {human_memory(math.ceil(value))}"
+        value = p.memory_percentile(q) or 0.0
+        return value, f"p{q:g} {human_memory(math.ceil(value))}"
+
+    def cycle_advice(self, request_m: int) -> str | None:
+        """When a strong daily cycle swings CPU far below its peak, what a static request leaves idle."""
+        fc = self.cpu
+        if not isinstance(fc, Forecast) or not any(c.period_seconds == 86400 and c.autocorrelation >= ADVICE_MIN_ACF for c in fc.cycles):
+            return None
+        day = fc.path[: 86400 // fc.step_seconds]
+        peak, trough = float(day.max()), max(float(day.min()), 1.0)
+        if peak < ADVICE_MIN_SWING * trough or peak - trough < ADVICE_MIN_SWING_M:
+            return None
+        idle = max(request_m - float(day.mean()), 0.0) * 24 / 1000
+        return (f"daily cycle: {human_cpu(math.ceil(peak))} at the peak hour, {human_cpu(math.ceil(trough))} at the trough "
+                f"({peak / trough:.0f}x); a static request of {human_cpu(request_m)} CPU leaves ~{idle:.1f} core-hours a day idle per pod. "
+                f"An HPA on CPU, or a scheduled scaler (e.g. a KEDA cron trigger), would follow the cycle")
+
+    @staticmethod
+    def peak(recorded: float, fc: Forecast | NoForecast | None) -> tuple[int, str]:
+        """The higher of the recorded peak and the forecast peak, and which one it is."""
+        if isinstance(fc, Forecast) and fc.peak() > recorded:
+            return math.ceil(fc.peak()), "forecast peak"
+        return math.ceil(recorded), "peak"
 
 
 def _at_least_request(limit: _Draft, request: int | None) -> None:

@@ -87,6 +87,8 @@ RULE_KINDS: Mapping[str, Mapping[str, tuple[Parser, Any]]] = {
         "cpu_request_margin_pct": (PCT, None),
         "memory_request_percentile": (PERCENTILE, None),
         "memory_request_margin_pct": (PCT, None),
+        "forecast_days": (_number(0, 90), None),
+        "history_half_life_days": (_number(0.01, 365), None),
     },
     "min-data": {"min_samples": (_int(1, 10**9), 288), "min_span_hours": (_number(0, 10**6), 72)},
     "oom-bump": {"request_factor": (_number(1, 100), 1.0), "limit_factor": (_number(1, 100), 1.2), "min_headroom": (_memory, 64 * 2**20)},

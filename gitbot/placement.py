@@ -1,0 +1,230 @@
+"""Where a workload should run: the cheapest instance family for its pods' shape, from the catalogs.
+
+A pod's shape is the sum of its containers' recommended requests (init containers excluded: they
+run before the others). On an instance type its cost is the dominant share of the node it takes:
+``price x max(cpu / node vCPU, memory / node memory)`` per hour — a memory-heavy pod on a
+compute-optimised node pays for the cores it leaves idle, and the other way round. Node overhead
+(kubelet, daemonsets) is left out on both sides of the comparison.
+
+CPU is normalised by per-vCPU performance when moving family: the same work needs
+``millicores x perf(current) / perf(candidate)`` on the candidate's cores (CoreMark per vCPU for AWS
+and GCP, ACU for Azure; only compared within one source). Families whose speed is unknown are not
+candidates when the current one's is known.
+
+Candidates are the families of the current node's cloud, region and architecture (burstable and
+uncategorised families excluded). Non-production workloads are priced on spot where the catalog has a
+spot price; production stays on-demand. A suggestion is made when it saves at least
+``MIN_SAVING_PCT`` of the pods' current cost, with a ready-to-paste scheduling snippet using the
+well-known node labels of that cloud.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from gitbot.metrics.usage import NodeInfo
+from gitbot.model import ContainerType, Field, Workload
+from gitbot.pricing.catalog import Catalog, InstanceType, normalize_capacity_type
+from gitbot.pricing.cost import HOURS_PER_MONTH
+from gitbot.pricing.estimate import CostDelta
+from gitbot.quantity import human_cpu, human_memory
+from gitbot.strategies.base import Recommendation
+
+GIB = Decimal(2**30)
+MIN_SAVING_PCT = Decimal(10)
+SIZED_CATEGORIES = ("general", "compute", "memory")
+CATEGORY_NAMES = {"general": "general purpose", "compute": "compute-optimised", "memory": "memory-optimised"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to run the pods: an instance type (the family's best-priced size) and capacity type."""
+
+    instance: InstanceType
+    capacity: str  # "on-demand" | "spot"
+    cpu_m: int  # the pod's CPU request on this family's cores
+    hourly_per_pod: Decimal
+
+    @property
+    def label(self) -> str:
+        kind = CATEGORY_NAMES.get(self.instance.category, self.instance.category)
+        return f"{family_of(self.instance)} ({kind}, {self.capacity})"
+
+
+@dataclass(frozen=True)
+class Placement:
+    workload: Workload
+    cpu_m: int  # per pod, as recommended (on the current node's cores)
+    memory_bytes: int
+    replicas: Decimal
+    current: Option
+    suggested: Option
+    speed_ratio: Decimal | None  # candidate perf / current perf; None when unknown (millicores kept)
+    snippet: str
+
+    @property
+    def monthly_before(self) -> Decimal:
+        return self.current.hourly_per_pod * self.replicas * HOURS_PER_MONTH
+
+    @property
+    def monthly_after(self) -> Decimal:
+        return self.suggested.hourly_per_pod * self.replicas * HOURS_PER_MONTH
+
+    @property
+    def reason(self) -> str:
+        shape = f"{human_cpu(self.cpu_m)} CPU and {human_memory(self.memory_bytes)} per pod"
+        ratio = Decimal(self.memory_bytes) / GIB / (Decimal(self.cpu_m) / 1000)
+        speed = ""
+        if self.speed_ratio is not None and self.suggested.cpu_m != self.cpu_m:
+            speed = (f"; {family_of(self.suggested.instance)} cores are {self.speed_ratio:.2f}x as fast "
+                     f"({self.current.instance.cpu_perf_source}), so {human_cpu(self.cpu_m)} becomes {human_cpu(self.suggested.cpu_m)}")
+        return (f"{shape} ({ratio:.1f} GiB per vCPU) fits {self.suggested.label} better than "
+                f"{self.current.label}{speed}")
+
+
+@dataclass(frozen=True)
+class NoPlacement:
+    reason: str
+
+
+def suggest(workload: Workload, cpu_m: int, memory_bytes: int, replicas: Decimal, node: NodeInfo,
+            catalog: Catalog, spot: bool) -> Placement | NoPlacement:
+    """The cheapest family for pods of this shape, or why there is no suggestion."""
+    if cpu_m <= 0 or memory_bytes <= 0:
+        return NoPlacement("no CPU or memory request to place")
+    here = catalog.find(node.instance_type, node.region)
+    if here is None:
+        return NoPlacement(f"node type {node.instance_type or 'unknown'} is not in the catalog")
+    capacity = normalize_capacity_type(node.capacity_type) or "on-demand"
+    current = _option(here, capacity, cpu_m, memory_bytes)
+    if current is None:
+        return NoPlacement(f"no {capacity} price for {here.instance_type}")
+    local = [i for i in catalog.instances if (i.cloud, i.region, i.arch) == (here.cloud, here.region, here.arch)]
+    speed = _family_speed(local)
+    best: tuple[Option, Decimal | None] | None = None
+    for inst in local:
+        if inst.category not in SIZED_CATEGORIES:
+            continue
+        ratio = _speed_ratio(speed.get((here.family, here.cpu_perf_source)), speed.get((inst.family, inst.cpu_perf_source)),
+                             here.cpu_perf_source == inst.cpu_perf_source)
+        if ratio is None and here.cpu_perf_per_vcpu is not None:
+            continue
+        needed = _ceil(Decimal(cpu_m) / ratio) if ratio else cpu_m
+        option = _option(inst, "spot" if spot and inst.price_spot is not None else "on-demand", needed, memory_bytes)
+        if option is not None and (best is None or (option.hourly_per_pod, inst.instance_type) < (best[0].hourly_per_pod, best[0].instance.instance_type)):
+            best = (option, ratio)
+    if best is None:
+        return NoPlacement("no priced candidate in the catalog")
+    option, ratio = best
+    if option.hourly_per_pod > current.hourly_per_pod * (1 - MIN_SAVING_PCT / 100):
+        return NoPlacement(f"{current.label} is within {MIN_SAVING_PCT}% of the cheapest fit")
+    family = family_of(option.instance)
+    fitting = sorted((i for i in local if family_of(i) == family and _fits(i, option.cpu_m, memory_bytes)), key=lambda i: (i.vcpu, i.memory_gib))
+    return Placement(workload, cpu_m, memory_bytes, replicas, current, option, ratio,
+                     snippet(option.instance, [i.instance_type for i in fitting], option.capacity))
+
+
+def family_of(inst: InstanceType) -> str:
+    """The family a scheduler can select: the catalog's family, except on GCP, where one family
+    (n2) spans shapes (n2-standard, n2-highmem, n2-highcpu) and the machine type's prefix is meant."""
+    if inst.cloud == "gcp":
+        prefix, _, size = inst.instance_type.rpartition("-")
+        if prefix and size.isdigit():
+            return prefix
+    return inst.family
+
+
+def pod_shape(requests: list[tuple[int | None, int | None]]) -> tuple[int, int] | None:
+    """Sum of the containers' (CPU, memory) requests; None when one of them has none."""
+    if not requests or any(c is None or m is None for c, m in requests):
+        return None
+    return sum(c for c, _ in requests if c is not None), sum(m for _, m in requests if m is not None)
+
+
+def snippet(instance: InstanceType, instance_types: list[str], capacity: str) -> str:
+    """A pod-spec fragment that schedules onto the family (and spot capacity), with the cloud's labels."""
+    expressions: list[tuple[str, list[str]]] = []
+    selector: dict[str, str] = {}
+    tolerations: list[tuple[str, str]] = []
+    if instance.cloud == "aws":
+        expressions.append(("karpenter.k8s.aws/instance-family", [family_of(instance)]))
+        if capacity == "spot":
+            expressions.append(("karpenter.sh/capacity-type", ["spot"]))
+    else:
+        expressions.append(("node.kubernetes.io/instance-type", instance_types or [instance.instance_type]))
+        if capacity == "spot" and instance.cloud == "gcp":
+            selector["cloud.google.com/gke-spot"] = '"true"'
+            tolerations.append(("cloud.google.com/gke-spot", '"true"'))
+        elif capacity == "spot" and instance.cloud == "azure":
+            selector["kubernetes.azure.com/scalesetpriority"] = "spot"
+            tolerations.append(("kubernetes.azure.com/scalesetpriority", "spot"))
+    lines = ["affinity:", "  nodeAffinity:", "    requiredDuringSchedulingIgnoredDuringExecution:", "      nodeSelectorTerms:",
+             "        - matchExpressions:"]
+    for key, values in expressions:
+        lines += [f"            - key: {key}", "              operator: In", f"              values: [{', '.join(values)}]"]
+    if selector:
+        lines.append("nodeSelector:")
+        lines += [f"  {k}: {v}" for k, v in selector.items()]
+    if tolerations:
+        lines.append("tolerations:")
+        for key, value in tolerations:
+            lines += [f"  - key: {key}", "    operator: Equal", f"    value: {value}", "    effect: NoSchedule"]
+    return "\n".join(lines) + "\n"
+
+
+def _option(inst: InstanceType, capacity: str, cpu_m: int, memory_bytes: int) -> Option | None:
+    price = inst.price_spot if capacity == "spot" else inst.price_ondemand
+    if price is None or not _fits(inst, cpu_m, memory_bytes):
+        return None
+    share = max(Decimal(cpu_m) / (inst.vcpu * 1000), Decimal(memory_bytes) / (inst.memory_gib * GIB))
+    return Option(inst, capacity, cpu_m, price * share)
+
+
+def _fits(inst: InstanceType, cpu_m: int, memory_bytes: int) -> bool:
+    return cpu_m <= inst.vcpu * 1000 and memory_bytes <= inst.memory_gib * GIB
+
+
+def _family_speed(instances: list[InstanceType]) -> dict[tuple[str, str | None], Decimal]:
+    """Median per-vCPU performance of each family (the sizes' benchmark runs scatter a few percent)."""
+    runs: dict[tuple[str, str | None], list[Decimal]] = {}
+    for inst in instances:
+        if inst.cpu_perf_per_vcpu:
+            runs.setdefault((inst.family, inst.cpu_perf_source), []).append(inst.cpu_perf_per_vcpu)
+    out = {}
+    for key, values in runs.items():
+        values.sort()
+        middle = len(values) // 2
+        out[key] = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return out
+
+
+def _speed_ratio(current: Decimal | None, candidate: Decimal | None, same_benchmark: bool) -> Decimal | None:
+    if current is None or candidate is None or not same_benchmark:
+        return None
+    return candidate / current
+
+
+def _ceil(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Catalog) -> tuple[Placement, ...]:
+    """One suggestion per workload whose pods would cost at least MIN_SAVING_PCT less elsewhere."""
+    by_workload: dict[str, list[tuple[Recommendation, CostDelta]]] = {}
+    for rec, cost in items:
+        by_workload.setdefault(f"{rec.workload.target.name}|{rec.workload.id}", []).append((rec, cost))
+    out = []
+    for group in by_workload.values():
+        running = [(rec, cost) for rec, cost in group if rec.container.type is not ContainerType.INIT]
+        shape = pod_shape([(rec.recommended(Field.CPU_REQUEST), rec.recommended(Field.MEMORY_REQUEST)) for rec, _ in running])
+        nodes = [share for rec, _ in running if rec.profile is not None for share in rec.profile.nodes]
+        if shape is None or not nodes:
+            continue
+        node = max(nodes, key=lambda share: share.share).node
+        rec, cost = running[0]
+        found = suggest(rec.workload, shape[0], shape[1], cost.replicas_after, node, catalog, rec.workload.tier != "production")
+        if isinstance(found, Placement):
+            out.append(found)
+    return tuple(out)

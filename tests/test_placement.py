@@ -1,0 +1,142 @@
+"""Placement suggestions: exact families, CPU rescaling and prices from small catalogs and the bundled ones."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from gitbot.metrics.usage import NodeInfo
+from gitbot.model import ObjectSource, SourceKind, Target, TargetKind, Workload, WorkloadId
+from gitbot.placement import NoPlacement, Placement, family_of, snippet, suggest
+from gitbot.pricing.catalog import load_catalog
+from gitbot.pricing.cost import HOURS_PER_MONTH, usd
+
+GI = 2**30
+HEADER = ("cloud,region,instance_type,family,category,arch,vcpu,memory_gib,price_ondemand_usd_hour,price_spot_usd_hour,"
+          "spot_is_estimate,cpu_perf_per_vcpu,cpu_perf_source\n")
+# general 4 GiB/vCPU, compute 2 GiB/vCPU with cores twice as fast, memory 8 GiB/vCPU; $0.04/vCPU-ish
+ROWS = """\
+aws,us-east-1,g1.xlarge,g1,general,amd64,4,16,0.20,0.08,true,1000,coremark
+aws,us-east-1,g1.2xlarge,g1,general,amd64,8,32,0.40,0.16,true,1000,coremark
+aws,us-east-1,c1.xlarge,c1,compute,amd64,4,8,0.16,0.05,true,2000,coremark
+aws,us-east-1,r1.xlarge,r1,memory,amd64,4,32,0.24,0.06,true,1000,coremark
+aws,us-east-1,t1.xlarge,t1,burstable,amd64,4,16,0.01,,false,1000,coremark
+aws,us-east-1,x1.xlarge,x1,compute,amd64,4,8,0.01,,false,,
+aws,us-east-1,a1.xlarge,a1,compute,arm64,4,8,0.01,,false,3000,coremark
+"""
+
+
+def catalog(tmp_path: Path, rows: str = ROWS):
+    path = tmp_path / "catalog.csv"
+    path.write_text(HEADER + rows)
+    return load_catalog(str(path))
+
+
+def workload(tier: str = "production") -> Workload:
+    return Workload(WorkloadId("shop", "Deployment", "web"), Target(TargetKind.PLAIN, "web.yaml", "web.yaml"),
+                    ObjectSource("web.yaml", 0, 1, SourceKind.PLAIN), tier, tier, 2, ())
+
+
+NODE = NodeInfo("n1", "g1.xlarge", "us-east-1", "us-east-1a", "on-demand", "amd64")
+
+
+def test_a_memory_heavy_pod_moves_to_the_memory_family(tmp_path: Path) -> None:
+    # 500m and 4 GiB: on g1.xlarge the memory share dominates (4/16 x $0.20 = $0.05/h); on r1.xlarge
+    # 4/32 x $0.24 = $0.03/h; on c1 (cores 2x as fast: 250m) 4/8 x $0.16 = $0.08/h
+    found = suggest(workload(), 500, 4 * GI, Decimal(2), NODE, catalog(tmp_path), spot=False)
+    assert isinstance(found, Placement)
+    assert (found.current.instance.instance_type, found.current.hourly_per_pod) == ("g1.xlarge", Decimal("0.05"))
+    assert (found.suggested.instance.instance_type, found.suggested.capacity, found.suggested.cpu_m) == ("r1.xlarge", "on-demand", 500)
+    assert found.suggested.hourly_per_pod == Decimal("0.03")
+    assert (found.monthly_before, found.monthly_after) == (Decimal("0.05") * 2 * HOURS_PER_MONTH, Decimal("0.03") * 2 * HOURS_PER_MONTH)
+    assert found.monthly_before - found.monthly_after == Decimal("29.20")
+    assert found.speed_ratio == Decimal(1)
+    assert found.reason == ("500m CPU and 4Gi per pod (8.0 GiB per vCPU) fits r1 (memory-optimised, on-demand) better than "
+                            "g1 (general purpose, on-demand)")
+    assert found.snippet == (
+        "affinity:\n  nodeAffinity:\n    requiredDuringSchedulingIgnoredDuringExecution:\n      nodeSelectorTerms:\n"
+        "        - matchExpressions:\n            - key: karpenter.k8s.aws/instance-family\n              operator: In\n"
+        "              values: [r1]\n"
+    )
+
+
+def test_cpu_is_rescaled_by_core_speed_when_moving_family(tmp_path: Path) -> None:
+    # 2 cores and 2 GiB: g1 charges the CPU share, 2000/4000 x $0.20 = $0.10/h; c1's cores are twice as
+    # fast (CoreMark 2000 vs 1000 per vCPU), so the same work needs 1000m there: 1000/4000 x $0.16 = $0.04/h.
+    # x1 (no benchmark) and a1 (arm64) and t1 (burstable) are never candidates, however cheap.
+    found = suggest(workload(), 2000, 2 * GI, Decimal(1), NODE, catalog(tmp_path), spot=False)
+    assert isinstance(found, Placement)
+    assert (found.suggested.instance.instance_type, found.suggested.cpu_m, found.suggested.hourly_per_pod) == ("c1.xlarge", 1000, Decimal("0.04"))
+    assert found.speed_ratio == Decimal(2)
+    assert found.reason.endswith("; c1 cores are 2.00x as fast (coremark), so 2 becomes 1")
+
+
+def test_non_production_goes_to_spot_and_small_savings_are_not_suggested(tmp_path: Path) -> None:
+    spot = suggest(workload("non-production"), 500, 4 * GI, Decimal(1), NODE, catalog(tmp_path), spot=True)
+    assert isinstance(spot, Placement)
+    # spot: r1 4/32 x $0.06 = $0.0075/h against g1 on-demand $0.05/h
+    assert (spot.suggested.instance.instance_type, spot.suggested.capacity, spot.suggested.hourly_per_pod) == ("r1.xlarge", "spot", Decimal("0.0075"))
+    assert "karpenter.sh/capacity-type" in spot.snippet and "values: [spot]" in spot.snippet
+    # 1 core and 4 GiB is g1's own shape: nothing is 10% cheaper on-demand
+    assert suggest(workload(), 1000, 4 * GI, Decimal(1), NODE, catalog(tmp_path), spot=False) == NoPlacement(
+        "g1 (general purpose, on-demand) is within 10% of the cheapest fit"
+    )
+
+
+def test_no_suggestion_without_a_known_node_or_requests(tmp_path: Path) -> None:
+    unknown = NodeInfo("n1", "z9.huge", "us-east-1", None, None, "amd64")
+    assert suggest(workload(), 500, GI, Decimal(1), unknown, catalog(tmp_path), spot=False) == NoPlacement("node type z9.huge is not in the catalog")
+    assert suggest(workload(), 0, GI, Decimal(1), NODE, catalog(tmp_path), spot=False) == NoPlacement("no CPU or memory request to place")
+
+
+def test_bundled_aws_catalog_exact_family_and_price() -> None:
+    # a 250m / 3 GiB pod on m6i.xlarge (4 vCPU, 16 GiB, $0.192/h): memory share 3/16 -> $0.036/h.
+    # The cheapest fit in us-east-1 is r5a (memory-optimised, $2.712/h for 48 vCPU / 384 GiB): its
+    # cores are slower (CoreMark median 13085.25 against m6i's 16840.7 per vCPU), so 250m becomes
+    # 322m, but memory still dominates: 3/384 x $2.712 = $0.0211875/h.
+    node = NodeInfo("n", "m6i.xlarge", "us-east-1", "us-east-1a", "on-demand", "amd64")
+    found = suggest(workload(), 250, 3 * GI, Decimal(1), node, load_catalog("aws"), spot=False)
+    assert isinstance(found, Placement)
+    assert found.current.hourly_per_pod == Decimal("0.036")
+    assert (found.suggested.instance.instance_type, found.suggested.instance.category) == ("r5a.12xlarge", "memory")
+    assert found.speed_ratio == Decimal("13085.25") / Decimal("16840.7")
+    assert found.suggested.cpu_m == 322
+    assert found.suggested.hourly_per_pod == Decimal("0.0211875")
+    assert usd(found.monthly_after - found.monthly_before) == Decimal("-10.81")  # (0.0211875 - 0.036) x 730
+
+
+def test_gcp_and_azure_snippets_use_their_labels_and_spot_tolerations() -> None:
+    gcp = load_catalog("gcp:us-central1")
+    highmem = gcp.find("n2-highmem-4", "us-central1")
+    assert highmem is not None and family_of(highmem) == "n2-highmem"
+    assert snippet(highmem, ["n2-highmem-2", "n2-highmem-4"], "spot") == (
+        "affinity:\n  nodeAffinity:\n    requiredDuringSchedulingIgnoredDuringExecution:\n      nodeSelectorTerms:\n"
+        "        - matchExpressions:\n            - key: node.kubernetes.io/instance-type\n              operator: In\n"
+        "              values: [n2-highmem-2, n2-highmem-4]\n"
+        'nodeSelector:\n  cloud.google.com/gke-spot: "true"\n'
+        'tolerations:\n  - key: cloud.google.com/gke-spot\n    operator: Equal\n    value: "true"\n    effect: NoSchedule\n'
+    )
+    azure = load_catalog("azure:eastus").find("Standard_E4s_v5", "eastus")
+    assert azure is not None
+    text = snippet(azure, ["Standard_E4s_v5"], "spot")
+    assert "nodeSelector:\n  kubernetes.azure.com/scalesetpriority: spot\n" in text
+    assert "  - key: kubernetes.azure.com/scalesetpriority\n    operator: Equal\n    value: spot\n    effect: NoSchedule\n" in text
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown"])
+def test_the_demo_plan_carries_placement_suggestions(fmt: str) -> None:
+    from gitbot.output.render import render
+    from gitbot.pipeline import PlanRequest, plan
+
+    root = Path(__file__).resolve().parents[1]
+    _, doc = plan(PlanRequest(repo=root / "fixtures" / "demo-repo", metrics_file=root / "fixtures" / "demo-metrics.om.gz"))
+    by_workload = {p["workload"]: p for p in doc["placements"]}
+    index = by_workload["search-prod/StatefulSet/search-index"]
+    assert (index["current"]["family"], index["suggested"]["family"], index["suggested"]["category"]) == ("m6i", "r8a", "memory")
+    assert index["monthly_cost"] == {"before_usd": "105.12", "after_usd": "69.08", "delta_usd": "-36.04"}
+    staging = by_workload["search-staging/StatefulSet/search-index"]
+    assert (staging["current"]["capacity_type"], staging["suggested"]["capacity_type"]) == ("spot", "spot")
+    text = render(doc, fmt)
+    assert "r8a" in text and ("### Placement suggestions (comment-only)" in text if fmt == "markdown" else '"placements"' in text)
