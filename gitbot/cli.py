@@ -499,10 +499,14 @@ def review(path: Path, number: int, metrics_file: Path | None, usage: UsageOptio
 @click.argument("traces", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--strategy", "strategies", multiple=True, type=click.Choice(STRATEGIES), default=STRATEGIES, show_default=True,
               help="Strategies to compare, repeatable.")
-@click.option("--train", "train_fraction", type=click.FloatRange(0.05, 0.95), default=2 / 3, show_default=True,
+@click.option("--train", "train_fraction", type=click.FloatRange(0.05, 0.95), default=2 / 3, show_default="2/3",
               help="Fraction of each trace to train on; the rest is scored.")
 @click.option("--tier", type=click.Choice(("production", "non-production")), default="production", show_default=True,
               help="Environment tier whose rules gitbot's strategy applies.")
+@click.option("--refit", "refit", metavar="DURATION", default=None,
+              help="Rolling re-fits: fit every strategy again at this interval (e.g. 7d) on all data so far; gitbot starts from its last proposal.")
+@click.option("--charts", "charts", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Write one PNG per trace into DIR: usage with each strategy's requests and limits (needs gitbot[charts]).")
 @click.option("--memory-capacity", type=MemoryQuantity(), default="16Gi", show_default=True,
               help="What 100% means in traces that give memory as a percentage (Alibaba GenAI); only costs depend on it.")
 @config_option
@@ -511,19 +515,24 @@ def review(path: Path, number: int, metrics_file: Path | None, usage: UsageOptio
          help="Output format.")
 @verbose_option
 @_handle_errors
-def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fraction: float, tier: str, memory_capacity: int,
-             config_file: Path | None, catalog: str | None, fmt: str, verbose: bool) -> int:
+def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fraction: float, tier: str, refit: str | None,
+             charts: Path | None, memory_capacity: int, config_file: Path | None, catalog: str | None, fmt: str, verbose: bool) -> int:
     """Replay usage traces (Bitbrains GWA-T-12, Alibaba GenAI pod memory) through sizing strategies and score them.
 
     Each trace trains on its first part (--train) and is scored on the rest: CPU slack, CPU samples
     above the request and above the limit, memory slack, OOM episodes (runs above the memory limit)
-    and the requests' monthly cost. Baselines: current (as provisioned), krr-simple, vpa-like.
+    and the requests' monthly cost. Baselines: current (as provisioned), krr-simple, vpa-like; gitbot
+    (settled: re-planned until it proposes nothing more) and gitbot-first-run. Then a summary per
+    trace family, gitbot against the better baseline on each score, and the forecast model's sMAPE
+    2 h and 4 h ahead against seasonal-naive.
     """
     run = run_backtest(BacktestRequest(traces, strategies, train_fraction, tier, config_file, catalog=catalog,
-                                       memory_capacity=memory_capacity))
+                                       memory_capacity=memory_capacity, refit_seconds=_duration(refit, "--refit"), charts=charts))
     results = run.results
     for line in run.skipped:
         click.echo(f"gitbot: skipped {line}", err=True)
+    if run.charts:
+        click.echo(f"gitbot: wrote {len(run.charts)} chart(s) to {charts}", err=True)
     families = backtest_summaries(results)
     if fmt == "json":
         click.echo(json.dumps({
@@ -536,6 +545,7 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
                 for source, totals in families.items()
             },
             "forecast_errors": [dataclasses.asdict(e) for e in run.forecast_errors],
+            "charts": [str(p) for p in run.charts],
             "skipped": list(run.skipped),
         }, indent=2))
         return EXIT_OK
@@ -591,7 +601,7 @@ def _pct(value: float | None, scale: float = 1.0) -> str:
 
 def _backtest_json(r: Any) -> dict[str, Any]:
     return {
-        "trace": r.trace, "strategy": r.strategy, "train_samples": r.train_samples,
+        "trace": r.trace, "strategy": r.strategy, "train_samples": r.train_samples, "fits": r.fits,
         "sizing": dataclasses.asdict(r.sizing),
         "score": {**dataclasses.asdict(r.score), "monthly_cost_usd": str(usd(r.score.monthly_cost_usd))},
     }

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gitbot.backtest.run import STRATEGIES, Result as BacktestResult, backtest as run_backtest
+from gitbot.backtest.chart import write_charts
 from gitbot.backtest.forecast_error import ForecastError
 from gitbot.backtest.trace import DEFAULT_PERCENT_CAPACITY, NotATrace, read_traces
 from gitbot.config import Config, load_config
@@ -396,6 +397,8 @@ class BacktestRequest:
     repo: Path = Path(".")
     catalog: str | None = None
     memory_capacity: int = DEFAULT_PERCENT_CAPACITY  # what 100 % means in traces that give memory in percent
+    refit_seconds: int | None = None  # rolling re-fits: fit again at this interval over the scored part
+    charts: Path | None = None  # write one PNG per trace into this directory
 
 
 @dataclass(frozen=True)
@@ -403,6 +406,7 @@ class BacktestRun:
     results: list[BacktestResult]
     forecast_errors: list[ForecastError]
     skipped: tuple[str, ...]  # one line per file that holds no usage over time
+    charts: tuple[Path, ...] = ()
 
 
 def backtest(request: BacktestRequest) -> BacktestRun:
@@ -423,5 +427,6 @@ def backtest(request: BacktestRequest) -> BacktestRun:
             skipped.append(str(exc))
     if not traces:
         raise InputError("no usage traces among the files: " + "; ".join(skipped))
-    done = run_backtest(traces, request.strategies, strategy, rates, request.train_fraction, request.tier)
-    return BacktestRun(done.results, done.forecast_errors, tuple(skipped))
+    done = run_backtest(traces, request.strategies, strategy, rates, request.train_fraction, request.tier, request.refit_seconds)
+    charts = tuple(write_charts(traces, done.results, request.charts)) if request.charts else ()
+    return BacktestRun(done.results, done.forecast_errors, tuple(skipped), charts)

@@ -209,3 +209,59 @@ def test_on_the_shared_bitbrains_traces_gitbot_beats_both_baselines() -> None:
     errors = {(e.trace, e.series, e.horizon_hours): e for e in run.forecast_errors}
     assert len(errors) == 36 and {h for _, _, h in errors} == {2, 4}
     assert errors[("bitbrains_rnd_2013-7_vm386", "cpu", 2)].model_smape < errors[("bitbrains_rnd_2013-7_vm386", "cpu", 2)].naive_smape
+
+
+def test_rolling_refits_fit_again_on_all_data_so_far(tmp_path: Path) -> None:
+    """Half a core for 4 days, then a full core for 2; trained on 3 days and re-fitted daily, KRR's
+    p95 catches up one day late: day 3 fits (500m, 0 % over), day 4 is all above it (100 %), day 5's
+    fit has seen day 4 (p95 of 4 days at 500m and 1 at 1000m = 1000m, 0 % over): 33.3 % overall."""
+    import json
+
+    from click.testing import CliRunner
+
+    from gitbot.backtest.score import merge
+
+    rows = []
+    for i in range(6 * 288):
+        cpu_mhz = 2000.0 if i >= 4 * 288 else 1000.0
+        rows.append(f"{1372629600 + i * 300};\t2;\t4000.0;\t{cpu_mhz};\t0;\t4194304.0;\t1048576.0;\t0;\t0;\t0;\t0")
+    path = bitbrains(tmp_path, rows, "vm9.csv.gz")
+    result = CliRunner().invoke(main_cli(), ["backtest", str(path), "--format", "json", "--strategy", "krr-simple", "--train", "0.5",
+                                             "--refit", "1d"])
+    assert result.exit_code == 0, result.output
+    (krr,) = json.loads(result.stdout)["results"]
+    assert (krr["fits"], krr["sizing"]["cpu_request_m"]) == (3, 1000)
+    assert krr["score"]["samples"] == 3 * 288
+    assert round(krr["score"]["cpu_over_request_pct"], 4) == round(100 / 3, 4)
+    # merged slack comes from the summed core-hours: days 3 and 5 have none unused (500m of 500m,
+    # 1000m of 1000m), day 4 none either (above the request)
+    assert krr["score"]["cpu_slack"] == 0.0
+    rates = ResourceRates(Decimal("0.04"), Decimal("0.005"), "test")
+    a = score(Sizing(1000, None, None, None), trace([500.0] * 10, [0.0] * 10), rates)
+    b = score(Sizing(1000, None, None, None), trace([1500.0] * 30, [0.0] * 30), rates)
+    both = merge([a, b])
+    assert (both.samples, both.cpu_slack, both.cpu_over_request_pct, both.oom_episodes) == (40, 0.5 * 10 / 40, 75.0, None)
+
+
+def main_cli():
+    from gitbot.cli import main
+
+    return main
+
+
+def test_charts_are_one_png_per_trace(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from matplotlib.image import imread
+
+    rows = [f"{1372629600 + i * 300};\t2;\t4000.0;\t1000.0;\t0;\t4194304.0;\t1048576.0;\t0;\t0;\t0;\t0" for i in range(4 * 288)]
+    path = bitbrains(tmp_path, rows, "vm/9.csv.gz".replace("/", "_"))
+    out = tmp_path / "charts" / "new"
+    result = CliRunner().invoke(main_cli(), ["backtest", str(path), "--format", "json", "--charts", str(out), "--refit", "12h"])
+    assert result.exit_code == 0, result.output
+    png = out / "vm_9.png"
+    assert json.loads(result.stdout)["charts"] == [str(png)]
+    assert sorted(p.name for p in out.iterdir()) == ["vm_9.png"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert imread(png).shape == (900, 1400, 4)  # 14 x 9 inches at 100 dpi, RGBA

@@ -14,7 +14,7 @@ import numpy as np
 
 from gitbot.backtest.baselines import Sizing, current, krr_simple, vpa_like
 from gitbot.backtest.forecast_error import ForecastError, forecast_errors
-from gitbot.backtest.score import Score, Summary, score, summarize
+from gitbot.backtest.score import Score, Summary, merge, score, summarize
 from gitbot.backtest.trace import Trace
 from gitbot.errors import InputError
 from gitbot.metrics.usage import UsageProfile
@@ -45,8 +45,10 @@ class Result:
     source: str  # trace family
     strategy: str
     train_samples: int
-    sizing: Sizing
+    sizing: Sizing  # the last fit's (the only one without re-fits)
     score: Score
+    fits: int = 1
+    windows: tuple[tuple[int, int, Sizing], ...] = ()  # (start, end, sizing) of each fit's scored window
 
 
 @dataclass(frozen=True)
@@ -56,26 +58,41 @@ class Backtest:
 
 
 def backtest(traces: Sequence[Trace], strategies: Sequence[str], gitbot: PercentileStrategy, rates: ResourceRates,
-             train_fraction: float = 2 / 3, tier: str = "production") -> Backtest:
+             train_fraction: float = 2 / 3, tier: str = "production", refit_seconds: int | None = None) -> Backtest:
+    """Train on the first ``train_fraction`` of each trace and score on the rest. With
+    ``refit_seconds``, every strategy is fitted again at that interval on all data so far (gitbot
+    starting from its previous proposal, as weekly runs would) and scored on the window until the next fit."""
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise InputError(f"unknown strategy {unknown[0]!r} (known: {', '.join(STRATEGIES)})")
     out, errors = [], []
     for trace in traces:
-        split = int(trace.timestamps[0] + (trace.timestamps[-1] - trace.timestamps[0] + trace.step_seconds) * train_fraction)
-        train, test = trace.window(int(trace.timestamps[0]), split), trace.window(split, int(trace.timestamps[-1]) + 1)
+        first, end = int(trace.timestamps[0]), int(trace.timestamps[-1]) + 1
+        split = int(first + (end - 1 - first + trace.step_seconds) * train_fraction)
+        train, test = trace.window(first, split), trace.window(split, end)
         if len(train) < 2 or len(test) < 1:
             raise InputError(f"{trace.name}: too short to split at {train_fraction:.0%} ({len(trace)} samples)")
-        sizers: dict[str, Callable[[Trace], Sizing]] = {
-            "current": current,
-            "krr-simple": krr_simple,
-            "vpa-like": vpa_like,
-            "gitbot": lambda t: gitbot_sizing(t, gitbot, tier),
-            "gitbot-first-run": lambda t: gitbot_sizing(t, gitbot, tier, settle=False),
+        starts = list(range(split, end, refit_seconds)) if refit_seconds else [split]
+        sizers: dict[str, Callable[[Trace, Sizing | None], Sizing]] = {
+            "current": lambda t, _: current(t),
+            "krr-simple": lambda t, _: krr_simple(t),
+            "vpa-like": lambda t, _: vpa_like(t),
+            "gitbot": lambda t, before: gitbot_sizing(t, gitbot, tier, start=before),
+            "gitbot-first-run": lambda t, before: gitbot_sizing(t, gitbot, tier, settle=False, start=before),
         }
         for name in strategies:
-            sizing = sizers[name](train)
-            out.append(Result(trace.name, trace.source, name, len(train), sizing, score(sizing, test, rates)))
+            sizing: Sizing | None = None
+            scores, windows = [], []
+            for at, until in zip(starts, [*starts[1:], end]):
+                window = trace.window(at, until)
+                if not len(window):
+                    continue
+                sizing = sizers[name](trace.window(first, at), sizing)
+                scores.append(score(sizing, window, rates))
+                windows.append((at, until, sizing))
+            assert sizing is not None
+            out.append(Result(trace.name, trace.source, name, len(train), sizing, scores[0] if len(scores) == 1 else merge(scores),
+                              len(scores), tuple(windows)))
         errors.extend(forecast_errors(trace, split, gitbot.settings.forecast_days, gitbot.settings.history_half_life_days))
     return Backtest(out, errors)
 
@@ -128,15 +145,16 @@ def checks(by_strategy: Mapping[str, Summary], candidate: str = "gitbot", baseli
     return out
 
 
-def gitbot_sizing(train: Trace, strategy: PercentileStrategy, tier: str, settle: bool = True) -> Sizing:
-    """gitbot's proposal for a container that requests the trace's provisioned size and has no limits.
+def gitbot_sizing(train: Trace, strategy: PercentileStrategy, tier: str, settle: bool = True, start: Sizing | None = None) -> Sizing:
+    """gitbot's proposal for a container that requests the trace's provisioned size and has no limits
+    (or, with ``start``, runs with an earlier proposal).
 
     ``settle``: apply the proposal and plan again on the same history until nothing changes (at most
     ``SETTLE_ROUNDS``), as weekly runs would; rules such as ``max-step-down`` then shape the path, not
     the end point. Without it, the first run's proposal.
     """
     now = current(train)
-    sizing = Sizing(now.cpu_request_m, None, now.memory_request_bytes, None)
+    sizing = start or Sizing(now.cpu_request_m, None, now.memory_request_bytes, None)
     profile = _profile(train)
     for _ in range(SETTLE_ROUNDS if settle else 1):
         proposed = _propose(train, sizing, profile, strategy, tier)

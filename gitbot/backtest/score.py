@@ -61,6 +61,38 @@ def score(sizing: Sizing, test: Trace, rates: ResourceRates) -> Score:
     )
 
 
+def merge(scores: list[Score]) -> Score:
+    """One score for consecutive windows (rolling re-fits): slack from the summed core-/GiB-hours,
+    percentages weighted by samples, OOM episodes summed, cost weighted by time."""
+    total = sum(s.samples for s in scores)
+
+    def weighted(values: list[tuple[float | None, int]]) -> float | None:
+        known = [(v, n) for v, n in values if v is not None]
+        weight = sum(n for _, n in known)
+        return sum(v * n for v, n in known) / weight if weight else None
+
+    def ratio(unused: float, requested: float) -> float | None:
+        return unused / requested if requested else None
+
+    cpu_requested, cpu_unused = sum(s.cpu_requested_core_hours for s in scores), sum(s.cpu_unused_core_hours for s in scores)
+    memory_requested, memory_unused = sum(s.memory_requested_gib_hours for s in scores), sum(s.memory_unused_gib_hours for s in scores)
+    ooms = [s.oom_episodes for s in scores if s.oom_episodes is not None]
+    return Score(
+        samples=total,
+        cpu_slack=ratio(cpu_unused, cpu_requested),
+        cpu_over_request_pct=weighted([(s.cpu_over_request_pct, s.samples) for s in scores]),
+        cpu_over_limit_pct=weighted([(s.cpu_over_limit_pct, s.samples) for s in scores]),
+        memory_slack=ratio(memory_unused, memory_requested),
+        memory_over_request_pct=weighted([(s.memory_over_request_pct, s.samples) for s in scores]),
+        oom_episodes=sum(ooms) if ooms else None,
+        monthly_cost_usd=sum((s.monthly_cost_usd * s.samples for s in scores), Decimal(0)) / total if total else Decimal(0),
+        cpu_requested_core_hours=cpu_requested,
+        cpu_unused_core_hours=cpu_unused,
+        memory_requested_gib_hours=memory_requested,
+        memory_unused_gib_hours=memory_unused,
+    )
+
+
 def episodes(above: np.ndarray) -> int:
     """Runs of True: each run of consecutive samples above the limit is one OOM episode."""
     if above.size == 0:

@@ -122,7 +122,7 @@ def fit(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_d
         trend_part = seasonal_decompose(y, period=period, model="additive", extrapolate_trend=period).trend
         detrended = y - trend_part
         phase = (np.arange(y.size) + start) % period
-        profile = np.array([np.median(detrended[phase == i]) for i in range(period)])
+        profile = _phase_medians(detrended, start % period, period)
         profile -= profile.mean()
         seasonal = profile[phase]
     else:
@@ -167,6 +167,14 @@ def smape(forecast: np.ndarray, actual: np.ndarray) -> float | None:
         return None
     terms = np.divide(2 * np.abs(forecast - actual), denominator, out=np.zeros_like(denominator), where=denominator > 0)
     return float(terms.mean() * 100)
+
+
+def _phase_medians(values: np.ndarray, first_phase: int, period: int) -> np.ndarray:
+    """Median of ``values`` at each phase of the period, the first value being at ``first_phase``."""
+    rows = -(-(first_phase + values.size) // period)
+    grid = np.full(rows * period, np.nan)
+    grid[first_phase:first_phase + values.size] = values
+    return np.nanmedian(grid.reshape(rows, period), axis=0)
 
 
 def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: np.ndarray) -> np.ndarray:
