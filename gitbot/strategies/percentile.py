@@ -196,7 +196,7 @@ class PercentileStrategy:
         self, d: _Draft, workload: Workload, p: UsageProfile, outlook: _Outlook, s: StrategySettings, rules: dict[str, Rule]
     ) -> str:
         q = s.cpu_request_percentile
-        value, basis = outlook.cpu_percentile(p, q)
+        value, basis = outlook.percentile(Resource.CPU, p, q)
         hpa_rule = rules.get("hpa-cpu")
         target = workload.hpa.cpu_utilization_pct if workload.hpa else None
         if hpa_rule is not None and target:
@@ -216,7 +216,7 @@ class PercentileStrategy:
         self, d: _Draft, p: UsageProfile, outlook: _Outlook, s: StrategySettings, rules: dict[str, Rule], summary: list[str]
     ) -> str:
         q = s.memory_request_percentile
-        value, basis = outlook.memory_percentile(p, q)
+        value, basis = outlook.percentile(Resource.MEMORY, p, q)
         d.set(_ceil(value * (1 + s.memory_request_margin_pct / 100)))
         if s.memory_request_margin_pct:
             basis += f" +{s.memory_request_margin_pct:g}%"
@@ -340,19 +340,15 @@ class _Outlook:
             out.append(f"no forecast: {self.cpu.reason}; percentiles of the recorded samples")
         return out
 
-    def cpu_percentile(self, p: UsageProfile, q: float) -> tuple[float, str]:
-        if isinstance(self.cpu, Forecast):
-            value = self.cpu.quantile(q)
-            return value, f"p{q:g} of the {self.days:g}-day forecast {human_cpu(math.ceil(value))}"
-        value = p.cpu_percentile(q) or 0.0
-        return value, f"p{q:g} {human_cpu(math.ceil(value))}"
-
-    def memory_percentile(self, p: UsageProfile, q: float) -> tuple[float, str]:
-        if isinstance(self.memory, Forecast):
-            value = self.memory.quantile(q)
-            return value, f"p{q:g} of the {self.days:g}-day forecast {human_memory(math.ceil(value))}"
-        value = p.memory_percentile(q) or 0.0
-        return value, f"p{q:g} {human_memory(math.ceil(value))}"
+    def percentile(self, resource: Resource, p: UsageProfile, q: float) -> tuple[float, str]:
+        """The q-th percentile of the forecast (of the recorded samples without one), and its basis text."""
+        cpu = resource is Resource.CPU
+        fc, human = (self.cpu, human_cpu) if cpu else (self.memory, human_memory)
+        if isinstance(fc, Forecast):
+            value = fc.quantile(q)
+            return value, f"p{q:g} of the {self.days:g}-day forecast {human(math.ceil(value))}"
+        value = (p.cpu_percentile(q) if cpu else p.memory_percentile(q)) or 0.0
+        return value, f"p{q:g} {human(math.ceil(value))}"
 
     def cycle_advice(self, request_m: int) -> str | None:
         """When a strong daily cycle swings CPU far below its peak, what a static request leaves idle."""
