@@ -1,8 +1,10 @@
 """Replay traces through sizing strategies: train on the first part of each trace, score on the rest.
 
 ``gitbot`` is the same strategy and rules ``gitbot plan`` uses: the trace's training window becomes
-the usage profile of a one-container workload that currently runs with the trace's provisioned
-size (so rules such as ``max-step-down`` act as they would on a first run).
+the usage profile of a one-container workload that requests the trace's provisioned size and has no
+limits. ``gitbot-first-run`` is its first proposal (``max-step-down`` keeps it within half of that
+size); ``gitbot`` is where it settles when the proposal is applied and planned again on the same
+history, as weekly runs would. ``checks`` compares gitbot with the better baseline on each score.
 """
 
 from __future__ import annotations
