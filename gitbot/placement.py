@@ -212,9 +212,9 @@ def _ceil(value: Decimal) -> int:
 
 def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Catalog) -> tuple[Placement, ...]:
     """One suggestion per workload whose pods would cost at least MIN_SAVING_PCT less elsewhere."""
-    by_workload: dict[str, list[tuple[Recommendation, CostDelta]]] = {}
+    by_workload: dict[tuple[str, str], list[tuple[Recommendation, CostDelta]]] = {}
     for rec, cost in items:
-        by_workload.setdefault(f"{rec.workload.target.name}|{rec.workload.id}", []).append((rec, cost))
+        by_workload.setdefault((rec.workload.target.name, str(rec.workload.id)), []).append((rec, cost))
     out = []
     for group in by_workload.values():
         running = [(rec, cost) for rec, cost in group if rec.container.type is not ContainerType.INIT]
