@@ -89,9 +89,27 @@ class NoPlacement:
     reason: str
 
 
+class Market:
+    """A catalog's instance types by (cloud, region, arch), with each family's median speed; built
+    once per plan and shared by its workloads."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._near: dict[tuple[str, str, str | None], tuple[list[InstanceType], dict[tuple[str, str | None], Decimal]]] = {}
+
+    def near(self, here: InstanceType) -> tuple[list[InstanceType], dict[tuple[str, str | None], Decimal]]:
+        key = (here.cloud, here.region, here.arch)
+        if key not in self._near:
+            local = [i for i in self.catalog.instances if (i.cloud, i.region, i.arch) == key]
+            self._near[key] = (local, _family_speed(local))
+        return self._near[key]
+
+
 def suggest(workload: Workload, cpu_m: int, memory_bytes: int, replicas: Decimal, node: NodeInfo,
-            catalog: Catalog, spot: bool) -> Placement | NoPlacement:
+            catalog: Catalog | Market, spot: bool) -> Placement | NoPlacement:
     """The cheapest family for pods of this shape, or why there is no suggestion."""
+    market = catalog if isinstance(catalog, Market) else Market(catalog)
+    catalog = market.catalog
     if cpu_m <= 0 or memory_bytes <= 0:
         return NoPlacement("no CPU or memory request to place")
     here = catalog.find(node.instance_type, node.region)
@@ -101,8 +119,7 @@ def suggest(workload: Workload, cpu_m: int, memory_bytes: int, replicas: Decimal
     current = _option(here, capacity, cpu_m, memory_bytes)
     if current is None:
         return NoPlacement(f"no {capacity} price for {here.instance_type}")
-    local = [i for i in catalog.instances if (i.cloud, i.region, i.arch) == (here.cloud, here.region, here.arch)]
-    speed = _family_speed(local)
+    local, speed = market.near(here)
     best: tuple[Option, Decimal | None] | None = None
     for inst in local:
         if inst.category not in SIZED_CATEGORIES:
@@ -216,6 +233,7 @@ def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Ca
     for rec, cost in items:
         by_workload.setdefault((rec.workload.target.name, str(rec.workload.id)), []).append((rec, cost))
     out = []
+    market = Market(catalog)
     for group in by_workload.values():
         running = [(rec, cost) for rec, cost in group if rec.container.type is not ContainerType.INIT]
         shape = pod_shape([(rec.recommended(Field.CPU_REQUEST), rec.recommended(Field.MEMORY_REQUEST)) for rec, _ in running])
@@ -224,7 +242,7 @@ def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Ca
             continue
         node = max(nodes, key=lambda share: share.share).node
         rec, cost = running[0]
-        found = suggest(rec.workload, shape[0], shape[1], cost.replicas_after, node, catalog, rec.workload.tier != "production")
+        found = suggest(rec.workload, shape[0], shape[1], cost.replicas_after, node, market, rec.workload.tier != "production")
         if isinstance(found, Placement):
             out.append(found)
     return tuple(out)
