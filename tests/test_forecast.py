@@ -76,3 +76,7 @@ def test_recent_noise_weighs_more_than_old_noise() -> None:
 def test_smape() -> None:
     assert smape(np.array([1.0, 0.0]), np.array([3.0, 0.0])) == 50.0  # (2*2/4 + 0) / 2
     assert smape(np.array([]), np.array([])) is None
+
+
+def test_a_step_of_zero_is_no_forecast_not_a_crash() -> None:
+    assert fit(np.full(10, 1.0), 0, WEEK) == NoForecast("a 0s step does not divide a day")

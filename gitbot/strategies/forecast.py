@@ -99,10 +99,10 @@ def fit(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_d
     ``samples``: (values, grid step of each value) when the series is a mean over replicas: level,
     cycle and trend come from the mean, the noise from each replica's own samples (averaging two
     pods halves their bursts; a pod's request has to cover its own)."""
-    known = ~np.isnan(series)
-    per_day = DAY // step_seconds
     if step_seconds <= 0 or DAY % step_seconds:
         return NoForecast(f"a {step_seconds}s step does not divide a day")
+    known = ~np.isnan(series)
+    per_day = DAY // step_seconds
     if known.sum() < MIN_DAYS * per_day or series.size < MIN_DAYS * per_day:
         return NoForecast(f"less than {MIN_DAYS:g} days of samples")
     filled = _fill(series, known)
@@ -134,8 +134,8 @@ def fit(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_d
     means = plain[y.size - blocks * block:].reshape(blocks, block).mean(axis=1)
     slope = 0.0
     if blocks >= 2 * BLOCKS_PER_DAY:
-        fitted, _, low, _ = theilslopes(means)
-        slope = float(fitted) * BLOCKS_PER_DAY if low > 0 else 0.0
+        rate, _, low, _ = theilslopes(means)  # per block, with its 95 % interval's low end
+        slope = float(rate) * BLOCKS_PER_DAY if low > 0 else 0.0
     level = float(plain[-per_day:].mean())
 
     def fitted(index: np.ndarray) -> np.ndarray:  # level, trend and cycle at absolute grid steps
