@@ -556,9 +556,7 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
                      human_value("memory", z.memory_request_bytes), human_value("memory", z.memory_limit_bytes),
                      _pct(s.cpu_slack, 100), _pct(s.cpu_over_request_pct), _pct(s.cpu_over_limit_pct), _pct(s.memory_slack, 100),
                      "—" if s.oom_episodes is None else str(s.oom_episodes), format_usd(s.monthly_cost_usd)])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.rjust(widths[i]) if i >= 2 else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    _echo_table(rows, left=2)
     for source, totals in families.items():
         traces = next(iter(totals.values())).traces
         click.echo("")
@@ -589,10 +587,11 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
     return EXIT_OK
 
 
-def _echo_table(rows: list[list[str]]) -> None:
+def _echo_table(rows: list[list[str]], left: int = 1) -> None:
+    """Columns padded to their widest cell: the first ``left`` aligned left, the rest right."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.rjust(widths[i]) if i else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        click.echo("  ".join(cell.ljust(widths[i]) if i < left else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 def _pct(value: float | None, scale: float = 1.0) -> str:

@@ -42,22 +42,24 @@ class Score:
 def score(sizing: Sizing, test: Trace, rates: ResourceRates) -> Score:
     cpu, memory = test.cpu_m if test.has_cpu else np.zeros(0), test.memory_bytes[test.memory_known]
     hours = test.step_seconds / 3600  # each sample stands for one step
+    cpu_slack, cpu_requested, cpu_unused = _slack(cpu, sizing.cpu_request_m)
+    memory_slack, memory_requested, memory_unused = _slack(memory, sizing.memory_request_bytes)
     return Score(
         samples=len(test),
-        cpu_slack=_slack(cpu, sizing.cpu_request_m),
+        cpu_slack=cpu_slack,
         cpu_over_request_pct=_over_pct(cpu, sizing.cpu_request_m),
         cpu_over_limit_pct=_over_pct(cpu, sizing.cpu_limit_m),
-        memory_slack=_slack(memory, sizing.memory_request_bytes),
+        memory_slack=memory_slack,
         memory_over_request_pct=_over_pct(memory, sizing.memory_request_bytes),
         oom_episodes=(
             episodes(test.memory_known & (test.memory_bytes > sizing.memory_limit_bytes))  # a missing sample ends a run
             if sizing.memory_limit_bytes is not None and memory.size else None
         ),
         monthly_cost_usd=monthly_cost(sizing.cpu_request_m, sizing.memory_request_bytes, Decimal(1), rates),
-        cpu_requested_core_hours=_requested(cpu, sizing.cpu_request_m, hours / 1000),
-        cpu_unused_core_hours=_unused(cpu, sizing.cpu_request_m, hours / 1000),
-        memory_requested_gib_hours=_requested(memory, sizing.memory_request_bytes, hours / GIB),
-        memory_unused_gib_hours=_unused(memory, sizing.memory_request_bytes, hours / GIB),
+        cpu_requested_core_hours=cpu_requested * (hours / 1000),
+        cpu_unused_core_hours=cpu_unused * (hours / 1000),
+        memory_requested_gib_hours=memory_requested * (hours / GIB),
+        memory_unused_gib_hours=memory_unused * (hours / GIB),
     )
 
 
@@ -101,18 +103,13 @@ def episodes(above: np.ndarray) -> int:
     return int(starts.sum())
 
 
-def _requested(used: np.ndarray, request: int | None, unit_hours: float) -> float:
-    return float(request * used.size * unit_hours) if request else 0.0
-
-
-def _unused(used: np.ndarray, request: int | None, unit_hours: float) -> float:
-    return float(np.maximum(request - used, 0.0).sum() * unit_hours) if request else 0.0
-
-
-def _slack(used: np.ndarray, request: int | None) -> float | None:
+def _slack(used: np.ndarray, request: int | None) -> tuple[float | None, float, float]:
+    """(slack, requested, unused) in sample units (millicore- or byte-samples); slack None without a
+    request or samples. Usage above the request counts as no slack, not negative slack."""
     if request is None or request <= 0 or used.size == 0:
-        return None
-    return float(np.maximum(request - used, 0.0).sum() / (request * used.size))
+        return None, 0.0, 0.0
+    requested, unused = float(request * used.size), float(np.maximum(request - used, 0.0).sum())
+    return unused / requested, requested, unused
 
 
 def _over_pct(used: np.ndarray, bound: int | None) -> float | None:
