@@ -241,6 +241,7 @@ class Workload:
     containers: tuple[Container, ...]
     hpa: HpaInfo | None = None
     namespace_explicit: bool = True  # False when the namespace was defaulted
+    pod_labels: tuple[tuple[str, str], ...] = ()  # labels that select its pods (selector.matchLabels, else the template's)
 
     def container(self, name: str) -> Container | None:
         return next((c for c in self.containers if c.name == name), None)

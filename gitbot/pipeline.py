@@ -36,6 +36,7 @@ from gitbot.metrics.usage import Profiles, build_profiles
 from gitbot.output.document import Plan, PlanEntry, UsageWindow, final_status, inventory_document, plan_document
 from gitbot.pricing.catalog import CatalogError, load_catalog
 from gitbot.placement import Placement, for_workloads as placements_of
+from gitbot.colocation import Colocation, suggest as colocations_of
 from gitbot.pricing.estimate import estimate
 from gitbot.publish.github import GitHubPulls
 from gitbot.publish.gitrepo import GitRepository, Identity
@@ -58,6 +59,7 @@ from gitbot.publish.scope import Scope, scope_of
 from gitbot.strategies.base import Recommendation
 from gitbot.strategies.percentile import PercentileStrategy, settings_from_config
 from gitbot.strategies.rules import default_rules_dir, load_rules
+from gitbot.model import WorkloadId
 from gitbot.workloads import WorkloadSet, build_workloads
 
 
@@ -121,6 +123,7 @@ class _Planned:
     recs: tuple[Recommendation, ...]
     entries_for: Callable[[ChangeSet, Sequence[Recommendation]], tuple[PlanEntry, ...]]
     placements_for: Callable[[Sequence[PlanEntry]], tuple[Placement, ...]]
+    colocations: tuple[Colocation, ...]
     window: UsageWindow | None
     catalog: str
     rules: tuple[str, ...]
@@ -148,6 +151,7 @@ def _plan(request: PlanRequest) -> _Planned:
     profiles: Profiles | None = None
     window: UsageWindow | None = None
     failed: dict[str, str] = {}
+    colocations: tuple[Colocation, ...] = ()
     if source is not None:
         query = _query(request, config, frozenset(w.id.namespace for w in workloads))
         data = source.fetch(query)
@@ -156,6 +160,7 @@ def _plan(request: PlanRequest) -> _Planned:
         window = UsageWindow(
             data.source, data.window_start, data.window_end, data.step_seconds, query.history_seconds, len(profiles.unmatched_pods)
         )
+        colocations = colocations_of(workloads, profiles, data.window_end - data.window_start, catalog.zone_transfer)
 
     strategy = PercentileStrategy(settings, rules, config.exemptions)
     recs = tuple(
@@ -180,7 +185,7 @@ def _plan(request: PlanRequest) -> _Planned:
     elif profiles is not None:
         warnings.extend(profiles.data.warnings)
     return _Planned(
-        config, loaded, workload_set, recs, entries_for, placements_for, window, catalog.name, rules.ids(), tuple(warnings),
+        config, loaded, workload_set, recs, entries_for, placements_for, colocations, window, catalog.name, rules.ids(), tuple(warnings),
         ClosedLoop(request.repo, loaded, recs), OverlayPatcher(request.repo.resolve(), loaded.files, loaded.patches),
     )
 
@@ -195,11 +200,17 @@ def _result(request: PlanRequest, planned: _Planned, changes: ChangeSet, subset:
         rules=planned.rules,
         entries=entries,
         placements=planned.placements_for(entries),
+        colocations=_touching(planned.colocations, {rec.workload.id for rec in subset}),
         changes=changes,
         skipped=planned.loaded.skipped + planned.workload_set.skipped,
         warnings=planned.warnings,
         written=written,
     )
+
+
+def _touching(colocations: tuple[Colocation, ...], ids: set[WorkloadId]) -> tuple[Colocation, ...]:
+    """The pairs with a workload among ``ids`` (a pull request's scope)."""
+    return tuple(c for c in colocations if c.source.id in ids or c.destination.id in ids)
 
 
 def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:

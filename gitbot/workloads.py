@@ -164,7 +164,18 @@ def _workload(
         containers=tuple(containers),
         hpa=hpas.get((namespace, obj.kind, obj.name)),
         namespace_explicit=explicit,
+        pod_labels=_pod_labels(obj.data, pod_path),
     )
+
+
+def _pod_labels(data: Mapping[str, Any], pod_path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """What selects the workload's pods: ``selector.matchLabels``, else the pod template's labels."""
+    owner = pod_path[:-2]  # ("spec",) above ("template", "spec"); () for a Pod
+    for path in ((*owner, "selector", "matchLabels"), (*pod_path[:-1], "metadata", "labels")):
+        labels = _get(data, path)
+        if isinstance(labels, dict) and labels:
+            return tuple(sorted((str(k), str(v)) for k, v in labels.items() if isinstance(v, (str, int, float, bool))))
+    return ()
 
 
 class _FieldLocator:

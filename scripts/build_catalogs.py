@@ -66,7 +66,8 @@ AZURE_SIZE = re.compile(r"^Standard_(?P<series>[DEFB])(?P<s>S?)\d+(?P<suffix>[a-
 AZURE_MIN_VERSION = {"D": 2, "E": 3, "F": 2}
 
 OPENCOST_FILES = {"default": "default.json", "aws": "aws.json", "gcp": "gcp.json", "azure": "azure.json"}
-OPENCOST_KEYS = {"cpu_vcpu_hour": "CPU", "ram_gib_hour": "RAM", "spot_cpu_vcpu_hour": "spotCPU", "spot_ram_gib_hour": "spotRAM"}
+OPENCOST_KEYS = {"cpu_vcpu_hour": "CPU", "ram_gib_hour": "RAM", "spot_cpu_vcpu_hour": "spotCPU", "spot_ram_gib_hour": "spotRAM",
+                 "zone_egress_gib": "zoneNetworkEgress"}
 
 Row = dict[str, str]
 
@@ -309,7 +310,8 @@ Columns: `{columns}`.
 - Default rates (`defaults.json`): `opencost/opencost` `configs/` (default.json, aws.json, gcp.json, azure.json)
   at commit 5f6533303e3850c8635796a74bb22802d16e9090 (Apache-2.0). `default`, `aws` and `gcp` are OpenCost's
   GCP us-central1-based defaults; `azure` is OpenCost's April 2019 Azure estimate. Values are the exact
-  upstream text, USD per vCPU-hour and per GiB-hour.
+  upstream text, USD per vCPU-hour and per GiB-hour. `zone_egress_gib` is OpenCost's `zoneNetworkEgress` (USD per GiB
+  moved between zones of a region; 0.01 in all four files), used to price cross-zone service-mesh traffic.
 
 ## Filters
 

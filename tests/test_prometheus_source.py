@@ -63,6 +63,16 @@ def test_server_plan_equals_the_plan_from_the_backfilled_file(server_plan, file_
     assert server_plan["summary"]["by_status"] == {"change": 15, "unchanged": 0, "comment-only": 0, "skipped": 2}
 
 
+def test_mesh_traffic_from_the_server_gives_the_co_location_suggestions(server_plan):
+    """Istio counters summed on the server per workload pair, joined with the pods' zones."""
+    pairs = [(c["source"], c["destination"], c["gib_per_month"], c["cross_zone_share"], c["monthly_cost"]["before_usd"],
+              c["pod_affinity_on"]) for c in server_plan["colocations"]]
+    assert pairs == [
+        ("shop-prod/Deployment/checkout", "shop-prod/Deployment/pricing-engine", "2935.47", "0.667", "19.58", "shop-prod/Deployment/checkout"),
+        ("search-prod/Deployment/search-gateway", "search-prod/StatefulSet/search-index", "2353.65", "0.667", "15.70", None),
+    ]
+
+
 def test_snapshot_replays_the_server_plan_offline(demo_prometheus, server_plan, tmp_path):
     out = tmp_path / "usage.om.gz"
     code, _, err = run("snapshot", DEMO, "--prometheus-url", demo_prometheus.url, "--at", str(END), "--output", str(out))
@@ -86,10 +96,16 @@ def test_requests_are_batched_per_namespace_chunk(demo_prometheus, fault_proxy):
     proxy = fault_proxy(demo_prometheus)
     plan_json("--prometheus-url", proxy.url, "--at", str(END))
     queries = proxy.queries()
-    # one count, then 5 range + 4 instant queries for the single chunk of 5 namespaces, then 5 join tables
-    assert len(queries) == 15
+    # one count, then 5 range + 4 instant queries for the single chunk of 5 namespaces, then 5 join
+    # tables and 3 mesh-traffic sums
+    assert len(queries) == 18
     assert [r.path for r in proxy.requests].count("/api/v1/query_range") == 5
     assert queries[0].startswith("count by (namespace) (max_over_time(container_memory_working_set_bytes{")
+    assert queries[-3:] == [
+        f"sum by (reporter, source_workload_namespace, source_workload, destination_workload_namespace, destination_workload) "
+        f"(increase({name}[1209600s]))"
+        for name in ("istio_requests_total", "istio_request_bytes_sum", "istio_response_bytes_sum")
+    ]
     assert all(r.method == "POST" for r in proxy.requests)
 
 
@@ -120,7 +136,7 @@ def test_request_count_does_not_grow_with_containers(fleet_prometheus):
         counts[prefix] = source.client.requests
         sizes[prefix] = len(data.containers)
     assert sizes == {"small": 10, "big": 1000}
-    assert counts == {"small": 15, "big": 15}
+    assert counts == {"small": 18, "big": 18}
     print(f"\nrequests 10 vs 1,000 containers: {counts}; seconds: {seconds}")
 
 
@@ -129,7 +145,7 @@ def test_chunks_split_under_a_small_points_budget(fleet_prometheus):
     query = UsageQuery(history_seconds=12 * 3600, step_seconds=300, end=float(END), namespaces=frozenset({"big-0", "big-1"}))
     data = source.fetch(query)
     assert len(data.containers) == 1000
-    assert source.client.requests == 1 + 2 * 9 + 5  # 500 series per namespace: one chunk each
+    assert source.client.requests == 1 + 2 * 9 + 5 + 3  # 500 series per namespace: one chunk each; 3 mesh sums
 
 
 def test_sample_limit_splits_chunks_and_reports_what_still_fails(prometheus_factory):
@@ -172,7 +188,7 @@ def test_transient_503s_are_retried(demo_prometheus, fault_proxy, server_plan):
     proxy.set_fault(status(503, times=2))
     doc = plan_json("--prometheus-url", proxy.url, "--at", str(END))
     assert without_source(doc) == without_source(server_plan)
-    assert len(proxy.requests) == 15 + 2
+    assert len(proxy.requests) == 18 + 2
 
 
 def test_timeout_and_dropped_connections_are_exit_4(demo_prometheus, fault_proxy):
@@ -246,3 +262,18 @@ def test_a_query_that_cannot_be_split_over_the_sample_limit_is_exit_4(demo_prome
     code, out, err = run("plan", DEMO, "--prometheus-url", proxy.url, "--at", str(END))
     assert (code, out) == (4, "")
     assert err == f"gitbot: error: prometheus {proxy.url}: {too_many}; use a shorter --history or a query frontend\n"
+
+
+def test_mesh_traffic_over_the_sample_limit_costs_only_the_co_location_suggestions(demo_prometheus, fault_proxy, server_plan):
+    proxy = fault_proxy(demo_prometheus)
+    too_many = "query processing would load too many samples into memory in query execution"
+    proxy.set_fault(status(422, error_type="execution", error=too_many, match="increase(istio_request_bytes_sum"))
+    doc = plan_json("--prometheus-url", proxy.url, "--at", str(END))
+    assert doc["colocations"] == []
+    assert doc["warnings"][-1] == f"service-mesh traffic left out (no co-location suggestions): {too_many}"
+    assert doc["containers"] == server_plan["containers"]
+    # the first mesh sum was asked, the failing second one once, and the third not at all
+    assert [q for q in proxy.queries() if "istio" in q] == [
+        f"sum by (reporter, source_workload_namespace, source_workload, destination_workload_namespace, destination_workload) "
+        f"(increase({name}[1209600s]))" for name in ("istio_requests_total", "istio_request_bytes_sum")
+    ]

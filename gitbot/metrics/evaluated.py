@@ -16,6 +16,10 @@ CPU rate window, ``S`` the step, ``H`` the history, ``C`` the container selector
     requests/limits max by (namespace, pod, container, resource) (max_over_time(kube_pod_container_resource_<x>{resource=~"cpu|memory"}[H]))
     owner rows      the label sets of kube_pod_owner / kube_replicaset_owner / kube_job_owner /
                     kube_pod_info / kube_node_labels seen in the window: max_over_time(<metric>[H])
+    traffic         sum by (reporter, source_workload_namespace, source_workload,
+                            destination_workload_namespace, destination_workload) (increase(<m>[H]))
+                    for m in istio_requests_total, istio_request_bytes_sum, istio_response_bytes_sum;
+                    pairs with either namespace in the filter
 
 Range tables hold one value per grid point (NaN: no sample). ``assemble`` then turns the tables into
 ``UsageData`` the same way for every source, so a plan from a snapshot and a plan from the server
@@ -34,10 +38,11 @@ from gitbot.metrics.source import (
     ARCH_LABELS,
     CAPACITY_TYPE_LABELS,
     INSTANCE_TYPE_LABELS,
+    MESH_REQUESTS,
     REGION_LABELS,
     ZONE_LABELS,
 )
-from gitbot.metrics.usage import NodeInfo, PodContainerUsage, PodKey, UsageData
+from gitbot.metrics.usage import NodeInfo, PodContainerUsage, PodKey, Traffic, UsageData
 from gitbot.model import Field
 
 Key = tuple[str, str, str]  # (namespace, pod, container)
@@ -64,6 +69,7 @@ class Evaluated:
     node_labels: Sequence[Labels]
     warnings: tuple[str, ...] = ()
     failed_namespaces: Mapping[str, str] = field(default_factory=dict)
+    traffic: Sequence[tuple[str, Labels, float]] = ()  # (mesh metric, MESH_LABELS, increase over the window)
 
 
 def observed_value(resource: str, value: float) -> int:
@@ -114,6 +120,7 @@ def assemble(ev: Evaluated, source: str) -> UsageData:
         nodes=_nodes(ev.node_labels),
         warnings=tuple(warnings),
         failed_namespaces=dict(ev.failed_namespaces),
+        traffic=_traffic(ev.traffic),
     )
 
 
@@ -139,6 +146,27 @@ def _restarts_and_ooms(restarts: np.ndarray | None, oom_flag: np.ndarray | None,
     for i in np.nonzero((increases > 0) & (flags == 1))[0]:
         times.extend([float(grid[i + 1])] * int(increases[i]))
     return total, tuple(times)
+
+
+def _traffic(rows: Sequence[tuple[str, Labels, float]]) -> tuple[Traffic, ...]:
+    """One record per (source, destination) workload pair, from the source proxy's counts when it
+    reported (the client's view, including failed requests), else the destination's; each request is
+    reported by both ends, so the two are never added. Clients outside the mesh ("unknown") are left out."""
+    totals: dict[tuple[str, str, str, str], dict[str, dict[str, float]]] = {}
+    for metric, labels, value in rows:
+        pair = tuple(labels.get(k, "") for k in ("source_workload_namespace", "source_workload", "destination_workload_namespace", "destination_workload"))
+        if not all(pair) or "unknown" in (pair[1], pair[3]) or not math.isfinite(value) or value <= 0:
+            continue
+        by_metric = totals.setdefault(pair, {}).setdefault(labels.get("reporter", ""), {})  # type: ignore[arg-type]
+        by_metric[metric] = by_metric.get(metric, 0.0) + value
+    out = []
+    for (sns, src, dns, dst), by_reporter in sorted(totals.items()):
+        reporter = "source" if "source" in by_reporter else min(by_reporter)
+        counts = by_reporter[reporter]
+        requests = counts.get(MESH_REQUESTS, 0.0)
+        sent = sum(v for m, v in counts.items() if m != MESH_REQUESTS)
+        out.append(Traffic((sns, src), (dns, dst), requests, sent, reporter))
+    return tuple(out)
 
 
 def _ordered(rows: Sequence[Labels]) -> list[Labels]:

@@ -10,7 +10,10 @@ does not grow with the number of containers:
    queries (throttled and total CFS periods, observed requests and limits), all aggregated on the
    server ``by (namespace, pod, container)`` (``gitbot.metrics.evaluated`` lists the expressions);
 4. five instant queries for the join tables (pod owners, ReplicaSet owners, Job owners, pod info,
-   node labels).
+   node labels);
+5. three instant queries for service-mesh traffic between workloads (Istio requests, request and
+   response bytes), summed over the window per pair; a server that refuses them for its sample
+   limit costs only the co-location suggestions (a warning), not the plan.
 
 A chunk the server refuses for its sample limit is split in halves and retried; a single namespace
 that still fails is reported as a gap (its containers are skipped with the reason), and the run goes
@@ -47,6 +50,8 @@ from gitbot.metrics.source import (
     LAST_TERMINATED,
     LIMITS,
     MEMORY_WORKING_SET,
+    MESH_LABELS,
+    MESH_METRICS,
     NODE_LABELS,
     POD_INFO,
     POD_OWNER,
@@ -216,7 +221,8 @@ class PrometheusSource:
         namespaces = sorted(counts)
         rows = {name: self._rows(name, namespaces, end, history) for name in (POD_OWNER, REPLICASET_OWNER, JOB_OWNER, POD_INFO)}
         node_rows = self._rows(NODE_LABELS, None, end, history)
-        warnings = [f"prometheus: {w}" for w in dict.fromkeys(self.client.warnings)]
+        traffic, traffic_warnings = self._traffic(query.namespaces, end, history)
+        warnings = [f"prometheus: {w}" for w in dict.fromkeys(self.client.warnings)] + traffic_warnings
         warnings += [f"no usage for namespace {ns}: {why}" for ns, why in failed.items()]
         evaluated = Evaluated(
             grid=grid,
@@ -236,8 +242,23 @@ class PrometheusSource:
             node_labels=node_rows,
             warnings=tuple(warnings),
             failed_namespaces=failed,
+            traffic=traffic,
         )
         return assemble(evaluated, self.describe())
+
+    def _traffic(self, namespaces: frozenset[str] | None, end: float, history: int) -> tuple[list[tuple[str, Labels, float]], list[str]]:
+        """Mesh traffic per workload pair (``gitbot.metrics.evaluated``), for pairs touching ``namespaces``."""
+        rows: list[tuple[str, Labels, float]] = []
+        for name in MESH_METRICS:
+            try:
+                result = self.client.instant(f"sum {by(MESH_LABELS)} (increase({Selector(name).range(history)}))", end)
+            except TooManySamples as exc:
+                return [], [f"service-mesh traffic left out (no co-location suggestions): {exc}"]
+            for item in result:
+                labels = {k: item["metric"].get(k, "") for k in MESH_LABELS}
+                if namespaces is None or {labels["source_workload_namespace"], labels["destination_workload_namespace"]} & namespaces:
+                    rows.append((name, labels, _number(item["value"][1])))
+        return sorted(rows, key=lambda r: (r[0], tuple(r[1].values()))), []
 
     def _series_per_namespace(self, namespaces: frozenset[str] | None, end: float, history: int) -> dict[str, int]:
         if namespaces is not None and not namespaces:
@@ -331,6 +352,11 @@ class PrometheusSource:
         nodes = {labels.get("node") for labels in _label_sets(collected.get(POD_INFO, {}))} - {None, ""}
         if nodes:
             self._raw(NODE_LABELS, str(Selector(NODE_LABELS).where("node", "in", sorted(nodes))), start, end, length, collected)
+        for name in MESH_METRICS:  # pairs with either end in the namespaces (a pair in both is deduplicated below)
+            sides = ("source_workload_namespace", "destination_workload_namespace") if namespaces is not None else ("",)
+            for side in sides:
+                sel = Selector(name).where(side, "in", sorted(namespaces)) if side and namespaces is not None else Selector(name)
+                self._raw(name, str(sel), start, end, length, collected)
         out: dict[str, list[Series]] = {}
         for name, by_labels in collected.items():
             series = []

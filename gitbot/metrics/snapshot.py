@@ -34,6 +34,8 @@ from gitbot.metrics.source import (
     LIMITS,
     LOOKBACK_SECONDS,
     MEMORY_WORKING_SET,
+    MESH_LABELS,
+    MESH_METRICS,
     NODE_LABELS,
     POD_INFO,
     POD_OWNER,
@@ -132,7 +134,22 @@ def evaluate(series: Mapping[str, list[Series]], query: UsageQuery, source: str)
         job_owners=rows(JOB_OWNER),
         pod_info=rows(POD_INFO),
         node_labels=rows(NODE_LABELS),
+        traffic=_traffic(series, query, end),
     )
+
+
+def _traffic(series: Mapping[str, list[Series]], query: UsageQuery, end: float) -> list[tuple[str, Labels, float]]:
+    """``sum by (MESH_LABELS) (increase(m[H]))`` at the window's end, for pairs touching the namespaces."""
+    at = np.array([end])
+    sums: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
+    for name in MESH_METRICS:
+        for s in series.get(name, []):
+            if query.namespaces is not None and not {s.label("source_workload_namespace"), s.label("destination_workload_namespace")} & query.namespaces:
+                continue
+            value = float(promql.increase(s.timestamps, s.values, at, query.history_seconds)[0])
+            if not math.isnan(value):
+                sums[(name, tuple(s.label(k) for k in MESH_LABELS))] += value
+    return [(name, dict(zip(MESH_LABELS, labels)), value) for (name, labels), value in sorted(sums.items())]
 
 
 def _container_key(s: Series) -> Key | None:

@@ -26,6 +26,10 @@ RESTARTS = "kube_pod_container_status_restarts_total"
 LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
 REQUESTS = "kube_pod_container_resource_requests"
 LIMITS = "kube_pod_container_resource_limits"
+# Istio standard metrics (optional: present only in a mesh); the bytes are histograms' _sum series
+MESH_REQUESTS = "istio_requests_total"
+MESH_REQUEST_BYTES = "istio_request_bytes_sum"
+MESH_RESPONSE_BYTES = "istio_response_bytes_sum"
 
 # written by `gitbot snapshot`: value 1 at the end of the recorded window
 SNAPSHOT_INFO = "gitbot_snapshot_info"
@@ -33,7 +37,10 @@ LOOKBACK_SECONDS = 300  # Prometheus' default --query.lookback-delta, for instan
 
 CADVISOR_METRICS = (CPU_USAGE, MEMORY_WORKING_SET, CFS_THROTTLED, CFS_PERIODS)
 KSM_METRICS = (POD_OWNER, REPLICASET_OWNER, JOB_OWNER, POD_INFO, NODE_LABELS, RESTARTS, LAST_TERMINATED, REQUESTS, LIMITS)
-ALL_METRICS = CADVISOR_METRICS + KSM_METRICS
+MESH_METRICS = (MESH_REQUESTS, MESH_REQUEST_BYTES, MESH_RESPONSE_BYTES)
+ALL_METRICS = CADVISOR_METRICS + KSM_METRICS + MESH_METRICS
+# one row per pair of workloads and reporting proxy (each request is reported by both ends)
+MESH_LABELS = ("reporter", "source_workload_namespace", "source_workload", "destination_workload_namespace", "destination_workload")
 
 # kube_node_labels label names (kube-state-metrics sanitises node labels and prefixes "label_")
 INSTANCE_TYPE_LABELS = ("label_node_kubernetes_io_instance_type", "label_beta_kubernetes_io_instance_type")

@@ -51,6 +51,17 @@ class PodContainerUsage:
     observed: Mapping[Field, int] = field(default_factory=dict)  # requests/limits the pod ran with (max)
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """Service-mesh traffic from one workload to another over the window (Istio standard metrics)."""
+
+    source: tuple[str, str]  # (namespace, workload name) as the mesh names it
+    destination: tuple[str, str]
+    requests: float
+    bytes: float  # request plus response bytes
+    reporter: str  # "source" or "destination": the proxy whose counts these are
+
+
 @dataclass(frozen=True, eq=False)
 class UsageData:
     source: str  # what it came from, for the plan output
@@ -64,6 +75,7 @@ class UsageData:
     nodes: Mapping[str, NodeInfo]
     warnings: tuple[str, ...] = ()
     failed_namespaces: Mapping[str, str] = field(default_factory=dict)  # namespace -> why it has no usage
+    traffic: tuple[Traffic, ...] = ()  # empty without mesh metrics
 
     @property
     def window_start(self) -> float:
@@ -106,6 +118,7 @@ class UsageProfile:
     observed: Mapping[Field, int]  # requests/limits the pods ran with during the window (max over pods)
     nodes: tuple[NodeShare, ...]
     joined_by: str  # "owner" (kube-state-metrics owner chain) or "name" (pod-name fallback)
+    zones: tuple[tuple[str, float], ...] = ()  # (zone, fraction of samples there), largest first; known zones only
 
     @property
     def samples(self) -> int:
@@ -274,6 +287,7 @@ def _pool(key: ContainerKey, items: list[PodContainerUsage], data: UsageData, jo
         observed=observed,
         nodes=_node_shares(items, has_data, data),
         joined_by=joined_by,
+        zones=_zone_shares(items, has_data, data),
     )
 
 
@@ -293,3 +307,15 @@ def _node_shares(items: list[PodContainerUsage], has_data: np.ndarray, data: Usa
         return ()
     shares = [NodeShare(info, n / total) for info, n in by_kind.items()]
     return tuple(sorted(shares, key=lambda s: (-s.share, s.node.instance_type or "", s.node.capacity_type or "")))
+
+
+def _zone_shares(items: list[PodContainerUsage], has_data: np.ndarray, data: UsageData) -> tuple[tuple[str, float], ...]:
+    counts: dict[str, int] = {}
+    for row, u in enumerate(items):
+        info = data.nodes.get(data.pod_nodes.get((u.namespace, u.pod), ""))
+        if info is not None and info.zone:
+            counts[info.zone] = counts.get(info.zone, 0) + int(has_data[row].sum())
+    total = sum(counts.values())
+    if not total:
+        return ()
+    return tuple(sorted(((zone, n / total) for zone, n in counts.items()), key=lambda zs: (-zs[1], zs[0])))

@@ -17,6 +17,7 @@ import gitbot
 from gitbot.edit.changeset import ChangeSet, rec_key
 from gitbot.metrics.usage import Profiles, UsageProfile
 from gitbot.model import FIELDS, Container, Embedded, Field, FieldSource, Skipped, Status, Workload, YamlPath
+from gitbot.colocation import Colocation
 from gitbot.placement import Option, Placement, family_of
 from gitbot.pricing.cost import percent_change, usd
 from gitbot.pricing.estimate import CostDelta
@@ -57,6 +58,7 @@ class Plan:
     warnings: tuple[str, ...]
     written: bool
     placements: tuple[Placement, ...] = ()  # comment-only node-family / spot suggestions
+    colocations: tuple[Colocation, ...] = ()  # comment-only: chatty pairs whose traffic crosses zones
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -76,6 +78,25 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "skipped_inputs": [_skipped(s) for s in plan.skipped],
         "warnings": list(plan.warnings),
         "placements": [_placement(p) for p in plan.placements],
+        "colocations": [_colocation(c) for c in plan.colocations],
+    }
+
+
+def _colocation(c: Colocation) -> dict[str, Any]:
+    return {
+        "source": str(c.source.id),
+        "destination": str(c.destination.id),
+        "requests_per_second": round(c.requests_per_second, 2),
+        "gib_per_month": str(c.gib_per_month),
+        "source_zones": {zone: round(share, 3) for zone, share in c.source_zones},
+        "destination_zones": {zone: round(share, 3) for zone, share in c.destination_zones},
+        "cross_zone_share": str(c.cross_zone_share),
+        "usd_per_gib": str(c.price.per_gib),
+        "price_source": c.price.source,
+        "monthly_cost": {"before_usd": str(c.monthly_cost), "after_usd": "0.00", "delta_usd": str(-c.monthly_cost)},
+        "pod_affinity_on": None if c.affinity_on is None else str(c.affinity_on.id),
+        "reason": c.reason,
+        "snippet": c.snippet,
     }
 
 

@@ -83,6 +83,12 @@ def plan_table(doc: Mapping[str, Any]) -> str:
                 f"  {p['workload']}: {_option(p['current'])} → {_option(p['suggested'])}, pods "
                 f"{_money(cost['before_usd'])} → {_money(cost['after_usd'])}/month ({_money(cost['delta_usd'], signed=True)})"
             )
+    colocations = doc.get("colocations") or []
+    if colocations:
+        lines += ["", "Co-location (comment-only; the snippets are in --format markdown/json):"]
+        for c in colocations:
+            lines.append(f"  {c['source']} → {c['destination']}: {Decimal(c['gib_per_month']):,.0f} GiB/month, "
+                         f"{Decimal(c['cross_zone_share']):.0%} across zones, up to {_money(c['monthly_cost']['delta_usd'], signed=True)}/month")
     lines += ["", _summary_line(doc)]
     if doc["edits"] and not doc["written"]:
         lines.append("Dry run: nothing written. --format diff shows the edits; --write applies them.")
@@ -198,6 +204,21 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
         for p in placements:
             lines += [f"- **`{p['workload']}`**: {p['reason']}", "", "  <details><summary>pod spec snippet</summary>", "",
                       "  ```yaml", *(f"  {line}" for line in p["snippet"].rstrip("\n").split("\n")), "  ```", "", "  </details>", ""]
+    colocations = doc.get("colocations") or []
+    if colocations:
+        lines += [
+            "### Co-location suggestions (comment-only)", "",
+            "Service-mesh traffic between these workloads crosses zones, which the cloud bills per GiB. "
+            "The share assumes zone-blind load balancing; keeping requests in-zone saves up to the cost shown.", "",
+            "| From | To | GiB/month | Across zones | $/month |", "|---|---|---:|---:|---:|",
+        ]
+        for c in colocations:
+            lines.append(f"| `{c['source']}` | `{c['destination']}` | {Decimal(c['gib_per_month']):,.0f} | {Decimal(c['cross_zone_share']):.0%} | "
+                         f"{_money(c['monthly_cost']['before_usd'])} |")
+        lines.append("")
+        for c in colocations:
+            lines += [f"- **`{c['source']}` → `{c['destination']}`**: {c['reason']}", "", "  <details><summary>snippet</summary>", "",
+                      "  ```yaml", *(f"  {line}" for line in c["snippet"].rstrip("\n").split("\n")), "  ```", "", "  </details>", ""]
     if doc["edits"]:
         diff = plan_diff(doc)
         lines += ["<details><summary>Diff</summary>", "", "```diff", diff.rstrip("\n"), "```", "", "</details>", ""]

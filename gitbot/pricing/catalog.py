@@ -61,11 +61,18 @@ class ResourceRates:
 
 
 @dataclass(frozen=True)
+class TransferPrice:
+    per_gib: Decimal  # USD per GiB moved between zones of one region
+    source: str
+
+
+@dataclass(frozen=True)
 class Catalog:
     name: str
     instances: tuple[InstanceType, ...]
     default_rates: ResourceRates
     default_spot_rates: ResourceRates
+    zone_transfer: TransferPrice | None = None
     _by_region: Mapping[tuple[str, str], InstanceType] = field(init=False, repr=False, compare=False)
     _by_type: Mapping[str, InstanceType] = field(init=False, repr=False, compare=False)
 
@@ -169,7 +176,20 @@ def load_catalog(spec: str | None) -> Catalog:
 
 def _catalog(name: str, instances: tuple[InstanceType, ...], defaults_key: str) -> Catalog:
     on_demand, spot = _default_rates(defaults_key)
-    return Catalog(name, instances, on_demand, spot)
+    return Catalog(name, instances, on_demand, spot, _zone_transfer(defaults_key))
+
+
+@cache
+def _zone_transfer(key: str) -> TransferPrice:
+    entry = _defaults().get(key) or _defaults()["default"]
+    prefix = "" if key == "default" else f"{key} "
+    return TransferPrice(Decimal(entry["zone_egress_gib"]), f"OpenCost {prefix}zoneNetworkEgress")
+
+
+@cache
+def _defaults() -> dict[str, dict[str, str]]:
+    data: dict[str, dict[str, str]] = json.loads((resources.files("gitbot.pricing") / "data" / "defaults.json").read_text(encoding="utf-8"))
+    return data
 
 
 @cache
@@ -181,7 +201,7 @@ def _bundled(cloud: str) -> tuple[InstanceType, ...]:
 
 @cache
 def _default_rates(key: str) -> tuple[ResourceRates, ResourceRates]:
-    data = json.loads((resources.files("gitbot.pricing") / "data" / "defaults.json").read_text(encoding="utf-8"))
+    data = _defaults()
     entry = data.get(key, data["default"])
     prefix = "" if key == "default" else f"{key} "
     return (
