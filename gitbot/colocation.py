@@ -32,6 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from gitbot.metrics.usage import Profiles, Traffic
 from gitbot.model import ContainerType, Workload
 from gitbot.pricing.catalog import TransferPrice
+from gitbot.placement import yaml_scalar
 from gitbot.pricing.cost import HOURS_PER_MONTH
 
 GIB = 2**30
@@ -145,21 +146,5 @@ def snippet(src: Workload, dst: Workload, affinity_on: Workload | None) -> str:
         if dst.id.namespace != src.id.namespace:
             lines.append(f"          namespaces: [{dst.id.namespace}]")
         lines += ["          labelSelector:", "            matchLabels:"]
-        lines += [f"              {k}: {_scalar(v)}" for k, v in dst.pod_labels]
+        lines += [f"              {k}: {yaml_scalar(v)}" for k, v in dst.pod_labels]
     return "\n".join(lines) + "\n"
-
-
-def _scalar(text: str) -> str:
-    """A label value as a YAML scalar that reads back as the same string."""
-    plain = text and text.strip() == text and text[0] not in "!&*{}[],#|>@`\"'%-?:" and ": " not in text and " #" not in text
-    if plain and text.lower() not in ("true", "false", "yes", "no", "on", "off", "null", "~", "y", "n") and not _numeric(text):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -34,6 +34,7 @@ Example::
     history: 14d
     step: 5m
     catalog: aws
+    placement: comment            # comment (default) | edit: write the node-affinity suggestions into the pod specs
     pull_requests:                # gitbot pr
       scope: directory            # repository | directory | environment: one pull request per ...
       base: main
@@ -130,6 +131,7 @@ class Config:
     rules_dirs: tuple[str, ...] = ()
     disabled_rules: tuple[str, ...] = ()
     pull_requests: PullRequestConfig = PullRequestConfig()
+    placement: str = "comment"  # "edit": placement suggestions are written into the pod specs
 
     def environment_for(self, target_path: str, namespace: str, name: str | None = None) -> Environment:
         if name is not None:
@@ -177,7 +179,7 @@ def parse_config(data: Any, name: str) -> Config:
     r = _Reader(name)
     top = r.mapping(data, "", {
         "environments", "default_environment", "exclude", "namespaces", "kustomize", "helm",
-        "exemptions", "settings", "history", "step", "catalog", "rules", "version", "pull_requests",
+        "exemptions", "settings", "history", "step", "catalog", "rules", "version", "pull_requests", "placement",
     })
     envs = tuple(_environment(r, e, f"environments[{i}]") for i, e in enumerate(r.seq(top.get("environments"), "environments")))
     names = [e.name for e in envs]
@@ -230,7 +232,15 @@ def parse_config(data: Any, name: str) -> Config:
         rules_dirs=tuple(r.strings(rules.get("paths", []), "rules.paths")),
         disabled_rules=tuple(r.strings(rules.get("disable", []), "rules.disable")),
         pull_requests=_pull_requests(r, top.get("pull_requests", {})),
+        placement=_placement(r, top.get("placement", "comment")),
     )
+
+
+def _placement(r: _Reader, data: Any) -> str:
+    mode = r.string(data, "placement")
+    if mode not in ("comment", "edit"):
+        r.fail("placement", f"must be comment or edit, not {mode!r}")
+    return mode
 
 
 def _pull_requests(r: _Reader, data: Any) -> PullRequestConfig:

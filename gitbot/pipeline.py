@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from gitbot.backtest.trace import DEFAULT_PERCENT_CAPACITY, NotATrace, read_trac
 from gitbot.config import Config, load_config
 from gitbot.edit.changeset import ChangeSet, plan_changes, write_changes
 from gitbot.edit.overlay import OverlayPatcher
+from gitbot.edit.scheduling import PlacementOutcome, apply_placements
 from gitbot.edit.verify import ClosedLoop
 from gitbot.errors import InputError, PublishError
 from gitbot.load import LoadResult, load_repo
@@ -190,18 +191,36 @@ def _plan(request: PlanRequest) -> _Planned:
     )
 
 
-def _result(request: PlanRequest, planned: _Planned, changes: ChangeSet, subset: Sequence[Recommendation], written: bool) -> Plan:
+@dataclass(frozen=True)
+class _Placed:
+    changes: ChangeSet  # the resource edits, plus the scheduling blocks with ``placement: edit``
+    entries: tuple[PlanEntry, ...]
+    placements: tuple[Placement, ...]
+    outcomes: Mapping[str, PlacementOutcome]  # by workload id; empty unless ``placement: edit``
+
+
+def _placed(planned: _Planned, changes: ChangeSet, subset: Sequence[Recommendation]) -> _Placed:
     entries = planned.entries_for(changes, subset)
+    placements = planned.placements_for(entries)
+    if planned.config.placement != "edit" or not placements:
+        return _Placed(changes, entries, placements, {})
+    loaded = planned.loaded
+    changes, outcomes = apply_placements(changes, placements, loaded.files, loaded.objects, planned.workload_set.workloads)
+    return _Placed(changes, entries, placements, outcomes)
+
+
+def _result(request: PlanRequest, planned: _Planned, placed: _Placed, subset: Sequence[Recommendation], written: bool) -> Plan:
     return Plan(
         repository=str(request.repo),
         config=planned.config.source,
         usage=planned.window,
         catalog=planned.catalog,
         rules=planned.rules,
-        entries=entries,
-        placements=planned.placements_for(entries),
+        entries=placed.entries,
+        placements=placed.placements,
+        placement_outcomes=placed.outcomes,
         colocations=_touching(planned.colocations, {rec.workload.id for rec in subset}),
-        changes=changes,
+        changes=placed.changes,
         skipped=planned.loaded.skipped + planned.workload_set.skipped,
         warnings=planned.warnings,
         written=written,
@@ -216,10 +235,10 @@ def _touching(colocations: tuple[Colocation, ...], ids: set[WorkloadId]) -> tupl
 def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
     """Run a plan; with ``request.write`` also apply its edits. Returns the Plan and its JSON document."""
     planned = _plan(request)
-    changes = plan_changes(planned.recs, planned.loaded.files, planned.verify, planned.overlays)
-    if request.write and changes.files:
-        write_changes(changes, request.repo)
-    result = _result(request, planned, changes, planned.recs, request.write and bool(changes.files))
+    placed = _placed(planned, plan_changes(planned.recs, planned.loaded.files, planned.verify, planned.overlays), planned.recs)
+    if request.write and placed.changes.files:
+        write_changes(placed.changes, request.repo)
+    result = _result(request, planned, placed, planned.recs, request.write and bool(placed.changes.files))
     return result, plan_document(result)
 
 
@@ -235,7 +254,7 @@ def scoped_plans(request: PlanRequest, mode: str | None = None) -> tuple[Config,
     out = []
     for scope, subset in sorted(groups.items(), key=lambda kv: kv[0].slug):
         changes = plan_changes(subset, planned.loaded.files, planned.verify, planned.overlays, readers_of=planned.recs)
-        out.append((scope, _result(request, planned, changes, subset, False)))
+        out.append((scope, _result(request, planned, _placed(planned, changes, subset), subset, False)))
     return planned.config, out
 
 

@@ -12,7 +12,7 @@ and GCP, ACU for Azure; only compared within one source). Families whose speed i
 candidates when the current one's is known.
 
 Candidates are the families of the current node's cloud, region and architecture (burstable and
-uncategorised families excluded). Non-production workloads are priced on spot where the catalog has a
+uncategorised families excluded). DaemonSets get no suggestion: they run on every node. Non-production workloads are priced on spot where the catalog has a
 spot price; production stays on-demand. A suggestion is made when it saves at least
 ``MIN_SAVING_PCT`` of the pods' current cost, with a ready-to-paste scheduling snippet using the
 well-known node labels of that cloud.
@@ -20,9 +20,10 @@ well-known node labels of that cloud.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from gitbot.metrics.usage import NodeInfo
 from gitbot.model import ContainerType, Field, Workload
@@ -62,7 +63,11 @@ class Placement:
     current: Option
     suggested: Option
     speed_ratio: Decimal | None  # candidate perf / current perf; None when unknown (millicores kept)
-    snippet: str
+    scheduling: Mapping[str, Any]  # the pod-spec keys to add (affinity; nodeSelector and tolerations for spot)
+
+    @property
+    def snippet(self) -> str:
+        return to_yaml(self.scheduling)
 
     @property
     def monthly_before(self) -> Decimal:
@@ -140,7 +145,7 @@ def suggest(workload: Workload, cpu_m: int, memory_bytes: int, replicas: Decimal
     family = family_of(option.instance)
     fitting = sorted((i for i in local if family_of(i) == family and _fits(i, option.cpu_m, memory_bytes)), key=lambda i: (i.vcpu, i.memory_gib))
     return Placement(workload, cpu_m, memory_bytes, replicas, current, option, ratio,
-                     snippet(option.instance, [i.instance_type for i in fitting], option.capacity))
+                     scheduling(option.instance, [i.instance_type for i in fitting], option.capacity))
 
 
 def family_of(inst: InstanceType) -> str:
@@ -160,11 +165,11 @@ def pod_shape(requests: list[tuple[int | None, int | None]]) -> tuple[int, int] 
     return sum(c for c, _ in requests if c is not None), sum(m for _, m in requests if m is not None)
 
 
-def snippet(instance: InstanceType, instance_types: list[str], capacity: str) -> str:
-    """A pod-spec fragment that schedules onto the family (and spot capacity), with the cloud's labels."""
+def scheduling(instance: InstanceType, instance_types: list[str], capacity: str) -> dict[str, Any]:
+    """The pod-spec keys that schedule onto the family (and spot capacity), with the cloud's labels."""
     expressions: list[tuple[str, list[str]]] = []
     selector: dict[str, str] = {}
-    tolerations: list[tuple[str, str]] = []
+    tolerations: list[str] = []
     if instance.cloud == "aws":
         expressions.append(("karpenter.k8s.aws/instance-family", [family_of(instance)]))
         if capacity == "spot":
@@ -172,23 +177,65 @@ def snippet(instance: InstanceType, instance_types: list[str], capacity: str) ->
     else:
         expressions.append(("node.kubernetes.io/instance-type", instance_types or [instance.instance_type]))
         if capacity == "spot" and instance.cloud == "gcp":
-            selector["cloud.google.com/gke-spot"] = '"true"'
-            tolerations.append(("cloud.google.com/gke-spot", '"true"'))
+            selector["cloud.google.com/gke-spot"] = "true"
+            tolerations.append("cloud.google.com/gke-spot")
         elif capacity == "spot" and instance.cloud == "azure":
             selector["kubernetes.azure.com/scalesetpriority"] = "spot"
-            tolerations.append(("kubernetes.azure.com/scalesetpriority", "spot"))
-    lines = ["affinity:", "  nodeAffinity:", "    requiredDuringSchedulingIgnoredDuringExecution:", "      nodeSelectorTerms:",
-             "        - matchExpressions:"]
-    for key, values in expressions:
-        lines += [f"            - key: {key}", "              operator: In", f"              values: [{', '.join(values)}]"]
+            tolerations.append("kubernetes.azure.com/scalesetpriority")
+    terms = [{"key": key, "operator": "In", "values": values} for key, values in expressions]
+    out: dict[str, Any] = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": terms}]}}}}
     if selector:
-        lines.append("nodeSelector:")
-        lines += [f"  {k}: {v}" for k, v in selector.items()]
+        out["nodeSelector"] = selector
     if tolerations:
-        lines.append("tolerations:")
-        for key, value in tolerations:
-            lines += [f"  - key: {key}", "    operator: Equal", f"    value: {value}", "    effect: NoSchedule"]
+        out["tolerations"] = [{"key": key, "operator": "Equal", "value": selector[key], "effect": "NoSchedule"} for key in tolerations]
+    return out
+
+
+def snippet(instance: InstanceType, instance_types: list[str], capacity: str) -> str:
+    """``scheduling`` as ready-to-paste YAML."""
+    return to_yaml(scheduling(instance, instance_types, capacity))
+
+
+def to_yaml(data: Mapping[str, Any], column: int = 0, step: int = 2) -> str:
+    """Block YAML for mappings, lists of mappings and lists of scalars (written ``[a, b]``), keys in
+    their order, each line starting at ``column``; list items are indented one ``step`` under their key."""
+    lines: list[str] = []
+
+    def mapping(m: Mapping[str, Any], col: int, first_prefix: str | None = None) -> None:
+        for i, (key, value) in enumerate(m.items()):
+            lead = first_prefix if i == 0 and first_prefix is not None else " " * col
+            if isinstance(value, Mapping):
+                lines.append(f"{lead}{key}:")
+                mapping(value, col + step)
+            elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+                lines.append(f"{lead}{key}:")
+                for item in value:
+                    mapping(item, col + step + 2, " " * (col + step) + "- ")
+            elif isinstance(value, list):
+                lines.append(f"{lead}{key}: [{', '.join(yaml_scalar(str(v)) for v in value)}]")
+            else:
+                lines.append(f"{lead}{key}: {yaml_scalar(str(value))}")
+
+    mapping(data, column)
     return "\n".join(lines) + "\n"
+
+
+def yaml_scalar(text: str) -> str:
+    """A string as a YAML scalar that reads back as the same string (quoted only when it must be)."""
+    plain = (bool(text) and text.strip() == text and text[0] not in "!&*{}[],#|>@`\"'%-?:" and ": " not in text
+             and " #" not in text and not text.endswith(":") and not any(c in text for c in "[]{},"))
+    if plain and text.lower() not in ("true", "false", "yes", "no", "on", "off", "null", "~", "y", "n") and not _numeric(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _option(inst: InstanceType, capacity: str, cpu_m: int, memory_bytes: int) -> Option | None:
@@ -235,6 +282,8 @@ def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Ca
     out = []
     market = Market(catalog)
     for group in by_workload.values():
+        if group[0][0].workload.id.kind == "DaemonSet":
+            continue  # it runs on every node: confining it to a family would leave the other nodes without it
         running = [(rec, cost) for rec, cost in group if rec.container.type is not ContainerType.INIT]
         shape = pod_shape([(rec.recommended(Field.CPU_REQUEST), rec.recommended(Field.MEMORY_REQUEST)) for rec, _ in running])
         nodes = [share for rec, _ in running if rec.profile is not None for share in rec.profile.nodes]

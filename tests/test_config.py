@@ -86,7 +86,7 @@ catalog: aws
     ("text", "message"),
     [
         ("- a\n", "config .gitbot.yaml: expected a mapping, got a list"),
-        ("environment: []\n", "config .gitbot.yaml: environment: unknown key (allowed: catalog, default_environment, environments, exclude, exemptions, helm, history, kustomize, namespaces, pull_requests, rules, settings, step, version)"),
+        ("environment: []\n", "config .gitbot.yaml: environment: unknown key (allowed: catalog, default_environment, environments, exclude, exemptions, helm, history, kustomize, namespaces, placement, pull_requests, rules, settings, step, version)"),
         ("environments:\n  - name: prod\n    tier: live\n", "config .gitbot.yaml: environments[0].tier: must be one of production, non-production, not 'live'"),
         ("environments:\n  - tier: production\n", "config .gitbot.yaml: environments[0].name: is required"),
         ("environments:\n  - name: a\n  - name: a\n", "config .gitbot.yaml: environments: duplicate environment name 'a'"),
@@ -100,6 +100,7 @@ catalog: aws
         ("pull_requests:\n  author: {name: bot, mail: x}\n", "config .gitbot.yaml: pull_requests.author.mail: unknown key (allowed: email, name)"),
         ("helm:\n  charts: [podinfo]\n", "config .gitbot.yaml: helm.charts: expected a mapping, got a list"),
         ("helm:\n  charts:\n    podinfo: 3\n", "config .gitbot.yaml: helm.charts.podinfo: expected a non-empty string, got a number"),
+        ("placement: always\n", "config .gitbot.yaml: placement: must be comment or edit, not 'always'"),
         ("a: 1\na: 2\n", "config .gitbot.yaml:2: invalid YAML: found duplicate key \"a\""),
         ("a: [\n", "config .gitbot.yaml:2: invalid YAML: expected the node content, but found '<stream end>'"),
     ],

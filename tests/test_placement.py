@@ -140,3 +140,80 @@ def test_the_demo_plan_carries_placement_suggestions(fmt: str) -> None:
     assert (staging["current"]["capacity_type"], staging["suggested"]["capacity_type"]) == ("spot", "spot")
     text = render(doc, fmt)
     assert "r8a" in text and ("### Placement suggestions (comment-only)" in text if fmt == "markdown" else '"placements"' in text)
+
+
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo-repo"
+METRICS = Path(__file__).resolve().parents[1] / "fixtures" / "demo-metrics.om.gz"
+CRONJOB_AFFINITY = """\
+          affinity:
+            nodeAffinity:
+              requiredDuringSchedulingIgnoredDuringExecution:
+                nodeSelectorTerms:
+                  - matchExpressions:
+                      - key: karpenter.k8s.aws/instance-family
+                        operator: In
+                        values: [r7a]
+"""
+
+
+def demo_copy(tmp_path: Path, config_extra: str) -> Path:
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(DEMO, repo)
+    with (repo / ".gitbot.yaml").open("a") as config:
+        config.write(config_extra)
+    return repo
+
+
+def test_placement_edit_writes_the_block_where_the_pod_spec_is_and_says_why_not_elsewhere(tmp_path: Path) -> None:
+    from gitbot.pipeline import PlanRequest, plan
+
+    repo = demo_copy(tmp_path, "placement: edit\n")
+    # a pod spec that already has a nodeSelector keeps its suggestion as a comment
+    cart = repo / "apps" / "cart" / "deployment.yaml"
+    cart.write_text(cart.read_text().replace("      containers:\n", "      nodeSelector: {pool: general}\n      containers:\n", 1))
+    before = (repo / "apps" / "reports" / "cronjob.yaml").read_text()
+    _, doc = plan(PlanRequest(repo=repo, metrics_file=METRICS, write=True))
+    outcomes = {p["workload"]: (p["status"], p["edited_file"], p["why_not_edited"]) for p in doc["placements"]}
+    assert outcomes == {
+        "shop/Deployment/cart": ("comment-only", None, "the pod spec already sets nodeSelector; merge the snippet by hand"),
+        "shop/Deployment/image-resizer": ("change", "apps/image-resizer/deployment.yaml", None),
+        "shop/Deployment/legacy-admin": ("change", "apps/legacy-admin/deployment.yaml", None),
+        "shop/CronJob/nightly-report": ("change", "apps/reports/cronjob.yaml", None),
+        "shop/Deployment/storefront": ("change", "apps/storefront/deployment.yaml", None),
+        "shop-prod/Deployment/checkout": ("comment-only", None, "platform/checkout/base/deployment.yaml is also rendered by "
+                                          "platform/checkout/overlays/staging; add the snippet in this target's overlay"),
+        "shop-staging/Deployment/checkout": ("comment-only", None, "platform/checkout/base/deployment.yaml is also rendered by "
+                                             "platform/checkout/overlays/production; add the snippet in this target's overlay"),
+        "shop-prod/Deployment/pricing-engine": ("change", "platform/pricing-engine/base/deployment.yaml", None),
+        **{f"search-{env}/{kind}": ("comment-only", None, "the pod spec is not in a plain manifest or Kustomize resource "
+                                    "(helm-template); paste the snippet where it is set")
+           for env in ("staging", "prod") for kind in ("Deployment/search-gateway", "StatefulSet/search-index")},
+    }
+    # the block follows the pod spec's last key, at its indentation, after the resource edits
+    after = (repo / "apps" / "reports" / "cronjob.yaml").read_text()
+    assert after == before.replace('cpu: "1"\n                  memory: 8Gi\n', 'cpu: "1500m"\n                  memory: 7Gi\n') + CRONJOB_AFFINITY
+    assert doc["written"] is True
+
+
+def test_a_pod_spec_that_already_schedules_keeps_the_comment(tmp_path: Path) -> None:
+    from gitbot.pipeline import PlanRequest, plan
+
+    repo = demo_copy(tmp_path, "placement: edit\n")
+    cart = repo / "apps" / "cart" / "deployment.yaml"
+    cart.write_text(cart.read_text().replace("      containers:\n", "      affinity: {}\n      containers:\n", 1))
+    _, doc = plan(PlanRequest(repo=repo, metrics_file=METRICS))
+    cart_placement = next(p for p in doc["placements"] if p["workload"] == "shop/Deployment/cart")
+    assert (cart_placement["status"], cart_placement["why_not_edited"]) == (
+        "comment-only", "the pod spec already sets affinity; merge the snippet by hand")
+    assert "affinity" not in next(e["diff"] for e in doc["edits"] if e["file"] == "apps/cart/deployment.yaml").replace("-      affinity", "")
+
+
+def test_without_placement_edit_nothing_is_written_for_placements() -> None:
+    from gitbot.pipeline import PlanRequest, plan
+
+    _, doc = plan(PlanRequest(repo=DEMO, metrics_file=METRICS))
+    assert {(p["status"], p["edited_file"], p["why_not_edited"]) for p in doc["placements"]} == {("comment-only", None, None)}
+    assert not any("nodeAffinity" in e["diff"] for e in doc["edits"])
+    assert "shop/DaemonSet/node-agent" not in {p["workload"] for p in doc["placements"]}  # it must run on every node

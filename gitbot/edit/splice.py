@@ -55,7 +55,7 @@ def insert_fields(text: str, doc: YamlDocument, anchor_path: YamlPath, tree: dic
     anchor, shared = doc.node(anchor_path)
     if shared:
         raise CannotEdit(f"{_dotted(anchor_path)} is shared through a YAML anchor")
-    step = _indent_step(doc.root)
+    step = indent_step(doc.root)
     if isinstance(anchor, MappingNode):
         if anchor.flow_style:
             if not anchor.value:
@@ -79,13 +79,20 @@ def _insert_block(text: str, anchor: MappingNode, tree: dict[str, Any], step: in
         if text[line_start:sibling.start_mark.index].strip():
             raise CannotEdit("sibling key does not start its line")
         return Splice(line_start, line_start, _block(tree, column, step, line_end))
+    return insert_after_mapping(text, anchor, _block(tree, column, step, "\n"))
+
+
+def insert_after_mapping(text: str, anchor: MappingNode, block: str) -> Splice:
+    """Lines of ``block`` (already indented, ``\n``-separated) after the last entry of a block mapping."""
+    line_end = _line_ending(text)
+    block = block.replace("\n", line_end)
     end = _content_end(anchor)
     newline = text.find("\n", end)
     if _ends_with_block_scalar(anchor) and end > 0 and text[end - 1] == "\n":
-        return Splice(end, end, _block(tree, column, step, line_end))
+        return Splice(end, end, block)
     if newline == -1:
-        return Splice(len(text), len(text), line_end + _block(tree, column, step, line_end).rstrip("\r\n"))
-    return Splice(newline + 1, newline + 1, _block(tree, column, step, line_end))
+        return Splice(len(text), len(text), line_end + block.rstrip("\r\n"))
+    return Splice(newline + 1, newline + 1, block)
 
 
 def _replace_with_block(text: str, doc: YamlDocument, path: YamlPath, node: Node, tree: dict[str, Any], step: int) -> Splice:
@@ -187,7 +194,7 @@ def _ends_with_block_scalar(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.style in ("|", ">")
 
 
-def _indent_step(root: Node | None) -> int:
+def indent_step(root: Node | None) -> int:
     """The file's mapping indentation: the most common (child column - key column), default 2."""
     steps: Counter[int] = Counter()
 

@@ -7,9 +7,9 @@ it, so a saved ``plan.json`` can be rendered again later without re-running the 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from gitbot.edit.changeset import ChangeSet, rec_key
 from gitbot.metrics.usage import Profiles, UsageProfile
 from gitbot.model import FIELDS, Container, Embedded, Field, FieldSource, Skipped, Status, Workload, YamlPath
 from gitbot.colocation import Colocation
+from gitbot.edit.scheduling import PlacementOutcome
 from gitbot.placement import Option, Placement, family_of
 from gitbot.pricing.cost import percent_change, usd
 from gitbot.pricing.estimate import CostDelta
@@ -57,7 +58,8 @@ class Plan:
     skipped: tuple[Skipped, ...]
     warnings: tuple[str, ...]
     written: bool
-    placements: tuple[Placement, ...] = ()  # comment-only node-family / spot suggestions
+    placements: tuple[Placement, ...] = ()  # node-family / spot suggestions
+    placement_outcomes: Mapping[str, PlacementOutcome] = field(default_factory=dict)  # by workload id, with `placement: edit`
     colocations: tuple[Colocation, ...] = ()  # comment-only: chatty pairs whose traffic crosses zones
 
 
@@ -77,7 +79,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "written": plan.written,
         "skipped_inputs": [_skipped(s) for s in plan.skipped],
         "warnings": list(plan.warnings),
-        "placements": [_placement(p) for p in plan.placements],
+        "placements": [_placement(p, plan.placement_outcomes.get(str(p.workload.id))) for p in plan.placements],
         "colocations": [_colocation(c) for c in plan.colocations],
     }
 
@@ -100,7 +102,7 @@ def _colocation(c: Colocation) -> dict[str, Any]:
     }
 
 
-def _placement(p: Placement) -> dict[str, Any]:
+def _placement(p: Placement, outcome: PlacementOutcome | None) -> dict[str, Any]:
     def option(o: Option) -> dict[str, Any]:
         return {
             "family": family_of(o.instance), "category": o.instance.category, "capacity_type": o.capacity,
@@ -125,6 +127,9 @@ def _placement(p: Placement) -> dict[str, Any]:
         },
         "reason": p.reason,
         "snippet": p.snippet,
+        "status": "change" if outcome is not None and outcome.edited_file else "comment-only",
+        "edited_file": outcome.edited_file if outcome is not None else None,
+        "why_not_edited": outcome.why_not if outcome is not None else None,
     }
 
 

@@ -76,12 +76,14 @@ def plan_table(doc: Mapping[str, Any]) -> str:
             lines.append(f"{c['status']:<12}  {c['workload']} {c['container']}: {'; '.join(c['reasons'])}")
     placements = doc.get("placements") or []
     if placements:
-        lines += ["", "Placement (comment-only; the affinity snippets are in --format markdown/json):"]
+        edited = any(p.get("status") == "change" for p in placements)
+        lines += ["", f"Placement ({'' if edited else 'comment-only; '}the affinity snippets are in --format markdown/json):"]
         for p in placements:
             cost = p["monthly_cost"]
             lines.append(
                 f"  {p['workload']}: {_option(p['current'])} → {_option(p['suggested'])}, pods "
                 f"{_money(cost['before_usd'])} → {_money(cost['after_usd'])}/month ({_money(cost['delta_usd'], signed=True)})"
+                f"{_placement_outcome(p)}"
             )
     colocations = doc.get("colocations") or []
     if colocations:
@@ -191,7 +193,7 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
     placements = doc.get("placements") or []
     if placements:
         lines += [
-            "### Placement suggestions (comment-only)", "",
+            "### Placement suggestions" + ("" if any(p.get("status") == "change" for p in placements) else " (comment-only)"), "",
             "Node families that fit the pods' new CPU:memory shape for less, CPU rescaled by per-core speed. "
             "Costs are the pods' share of the node (the larger of CPU and memory), without node overhead.", "",
             "| Workload | Now | Suggested | Previous | New | Diff |", "|---|---|---|---:|---:|---:|",
@@ -202,7 +204,7 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
                          f"{_money(cost['after_usd'])} | {_money(cost['delta_usd'], signed=True)} |")
         lines.append("")
         for p in placements:
-            lines += [f"- **`{p['workload']}`**: {p['reason']}", "", "  <details><summary>pod spec snippet</summary>", "",
+            lines += [f"- **`{p['workload']}`**: {p['reason']}{_placement_outcome(p, code=True)}", "", "  <details><summary>pod spec snippet</summary>", "",
                       "  ```yaml", *(f"  {line}" for line in p["snippet"].rstrip("\n").split("\n")), "  ```", "", "  </details>", ""]
     colocations = doc.get("colocations") or []
     if colocations:
@@ -223,6 +225,15 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
         diff = plan_diff(doc)
         lines += ["<details><summary>Diff</summary>", "", "```diff", diff.rstrip("\n"), "```", "", "</details>", ""]
     return "\n".join(lines)
+
+
+def _placement_outcome(p: Mapping[str, Any], code: bool = False) -> str:
+    """With ``placement: edit``: where the snippet was written, or why it was not."""
+    if p.get("edited_file"):
+        return f"; written to `{p['edited_file']}`" if code else f" [written to {p['edited_file']}]"
+    if p.get("why_not_edited"):
+        return f"; not written: {p['why_not_edited']}" if code else f" [not written: {p['why_not_edited']}]"
+    return ""
 
 
 def _option(o: Mapping[str, Any]) -> str:
