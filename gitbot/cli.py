@@ -27,7 +27,7 @@ from gitbot import __version__
 from gitbot.config import parse_duration
 from gitbot.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_OK, GitbotError, InputError
 from gitbot.publish.proposal import Proposal
-from gitbot.publish.scope import SCOPES
+from gitbot.publish.scope import SCOPES, Shard, parse_shard
 from gitbot.metrics.prometheus import PrometheusOptions
 from gitbot.output.render import FORMATS, human_value, render
 from gitbot.pricing.cost import format_usd, usd
@@ -132,6 +132,27 @@ history_option = _option(
 )
 step_option = _option(
     "--step", envvar="GITBOT_STEP", metavar="DURATION", help="Sample resolution, e.g. 5m (default: config, else 5m)."
+)
+
+
+class ShardParam(click.ParamType):
+    """``I/N``: this runner's part of the repository's scopes."""
+
+    name = "I/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Shard:
+        if isinstance(value, Shard):
+            return value
+        try:
+            return parse_shard(str(value))
+        except ValueError as exc:
+            self.fail(str(exc).removeprefix("--shard: "), param, ctx)
+
+
+shard_option = _option(
+    "--shard", envvar="GITBOT_SHARD", type=ShardParam(), default=None,
+    help="Plan only part I of N of the repository's scopes (hashed by name; a scope is never split), "
+         "e.g. one runner per shard in a CI matrix. The other scopes' values still count as readers of shared files.",
 )
 
 
@@ -314,16 +335,18 @@ def main() -> None:
 @write_option
 @fail_option
 @at_option
+@shard_option
 @verbose_option
 @_handle_errors
 def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str | None, config_file: Path | None,
-         fmt: str | None, output: Path | None, write: bool, fail_on_changes: bool, at: str | None, verbose: bool) -> int:
+         fmt: str | None, output: Path | None, write: bool, fail_on_changes: bool, at: str | None, shard: Shard | None,
+         verbose: bool) -> int:
     """Propose right-sized requests and limits for the workloads in PATH (default: .).
 
     Usage comes from a metrics snapshot (--metrics-file) or a live Prometheus-compatible server
     (--prometheus-url); without either, the plan lists the workloads and sizes nothing.
     """
-    request = _request(path, config_file, metrics_file, usage, at, catalog=catalog, write=write)
+    request = _request(path, config_file, metrics_file, usage, at, catalog=catalog, write=write, shard=shard)
     try:
         _, document = run_plan(request)
     finally:
@@ -413,11 +436,12 @@ def snapshot(path: Path, usage: UsageOptions, config_file: Path | None, output: 
 @_option("--allow-dirty", envvar="GITBOT_ALLOW_DIRTY", is_flag=True, help="Run even with uncommitted changes in the checkout.")
 @_option("--format", "fmt", envvar="GITBOT_FORMAT", type=click.Choice(("text", "json")), default="text", show_default=True,
          help="Output format of the result.")
+@shard_option
 @verbose_option
 @_handle_errors
 def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str | None, config_file: Path | None, at: str | None,
        scope: str | None, repository: str | None, base: str | None, remote: str, github_url: str, dry_run: bool,
-       allow_dirty: bool, fmt: str, verbose: bool) -> int:
+       allow_dirty: bool, fmt: str, shard: Shard | None, verbose: bool) -> int:
     """Open, update or close one right-sizing pull request per scope of PATH (default: .).
 
     Each scope's edits are committed on branch gitbot/<scope> (from a scratch worktree: the checkout is
@@ -429,7 +453,7 @@ def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str 
     run = PullRequestRun(scope=scope, base=base, remote=remote, repository=repository, api_url=github_url, token=token,
                          dry_run=dry_run, allow_dirty=allow_dirty)
     try:
-        found, outcomes = run_pull_requests(_request(path, config_file, metrics_file, usage, at, catalog=catalog), run)
+        found, outcomes = run_pull_requests(_request(path, config_file, metrics_file, usage, at, catalog=catalog, shard=shard), run)
     finally:
         _done(usage.progress)
     live = [p for p in found if not p.empty]

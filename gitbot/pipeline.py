@@ -56,7 +56,7 @@ from gitbot.publish.review import (
     summary_body,
     touched_workloads,
 )
-from gitbot.publish.scope import Scope, scope_of
+from gitbot.publish.scope import Scope, Shard, ShardInfo, scope_of
 from gitbot.strategies.base import Recommendation
 from gitbot.strategies.percentile import PercentileStrategy, settings_from_config
 from gitbot.strategies.rules import default_rules_dir, load_rules
@@ -78,6 +78,8 @@ class PlanRequest:
     rules_dirs: tuple[Path, ...] = field(default_factory=tuple)
     write: bool = False
     progress: Callable[[str], None] | None = None  # progress lines for long fetches
+    shard: Shard | None = None  # plan only the scopes of this shard (the others still count as readers)
+    scope: str | None = None  # how workloads group into scopes; None: the config's pull_requests.scope
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,9 @@ class _Planned:
     config: Config
     loaded: LoadResult
     workload_set: WorkloadSet
-    recs: tuple[Recommendation, ...]
+    recs: tuple[Recommendation, ...]  # the workloads planned (this shard's)
+    readers: tuple[Recommendation, ...]  # every container of the repository: the other shards' keep their values
+    shard: ShardInfo | None
     entries_for: Callable[[ChangeSet, Sequence[Recommendation]], tuple[PlanEntry, ...]]
     placements_for: Callable[[Sequence[PlanEntry]], tuple[Placement, ...]]
     colocations: tuple[Colocation, ...]
@@ -146,7 +150,13 @@ def _plan(request: PlanRequest) -> _Planned:
 
     loaded = load_repo(request.repo, config)
     workload_set = build_workloads(loaded, config)
-    workloads = workload_set.workloads
+    everything = workload_set.workloads
+    workloads = everything
+    shard_info = None
+    if request.shard is not None:
+        mode = request.scope or config.pull_requests.scope
+        workloads = tuple(w for w in everything if request.shard.holds(scope_of(w, mode)))
+        shard_info = ShardInfo(request.shard, mode, len(workloads), len(everything))
 
     source = _source(request)
     profiles: Profiles | None = None
@@ -169,6 +179,8 @@ def _plan(request: PlanRequest) -> _Planned:
         for w in workloads
         for c in w.containers
     )
+    mine = {w.id for w in workloads}
+    others = tuple(strategy.recommend(w, c, None, "in another shard") for w in everything if w.id not in mine for c in w.containers)
 
     def entries_for(changes: ChangeSet, subset: Sequence[Recommendation]) -> tuple[PlanEntry, ...]:
         out = []
@@ -186,8 +198,9 @@ def _plan(request: PlanRequest) -> _Planned:
     elif profiles is not None:
         warnings.extend(profiles.data.warnings)
     return _Planned(
-        config, loaded, workload_set, recs, entries_for, placements_for, colocations, window, catalog.name, rules.ids(), tuple(warnings),
-        ClosedLoop(request.repo, loaded, recs), OverlayPatcher(request.repo.resolve(), loaded.files, loaded.patches),
+        config, loaded, workload_set, recs, recs + others, shard_info, entries_for, placements_for, colocations, window, catalog.name,
+        rules.ids(), tuple(warnings), ClosedLoop(request.repo, loaded, recs + others),
+        OverlayPatcher(request.repo.resolve(), loaded.files, loaded.patches),
     )
 
 
@@ -219,6 +232,7 @@ def _result(request: PlanRequest, planned: _Planned, placed: _Placed, subset: Se
         entries=placed.entries,
         placements=placed.placements,
         placement_outcomes=placed.outcomes,
+        shard=planned.shard,
         colocations=_touching(planned.colocations, {rec.workload.id for rec in subset}),
         changes=placed.changes,
         skipped=planned.loaded.skipped + planned.workload_set.skipped,
@@ -235,7 +249,8 @@ def _touching(colocations: tuple[Colocation, ...], ids: set[WorkloadId]) -> tupl
 def plan(request: PlanRequest) -> tuple[Plan, dict[str, object]]:
     """Run a plan; with ``request.write`` also apply its edits. Returns the Plan and its JSON document."""
     planned = _plan(request)
-    placed = _placed(planned, plan_changes(planned.recs, planned.loaded.files, planned.verify, planned.overlays), planned.recs)
+    changes = plan_changes(planned.recs, planned.loaded.files, planned.verify, planned.overlays, readers_of=planned.readers)
+    placed = _placed(planned, changes, planned.recs)
     if request.write and placed.changes.files:
         write_changes(placed.changes, request.repo)
     result = _result(request, planned, placed, planned.recs, request.write and bool(placed.changes.files))
@@ -247,13 +262,13 @@ def scoped_plans(request: PlanRequest, mode: str | None = None) -> tuple[Config,
     with its own verified edits. The other scopes' containers still count as readers of shared
     locations, so an edit that would move another scope's value goes into an overlay patch or
     stays comment-only."""
-    planned = _plan(request)
+    planned = _plan(replace(request, scope=mode or request.scope))
     groups: dict[Scope, list[Recommendation]] = {}
     for rec in planned.recs:
         groups.setdefault(scope_of(rec.workload, mode or planned.config.pull_requests.scope), []).append(rec)
     out = []
     for scope, subset in sorted(groups.items(), key=lambda kv: kv[0].slug):
-        changes = plan_changes(subset, planned.loaded.files, planned.verify, planned.overlays, readers_of=planned.recs)
+        changes = plan_changes(subset, planned.loaded.files, planned.verify, planned.overlays, readers_of=planned.readers)
         out.append((scope, _result(request, planned, _placed(planned, changes, subset), subset, False)))
     return planned.config, out
 

@@ -277,3 +277,13 @@ def test_mesh_traffic_over_the_sample_limit_costs_only_the_co_location_suggestio
         f"sum by (reporter, source_workload_namespace, source_workload, destination_workload_namespace, destination_workload) "
         f"(increase({name}[1209600s]))" for name in ("istio_requests_total", "istio_request_bytes_sum")
     ]
+
+
+def test_a_shard_asks_the_server_only_for_its_namespaces(demo_prometheus, fault_proxy):
+    proxy = fault_proxy(demo_prometheus)
+    doc = plan_json("--prometheus-url", proxy.url, "--at", str(END), "--shard", "1/3")
+    assert {c["workload"] for c in doc["containers"]} == {"shop-prod/Deployment/pricing-engine"}
+    queries = proxy.queries()
+    assert queries[0] == ('count by (namespace) (max_over_time(container_memory_working_set_bytes'
+                          '{container!="",container!="POD",namespace=~"shop-prod"}[1209600s]))')
+    assert all('namespace=~"shop-prod"' in q for q in queries[1:10])

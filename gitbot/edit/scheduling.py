@@ -2,11 +2,13 @@
 
 The scheduling block a placement suggests (``affinity``, and for spot on GKE/AKS ``nodeSelector``
 and ``tolerations``) is inserted at the end of the workload's pod spec, in the file that defines the
-object: a plain manifest or a Kustomize resource. It is never merged into what is there: a pod spec
-(as written, or as rendered after overlay patches) that already sets one of those keys, or
-``nodeName``, keeps its placement as a comment, and so does a resource file other targets render too (a shared base), a
-pod spec that comes from a Helm chart, or a flow-style mapping. The edited file must parse back to
-the original with exactly the new keys added, or nothing is written for that workload.
+object: a plain manifest or a Kustomize resource. It is never merged into what is there. The
+placement stays a comment, with the reason, when the pod spec (as written, or as rendered after
+overlay patches) already sets one of those keys or ``nodeName``, when other targets render the same
+resource file (a shared base), when the pod spec comes from a Helm chart, or when it is a flow-style
+mapping. The edited file must parse back to the original with exactly the new keys added, or
+nothing is written for that workload. The CPU request is not rescaled here: after the move, the
+next plan sizes it from the usage observed on the new cores.
 """
 
 from __future__ import annotations
@@ -104,7 +106,10 @@ def _insert(w: Workload, text: str, scheduling: Mapping[str, Any]) -> str:
 
 
 def _verify(before: str, after: str, path: str, index: int, spec_path: tuple[Any, ...], scheduling: Mapping[str, Any]) -> None:
-    old, new = parse_yaml(before, path), parse_yaml(after, path)
+    try:
+        old, new = parse_yaml(before, path), parse_yaml(after, path)
+    except SourceError as exc:
+        raise CannotEdit(f"the scheduling block would break the YAML ({exc.detail})") from None
     expected = [copy.deepcopy(d.data) for d in old]
     spec = _get(expected[index], spec_path)
     spec.update(copy.deepcopy(dict(scheduling)))

@@ -20,6 +20,7 @@ from gitbot.model import FIELDS, Container, Embedded, Field, FieldSource, Skippe
 from gitbot.colocation import Colocation
 from gitbot.edit.scheduling import PlacementOutcome
 from gitbot.placement import Option, Placement, family_of
+from gitbot.publish.scope import ShardInfo
 from gitbot.pricing.cost import percent_change, usd
 from gitbot.pricing.estimate import CostDelta
 from gitbot.strategies.base import Recommendation
@@ -61,6 +62,7 @@ class Plan:
     placements: tuple[Placement, ...] = ()  # node-family / spot suggestions
     placement_outcomes: Mapping[str, PlacementOutcome] = field(default_factory=dict)  # by workload id, with `placement: edit`
     colocations: tuple[Colocation, ...] = ()  # comment-only: chatty pairs whose traffic crosses zones
+    shard: ShardInfo | None = None  # --shard: the part of the repository planned
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -81,6 +83,10 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "placements": [_placement(p, plan.placement_outcomes.get(str(p.workload.id))) for p in plan.placements],
         "colocations": [_colocation(c) for c in plan.colocations],
+        "shard": None if plan.shard is None else {
+            "index": plan.shard.shard.index, "count": plan.shard.shard.count, "scope": plan.shard.scope,
+            "workloads": plan.shard.workloads, "workloads_in_repository": plan.shard.total,
+        },
     }
 
 

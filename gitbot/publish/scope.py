@@ -49,3 +49,38 @@ def slug(text: str) -> str:
         return base
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     return f"{base[: _MAX_SLUG - 9].rstrip('-.')}-{digest}"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part ``index`` of ``count`` (1-based): the scopes whose slug hashes there (``--shard 2/4``).
+
+    A scope is never split, so two runners never push the same branch; the hash (SHA-256 of the slug)
+    is the same on every runner and every run, so a scope stays in its shard as the repository grows."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def holds(self, scope: Scope) -> bool:
+        return int.from_bytes(hashlib.sha256(scope.slug.encode()).digest()[:8], "big") % self.count == self.index - 1
+
+
+def parse_shard(text: str) -> Shard:
+    """``I/N`` with 1 <= I <= N."""
+    index, sep, count = text.strip().partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+        raise ValueError(f"--shard: expected I/N with 1 <= I <= N, e.g. 2/4, not {text!r}")
+    return Shard(int(index), int(count))
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """What a sharded plan covered."""
+
+    shard: Shard
+    scope: str  # the scope mode workloads were grouped by
+    workloads: int  # planned in this shard
+    total: int  # in the repository
