@@ -15,7 +15,7 @@ from typing import Any
 
 from gitbot.errors import SourceError
 from gitbot.load.objects import kubernetes_objects
-from gitbot.yamldoc import load_yaml_file, parse_yaml
+from gitbot.yamldoc import load_all, load_yaml_file
 
 TEST_HOOKS = {"test", "test-success", "test-failure"}
 
@@ -55,12 +55,12 @@ def render_values(repo: Path, chart_dir: str, release: str, namespace: str, valu
         if not key.endswith((".yaml", ".yml", ".json")):
             continue  # NOTES.txt and the like
         template = _template_path(chart_dir, chart_name, key)
-        for doc in parse_yaml(manifests[key], template):
-            for found in kubernetes_objects(doc.index, doc.data):
+        for index, data in enumerate(load_all(manifests[key], template)):
+            for found in kubernetes_objects(index, data):
                 hook = ((found.data.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")
                 if TEST_HOOKS.intersection(h.strip() for h in str(hook).split(",")):
                     continue
-                objects.append(HelmObject(dict(found.data), template, doc.index))
+                objects.append(HelmObject(dict(found.data), template, index))
     return objects
 
 

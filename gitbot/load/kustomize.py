@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from gitbot.errors import SourceError
 from gitbot.load.objects import kubernetes_objects
-from gitbot.yamldoc import parse_yaml
+from gitbot.yamldoc import load_all
 
 ORIGIN = "config.kubernetes.io/origin"
 TRANSFORMATIONS = "alpha.config.kubernetes.io/transformations"
@@ -74,10 +74,10 @@ def render(
             raise SourceError(root, f"kustomize build timed out after {TIMEOUT_SECONDS}s") from None
         if proc.returncode != 0:
             raise SourceError(root, f"kustomize build failed: {_error_text(proc.stderr, wrapper, repo)}")
-        docs = parse_yaml(proc.stdout, f"{root} (kustomize output)")
+        docs = load_all(proc.stdout, f"{root} (kustomize output)")
         objects: list[KustomizeObject] = []
-        for doc in docs:
-            for found in kubernetes_objects(doc.index, doc.data):
+        for index, data in enumerate(docs):
+            for found in kubernetes_objects(index, data):
                 objects.append(_read_annotations(dict(found.data), wrapper, repo, patches_from))
         return objects
 
@@ -121,10 +121,10 @@ def _parse_small_yaml(text: Any) -> Any:
     if not isinstance(text, str):
         return None
     try:
-        docs = parse_yaml(text, "annotation")
+        docs = load_all(text, "annotation")
     except SourceError:
         return None
-    return docs[0].data if docs else None
+    return docs[0] if docs else None
 
 
 def _repo_relative(wrapper: Path, path: str, repo: Path) -> str | None:

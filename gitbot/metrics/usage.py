@@ -235,13 +235,14 @@ def _pool(key: ContainerKey, items: list[PodContainerUsage], data: UsageData, jo
     items = sorted(items, key=lambda u: u.pod)
     cpu = np.vstack([u.cpu_m for u in items])
     mem = np.vstack([u.memory_bytes for u in items])
-    has_data = ~np.isnan(cpu) | ~np.isnan(mem)
+    cpu_known, mem_known = ~np.isnan(cpu), ~np.isnan(mem)  # each mask once: the arrays are pods x steps
+    has_data = cpu_known | mem_known
     steps_present = has_data.any(axis=0)
+    cpu_pods = cpu_known.sum(axis=0)
     with np.errstate(invalid="ignore"):
-        cpu_by_step = np.where(np.isnan(cpu).all(axis=0), np.nan, np.nansum(cpu, axis=0))
-        cpu_pods = (~np.isnan(cpu)).sum(axis=0)
+        cpu_by_step = np.where(cpu_pods == 0, np.nan, np.where(cpu_known, cpu, 0.0).sum(axis=0))
         cpu_per_pod = np.divide(cpu_by_step, cpu_pods, out=np.full(cpu_by_step.shape, np.nan), where=cpu_pods > 0)
-        mem_by_step = np.where(np.isnan(mem).all(axis=0), np.nan, np.nanmax(np.where(np.isnan(mem), -np.inf, mem), axis=0))
+        mem_by_step = np.where(mem_known.any(axis=0), np.where(mem_known, mem, -np.inf).max(axis=0), np.nan)
     present_times = data.grid[steps_present]
 
     throttled = [u.throttled_periods for u in items if u.throttled_periods is not None]
@@ -267,9 +268,9 @@ def _pool(key: ContainerKey, items: list[PodContainerUsage], data: UsageData, jo
     return UsageProfile(
         workload=key[0],
         container=key[1],
-        cpu_m=cpu[~np.isnan(cpu)],
-        cpu_m_steps=np.nonzero(~np.isnan(cpu))[1].astype(np.int32),
-        memory_bytes=mem[~np.isnan(mem)],
+        cpu_m=cpu[cpu_known],
+        cpu_m_steps=np.broadcast_to(np.arange(cpu.shape[1], dtype=np.int32), cpu.shape)[cpu_known],
+        memory_bytes=mem[mem_known],
         cpu_m_by_step=cpu_by_step,
         cpu_m_per_pod_by_step=cpu_per_pod,
         memory_bytes_by_step=mem_by_step,

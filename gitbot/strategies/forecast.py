@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import theilslopes
-from statsmodels.tsa.seasonal import seasonal_decompose
+from scipy import signal
 from statsmodels.tsa.stattools import acf
 
 DAY = 86400
@@ -91,6 +91,28 @@ class NoForecast:
     reason: str
 
 
+def centred_trend(y: np.ndarray, period: int) -> np.ndarray:
+    """The centred moving average over one period (a 2 x ``period`` average for an even period), its
+    ends extrapolated by least squares over the ``period + 1`` nearest values: the trend of
+    statsmodels' ``seasonal_decompose(y, period, extrapolate_trend=period)``, value for value, without
+    the seasonal means it would also compute (a Python loop over every phase) and then throw away."""
+    if period % 2 == 0:
+        filt = np.array([0.5] + [1.0] * (period - 1) + [0.5]) / period
+    else:
+        filt = np.repeat(1.0 / period, period)
+    head = int(np.ceil(filt.size / 2.0) - 1)
+    tail = int(np.ceil(filt.size / 2.0) - filt.size % 2)
+    trend = np.concatenate([np.full(head, np.nan), signal.convolve(y, filt, mode="valid"), np.full(tail, np.nan)])
+    front, back = head, trend.size - 1 - tail
+    npoints = period + 1
+    first, last = min(front + npoints, back), max(front, back - npoints)
+    k, n = np.linalg.lstsq(np.c_[np.arange(front, first), np.ones(first - front)], trend[front:first], rcond=-1)[0]
+    trend[:front] = np.arange(0, front) * k + n
+    k, n = np.linalg.lstsq(np.c_[np.arange(last, back), np.ones(back - last)], trend[last:back], rcond=-1)[0]
+    trend[back + 1:] = np.arange(back + 1, trend.size) * k + n
+    return trend
+
+
 def fit(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_days: float = 3.0,
         samples: tuple[np.ndarray, np.ndarray] | None = None) -> Forecast | NoForecast:
     """``series``: one value per grid step, NaN where there was no sample. Residuals are weighted by
@@ -119,7 +141,7 @@ def fit(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_d
             cycles.append(Cycle(period, float(lags[lag])))
     period = cycles[-1].period_seconds // step_seconds if cycles else 0
     if period:
-        trend_part = seasonal_decompose(y, period=period, model="additive", extrapolate_trend=period).trend
+        trend_part = centred_trend(y, period)
         detrended = y - trend_part
         phase = (np.arange(y.size) + start) % period
         profile = _phase_medians(detrended, start % period, period)
