@@ -199,18 +199,22 @@ def prometheus_options(f: F) -> F:
         history_option,
         step_option,
         _option("-q", "--quiet", envvar="GITBOT_QUIET", is_flag=True, help="No progress display on stderr."),
+        _option("--render-cache", envvar="GITBOT_RENDER_CACHE", metavar="DIR|off",
+                help="Where rendered Kustomize roots and Helm releases are kept, keyed by the content of everything they "
+                     "read (default: $XDG_CACHE_HOME/gitbot/renders, else ~/.cache/gitbot/renders); off: render everything."),
     ]
 
     @functools.wraps(f)
     def collapse(*args: Any, prometheus_url: str | None, prometheus_headers: tuple[str, ...], prometheus_user: str | None,
                  ca_bundle: Path | None, insecure: bool, timeout: float, retries: int, history: str | None,
-                 step: str | None, quiet: bool, **kwargs: Any) -> Any:
+                 step: str | None, quiet: bool, render_cache: str | None, **kwargs: Any) -> Any:
         kwargs["usage"] = UsageOptions(
             prometheus=_prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries),
             history_seconds=_duration(history, "--history"),
             step_seconds=_duration(step, "--step"),
             progress=_progress(quiet),
             quiet=quiet,
+            render_cache=_render_cache(render_cache),
         )
         return f(*args, **kwargs)
 
@@ -229,6 +233,16 @@ class UsageOptions:
     step_seconds: int | None
     progress: Callable[[str], None] | None
     quiet: bool
+    render_cache: Path | None = None
+
+
+def _render_cache(value: str | None) -> Path | None:
+    if value is not None and value.strip().lower() == "off":
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gitbot" / "renders"
 
 
 def _prometheus(url: str | None, headers: tuple[str, ...], user: str | None, ca_bundle: Path | None, insecure: bool,
@@ -670,7 +684,7 @@ def _request(path: Path, config_file: Path | None, metrics_file: Path | None, us
     return PlanRequest(
         repo=path, config_file=config_file, metrics_file=metrics_file, prometheus=usage.prometheus,
         at=_parse_time(at), now=time.time(), history_seconds=usage.history_seconds, step_seconds=usage.step_seconds,
-        progress=usage.progress, **extra,
+        progress=usage.progress, render_cache=usage.render_cache, **extra,
     )
 
 

@@ -28,6 +28,7 @@ from gitbot.edit.scheduling import PlacementOutcome, apply_placements
 from gitbot.edit.verify import ClosedLoop
 from gitbot.errors import InputError, PublishError
 from gitbot.load import LoadResult, load_repo
+from gitbot.load.cache import RenderCache
 from gitbot.metrics.evaluated import OOM_LIMIT_LOOKBACK_SECONDS
 from gitbot.metrics.openmetrics import Family, Series, families_of, write_file
 from gitbot.metrics.prometheus import PrometheusOptions, PrometheusSource
@@ -79,6 +80,7 @@ class PlanRequest:
     write: bool = False
     progress: Callable[[str], None] | None = None  # progress lines for long fetches
     shard: Shard | None = None  # plan only the scopes of this shard (the others still count as readers)
+    render_cache: Path | None = None  # directory of earlier renders (gitbot.load.cache); None: render everything
     scope: str | None = None  # how workloads group into scopes; None: the config's pull_requests.scope
 
 
@@ -91,7 +93,7 @@ class _Inputs:
 
 def _load(request: PlanRequest) -> _Inputs:
     config = load_config(request.repo, request.config_file)
-    loaded = load_repo(request.repo, config)
+    loaded = load_repo(request.repo, config, _cache(request))
     return _Inputs(config, loaded, build_workloads(loaded, config))
 
 
@@ -148,7 +150,7 @@ def _plan(request: PlanRequest) -> _Planned:
     except CatalogError as exc:
         raise InputError(f"catalog: {exc}") from None
 
-    loaded = load_repo(request.repo, config)
+    loaded = load_repo(request.repo, config, _cache(request))
     workload_set = build_workloads(loaded, config)
     everything = workload_set.workloads
     workloads = everything
@@ -273,6 +275,10 @@ def scoped_plans(request: PlanRequest, mode: str | None = None) -> tuple[Config,
     return planned.config, out
 
 
+def _cache(request: PlanRequest) -> RenderCache | None:
+    return RenderCache(request.render_cache) if request.render_cache is not None else None
+
+
 def _source(request: PlanRequest) -> MetricSource | None:
     if request.metrics_file is not None and request.prometheus is not None:
         raise InputError("give one usage source: --metrics-file or --prometheus-url, not both")
@@ -305,7 +311,7 @@ def snapshot(request: PlanRequest, output: Path) -> dict[str, object]:
     if request.prometheus is None:
         raise InputError("gitbot snapshot needs --prometheus-url")
     config = load_config(request.repo, request.config_file)
-    workloads = build_workloads(load_repo(request.repo, config), config).workloads
+    workloads = build_workloads(load_repo(request.repo, config, _cache(request)), config).workloads
     namespaces = frozenset(w.id.namespace for w in workloads)
     query = _query(request, config, namespaces)
     assert query.end is not None

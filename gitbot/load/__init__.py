@@ -7,9 +7,11 @@ reason and goes on. Only an unusable repository path is an error.
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from gitbot.config import Config
 from gitbot.errors import InputError, SourceError
@@ -17,7 +19,8 @@ from gitbot.load import argocd, flux, helm, kustomize
 from gitbot.load.argocd import ArgoRelease
 from gitbot.load.flux import FluxKustomization, FluxRelease
 from gitbot.load.helm_values import HelmMapping, map_release
-from gitbot.load.discover import Discovery, PatchRef, discover
+from gitbot.load.cache import RenderCache, dir_files
+from gitbot.load.discover import Discovery, Kustomization, PatchRef, discover
 from gitbot.load.objects import FoundObject, kubernetes_objects, object_name
 from gitbot.model import ObjectSource, RenderedObject, Skipped, SourceKind, Target, TargetKind
 from gitbot.yamldoc import YamlFile, load_yaml_file
@@ -39,9 +42,12 @@ class LoadResult:
 
 
 class _Loader:
-    def __init__(self, repo: Path, config: Config) -> None:
+    def __init__(self, repo: Path, config: Config, cache: RenderCache | None = None,
+                 kustomizations: Mapping[str, Kustomization] | None = None) -> None:
         self.repo = repo
         self.config = config
+        self.cache = cache
+        self.kustomizations = kustomizations or {}
         self.files: dict[str, YamlFile] = {}
         self.file_errors: dict[str, SourceError] = {}
         self.objects: list[RenderedObject] = []
@@ -96,8 +102,46 @@ class _Loader:
         for obj in found:
             self.objects.append(RenderedObject(target, obj.data, self._plain_source(yfile, obj, SourceKind.PLAIN)))
 
-    def load_kustomize(self, root: str, via: FluxKustomization | None = None) -> None:
-        """A Kustomize root; ``via``: as a Flux Kustomization deploys it, with its ``spec.patches``."""
+    def render_kustomize(self, root: str, patches: Sequence[Mapping[str, Any]] = (), patches_from: str | None = None,
+                         namespace: str | None = None) -> list[kustomize.KustomizeObject]:
+        """``kustomize.render``, from the render cache when nothing it reads has changed."""
+        key = None
+        if self.cache is not None:
+            inputs = self._kustomize_inputs(root)
+            if inputs is not None:
+                params = [kustomize.renderer(), root, [dict(p) for p in patches], patches_from, namespace]
+                key = self.cache.key("kustomize", params, inputs)
+                hit = self.cache.get(key)
+                if isinstance(hit, list):
+                    return [kustomize.KustomizeObject(data, origin, tuple(by), generated) for data, origin, by, generated in hit]
+        objects = kustomize.render(self.repo, root, patches, patches_from, namespace)
+        if self.cache is not None:
+            self.cache.put(key, [[o.data, o.origin_file, list(o.transformed_by), o.generated_by] for o in objects])
+        return objects
+
+    def _kustomize_inputs(self, root: str) -> list[Path] | None:
+        """Every file the build of ``root`` can read: the files in the directories of the
+        kustomizations it builds on and the files they name; None with a remote reference."""
+        files: list[Path] = []
+        seen: set[str] = set()
+        todo = [root]
+        while todo:
+            kdir = todo.pop()
+            if kdir in seen:
+                continue
+            seen.add(kdir)
+            k = self.kustomizations.get(kdir)
+            if k is None or k.remote:
+                return None
+            files += dir_files(self.repo / kdir)
+            files += [self.repo / f for f in k.files]
+            todo += k.children
+        return files
+
+    def load_kustomize(self, root: str, via: FluxKustomization | None = None,
+                       prerendered: Future[list[kustomize.KustomizeObject]] | None = None) -> None:
+        """A Kustomize root; ``via``: as a Flux Kustomization deploys it, with its ``spec.patches``;
+        ``prerendered``: its render, started in parallel."""
         target = Target(TargetKind.KUSTOMIZE, root, root or ".")
         patches: tuple[Mapping[str, Any], ...] = ()
         if via is not None:
@@ -115,9 +159,12 @@ class _Loader:
                 )
                 self.patches[hr.source.file] = (*self.patches.get(hr.source.file, ()), *refs)
         try:
-            rendered = kustomize.render(
-                self.repo, root, patches, via.obj.source.file if via is not None else None, via.target_namespace if via is not None else None
-            )
+            if prerendered is not None:
+                rendered = prerendered.result()
+            else:
+                rendered = self.render_kustomize(
+                    root, patches, via.obj.source.file if via is not None else None, via.target_namespace if via is not None else None
+                )
         except SourceError as err:
             self.skip(err)
             return
@@ -211,7 +258,7 @@ class _Loader:
         assert target.release is not None
         try:
             rendered = helm.render(
-                self.repo, target.path, target.release, target.namespace or "default", target.values_files, target.inline_values
+                self.repo, target.path, target.release, target.namespace or "default", target.values_files, target.inline_values, self.cache
             )
         except SourceError as err:
             self.skipped.append(Skipped(target.name if err.path == target.path else err.path, err.detail, err.line))
@@ -221,7 +268,7 @@ class _Loader:
             source = ObjectSource(obj.template, obj.doc_index, None, SourceKind.HELM_TEMPLATE)
             self.objects.append(RenderedObject(target, obj.data, source))
         try:
-            mapping = map_release(self.repo, target)
+            mapping = map_release(self.repo, target, self.cache)
             if mapping.edit_file is not None:
                 self.source_file(mapping.edit_file)  # read with positions, for the edits
         except SourceError as err:
@@ -254,17 +301,21 @@ class _Loader:
         return ObjectSource(yfile.path, obj.doc_index, span.line if span else None, kind, obj.path)
 
 
-def load_repo(repo: Path, config: Config) -> LoadResult:
+def load_repo(repo: Path, config: Config, cache: RenderCache | None = None) -> LoadResult:
+    """Render every target of ``repo``. Kustomize roots render in parallel (one ``kubectl kustomize``
+    process per core); with ``cache``, unchanged targets are read from earlier renders."""
     if not repo.is_dir():
         raise InputError(f"{repo}: not a directory")
     found: Discovery = discover(repo, config)
-    loader = _Loader(repo.resolve(), config)
+    loader = _Loader(repo.resolve(), config, cache, found.kustomizations)
     loader.patches = {k.file: tuple(k.patches) for k in found.kustomizations.values() if k.patches}
     loader.skipped.extend(found.skipped)
     for rel in found.plain_files:
         loader.load_plain(rel)
-    for root in found.kustomize_roots:
-        loader.load_kustomize(root)
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(found.kustomize_roots)))) as pool:
+        renders = {root: pool.submit(loader.render_kustomize, root) for root in found.kustomize_roots}
+        for root in found.kustomize_roots:
+            loader.load_kustomize(root, prerendered=renders[root])
     loader.follow_flux_kustomizations(set(found.kustomize_roots))
     argo = argocd.follow(loader.objects, found.charts)
     loader.skipped.extend(Skipped(file, reason, line) for file, line, reason in argo.problems)

@@ -8,12 +8,15 @@ Helm test hooks are not workloads and are left out.
 
 from __future__ import annotations
 
+import functools
 import json
+from importlib import metadata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitbot.errors import SourceError
+from gitbot.load.cache import RenderCache
 from gitbot.load.objects import kubernetes_objects
 from gitbot.yamldoc import load_all, load_yaml_file
 
@@ -27,8 +30,9 @@ class HelmObject:
     doc_index: int
 
 
-def render(repo: Path, chart_dir: str, release: str, namespace: str, values_files: tuple[str, ...], inline: str = "") -> list[HelmObject]:
-    return render_values(repo, chart_dir, release, namespace, release_values(repo, values_files, inline))
+def render(repo: Path, chart_dir: str, release: str, namespace: str, values_files: tuple[str, ...], inline: str = "",
+           cache: RenderCache | None = None) -> list[HelmObject]:
+    return render_values(repo, chart_dir, release, namespace, release_values(repo, values_files, inline), cache)
 
 
 def release_values(repo: Path, values_files: tuple[str, ...], inline: str = "") -> dict[str, Any]:
@@ -37,8 +41,31 @@ def release_values(repo: Path, values_files: tuple[str, ...], inline: str = "") 
     return merge_values(values, json.loads(inline)) if inline else values
 
 
-def render_values(repo: Path, chart_dir: str, release: str, namespace: str, values: dict[str, Any]) -> list[HelmObject]:
-    """Render with ``values`` given directly (merged over the chart's own values.yaml by Helm)."""
+def render_values(repo: Path, chart_dir: str, release: str, namespace: str, values: dict[str, Any],
+                  cache: RenderCache | None = None) -> list[HelmObject]:
+    """Render with ``values`` given directly (merged over the chart's own values.yaml by Helm);
+    with ``cache``, an unchanged chart and the same values are read from it."""
+    key = None
+    if cache is not None:
+        key = cache.key("helm", [_renderer(), chart_dir, release, namespace, values], cache.tree(repo / chart_dir))
+        hit = cache.get(key)
+        if isinstance(hit, list):
+            return [HelmObject(data, template, index) for data, template, index in hit]
+    objects = _render_values(repo, chart_dir, release, namespace, values)
+    if cache is not None:
+        cache.put(key, [[o.data, o.template, o.doc_index] for o in objects])
+    return objects
+
+
+@functools.cache
+def _renderer() -> str:
+    try:
+        return f"helm-python-sdk {metadata.version('helm-python-sdk')}"
+    except metadata.PackageNotFoundError:  # pragma: no cover - the dependency is declared
+        return "helm-python-sdk"
+
+
+def _render_values(repo: Path, chart_dir: str, release: str, namespace: str, values: dict[str, Any]) -> list[HelmObject]:
     try:
         import helm_python
     except ImportError as exc:  # pragma: no cover - the dependency is declared

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 from gitbot.errors import SourceError
 from gitbot.load import helm
+from gitbot.load.cache import RenderCache
 from gitbot.load.objects import object_name, pod_containers
 from gitbot.model import Field, Target, YamlPath
 from gitbot.yamldoc import load_yaml_file
@@ -48,7 +49,7 @@ class HelmMapping:
     why_not: str | None  # why there is no edit file
 
 
-def map_release(repo: Path, target: Target) -> HelmMapping:
+def map_release(repo: Path, target: Target, cache: RenderCache | None = None) -> HelmMapping:
     """Render ``target`` with sentinels and map container fields to values keys."""
     assert target.release is not None
     chart_values = _chart_values(repo, target.path)
@@ -57,7 +58,7 @@ def map_release(repo: Path, target: Target) -> HelmMapping:
     effective = helm.merge_values(chart_values, user)
     sentinels: dict[str, ValuesKey] = {}
     overrides = _sentinel_overrides(effective, (), sentinels)
-    rendered = helm.render_values(repo, target.path, target.release, target.namespace or "default", helm.merge_values(user, overrides))
+    rendered = helm.render_values(repo, target.path, target.release, target.namespace or "default", helm.merge_values(user, overrides), cache)
     fields: dict[tuple[ContainerRef, Field], ValuesKey] = {}
     for obj in rendered:
         for container, spec in pod_containers(obj.data):

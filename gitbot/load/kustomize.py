@@ -11,6 +11,7 @@ sibling directories render as they do in the cluster.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -133,6 +134,18 @@ def _repo_relative(wrapper: Path, path: str, repo: Path) -> str | None:
         return full.relative_to(repo).as_posix()
     except ValueError:
         return None
+
+
+@functools.cache
+def renderer() -> str:
+    """Which kustomize renders (the binary's path, size and mtime): part of a render cache key."""
+    command = _kustomize_command()
+    path = shutil.which(command[0]) or command[0]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return " ".join(command)
+    return f"{' '.join(command)} {path} {st.st_size} {st.st_mtime_ns}"
 
 
 def _kustomize_command() -> list[str]:
