@@ -123,6 +123,28 @@ def read_series(path: Path, names: Iterable[str] | None = None) -> dict[str, lis
             if not line or line[0] == "#":
                 seen_eof = _comment(line)
                 continue
+            # the common line, "<name>{<labels>} <value> <timestamp>": the last two spaces end the
+            # series (a value or timestamp has none); anything else takes the careful path
+            head, _, tail = line.rpartition(" ")
+            head, _, middle = head.rpartition(" ")
+            if head and middle and tail and "\t" not in line and "#" not in line and (
+                head[-1] == "}" if "{" in head else " " not in head
+            ):
+                try:
+                    builder = by_prefix[head]
+                except KeyError:
+                    builder = by_prefix[head] = _new_series(head, wanted, by_key)
+                if builder is None:
+                    continue
+                try:
+                    value, stamp = float(middle), float(tail)
+                except ValueError:
+                    raise OpenMetricsError(f"bad number in {(middle + ' ' + tail)[:60]!r}") from None
+                if not math.isfinite(stamp):
+                    raise OpenMetricsError(f"bad timestamp {tail!r}")
+                builder.ts.append(stamp)
+                builder.vals.append(value)
+                continue
             brace = line.find("{")
             if brace != -1 and " " not in line[:brace] and "\t" not in line[:brace]:
                 end = _label_end(line, brace)
@@ -161,13 +183,35 @@ def read_series(path: Path, names: Iterable[str] | None = None) -> dict[str, lis
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
+    lineno = 0
+    rest = b""
     with gzip.open(path, "rb") if gzipped else open(path, "rb") as stream:
-        for lineno, data in enumerate(stream, 1):
+        while True:  # a megabyte at a time, split and decoded in C, not a readline() call per line
+            chunk = stream.read(1 << 20)
+            block, newline, rest = (rest + chunk).rpartition(b"\n") if chunk else (rest, b"\n" if rest else b"", b"")
+            if not newline:
+                if not chunk:
+                    return
+                rest = block + rest
+                continue
+            for line in _decode(block, path, lineno).split("\n"):
+                lineno += 1
+                yield lineno, line.rstrip("\r")
+            if not chunk:
+                return
+
+
+def _decode(block: bytes, path: Path, lineno: int) -> str:
+    """UTF-8 text of whole lines; an error names its line (``lineno`` lines came before)."""
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        for offset, data in enumerate(block.split(b"\n"), lineno + 1):
             try:
-                text = data.decode("utf-8")
+                data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise OpenMetricsError(f"not UTF-8 text (byte {exc.start + 1} of the line)", path, lineno) from None
-            yield lineno, text.rstrip("\r\n")
+                raise OpenMetricsError(f"not UTF-8 text (byte {exc.start + 1} of the line)", path, offset) from None
+        raise  # pragma: no cover - some line must fail
 
 
 def _comment(line: str) -> bool:
