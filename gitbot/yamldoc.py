@@ -8,6 +8,7 @@ and splice new text into exactly the characters of a value.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -76,16 +77,10 @@ def parse_yaml(text: str, name: str) -> tuple[YamlDocument, ...]:
     composer = YAML(typ="rt")
     constructor = YAML(typ="safe", pure=True).constructor
     docs: list[YamlDocument] = []
-    try:
+    with _yaml_errors(name):
         for index, root in enumerate(composer.compose_all(text)):
             data = constructor.construct_document(root) if root is not None else None
             docs.append(YamlDocument(index=index, data=data, root=root))
-    except MarkedYAMLError as exc:
-        raise _source_error(name, exc) from None
-    except YAMLError as exc:
-        raise SourceError(name, f"invalid YAML: {_one_line(str(exc))}") from None
-    except RecursionError:
-        raise SourceError(name, "YAML nesting is too deep") from None
     return tuple(docs)
 
 
@@ -93,8 +88,16 @@ def load_all(text: str, name: str) -> list[Any]:
     """The data of every document of ``text``, without positions: for renderer output (kustomize,
     Helm), which is read, never edited. The same values as ``parse_yaml`` (YAML 1.2, duplicate keys
     refused), several times faster through libyaml when ruamel.yaml.clib is installed."""
+    with _yaml_errors(name):
+        docs = list(YAML(typ="safe").load_all(text))
+    return docs
+
+
+@contextmanager
+def _yaml_errors(name: str) -> Iterator[None]:
+    """ruamel's errors as one-line ``SourceError`` naming ``name:line``."""
     try:
-        return list(YAML(typ="safe").load_all(text))
+        yield
     except MarkedYAMLError as exc:
         raise _source_error(name, exc) from None
     except YAMLError as exc:

@@ -92,6 +92,17 @@ class _Builder:
         self.name, self.labels = name, labels
         self.ts, self.vals = array("d"), array("d")
 
+    def add(self, value: str, stamp: str) -> None:
+        """One sample, as written."""
+        try:
+            v, t = float(value), float(stamp)
+        except ValueError:
+            raise OpenMetricsError(f"bad number in {(value + ' ' + stamp)[:60]!r}") from None
+        if not math.isfinite(t):
+            raise OpenMetricsError(f"bad timestamp {stamp!r}")
+        self.ts.append(t)
+        self.vals.append(v)
+
     def build(self) -> Series:
         ts = np.array(self.ts, dtype=np.float64)
         vals = np.array(self.vals, dtype=np.float64)
@@ -134,16 +145,8 @@ def read_series(path: Path, names: Iterable[str] | None = None) -> dict[str, lis
                     builder = by_prefix[head]
                 except KeyError:
                     builder = by_prefix[head] = _new_series(head, wanted, by_key)
-                if builder is None:
-                    continue
-                try:
-                    value, stamp = float(middle), float(tail)
-                except ValueError:
-                    raise OpenMetricsError(f"bad number in {(middle + ' ' + tail)[:60]!r}") from None
-                if not math.isfinite(stamp):
-                    raise OpenMetricsError(f"bad timestamp {tail!r}")
-                builder.ts.append(stamp)
-                builder.vals.append(value)
+                if builder is not None:
+                    builder.add(middle, tail)
                 continue
             brace = line.find("{")
             if brace != -1 and " " not in line[:brace] and "\t" not in line[:brace]:
@@ -162,14 +165,7 @@ def read_series(path: Path, names: Iterable[str] | None = None) -> dict[str, lis
                 raise OpenMetricsError("sample has no timestamp (a snapshot needs one on every sample)" if words else "sample has no value")
             if len(words) > 2 and words[2] != "#":
                 raise OpenMetricsError(f"unexpected text after the timestamp: {words[2][:40]!r}")
-            try:
-                value, stamp = float(words[0]), float(words[1])
-            except ValueError:
-                raise OpenMetricsError(f"bad number in {rest.strip()[:60]!r}") from None
-            if not math.isfinite(stamp):
-                raise OpenMetricsError(f"bad timestamp {words[1]!r}")
-            builder.ts.append(stamp)
-            builder.vals.append(value)
+            builder.add(words[0], words[1])
     except OpenMetricsError as exc:
         raise OpenMetricsError(exc.message, path, exc.line or lineno) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:

@@ -204,8 +204,8 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
                          f"{_money(cost['after_usd'])} | {_money(cost['delta_usd'], signed=True)} |")
         lines.append("")
         for p in placements:
-            lines += [f"- **`{p['workload']}`**: {p['reason']}{_placement_outcome(p, code=True)}", "", "  <details><summary>pod spec snippet</summary>", "",
-                      "  ```yaml", *(f"  {line}" for line in p["snippet"].rstrip("\n").split("\n")), "  ```", "", "  </details>", ""]
+            lines += [f"- **`{p['workload']}`**: {p['reason']}{_placement_outcome(p, code=True)}", "",
+                      *_folded_yaml("pod spec snippet", p["snippet"])]
     colocations = doc.get("colocations") or []
     if colocations:
         lines += [
@@ -219,12 +219,17 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
                          f"{_money(c['monthly_cost']['before_usd'])} |")
         lines.append("")
         for c in colocations:
-            lines += [f"- **`{c['source']}` → `{c['destination']}`**: {c['reason']}", "", "  <details><summary>snippet</summary>", "",
-                      "  ```yaml", *(f"  {line}" for line in c["snippet"].rstrip("\n").split("\n")), "  ```", "", "  </details>", ""]
+            lines += [f"- **`{c['source']}` → `{c['destination']}`**: {c['reason']}", "", *_folded_yaml("snippet", c["snippet"])]
     if doc["edits"]:
         diff = plan_diff(doc)
         lines += ["<details><summary>Diff</summary>", "", "```diff", diff.rstrip("\n"), "```", "", "</details>", ""]
     return "\n".join(lines)
+
+
+def _folded_yaml(summary: str, text: str) -> list[str]:
+    """A YAML block folded under a list item (``<details>``), for snippets."""
+    return ["  <details><summary>" + summary + "</summary>", "", "  ```yaml", *(f"  {line}" for line in text.rstrip("\n").split("\n")),
+            "  ```", "", "  </details>", ""]
 
 
 def _placement_outcome(p: Mapping[str, Any], code: bool = False) -> str:
