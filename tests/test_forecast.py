@@ -80,3 +80,16 @@ def test_smape() -> None:
 
 def test_a_step_of_zero_is_no_forecast_not_a_crash() -> None:
     assert fit(np.full(10, 1.0), 0, WEEK) == NoForecast("a 0s step does not divide a day")
+
+
+def test_sum_percentile_is_numpys_percentile_of_every_sum_to_the_bit() -> None:
+    from gitbot.strategies.forecast import sum_percentile
+
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        path = rng.normal(100, 30, int(rng.choice([2016, 288, 40])))
+        if trial % 3 == 0:
+            path = np.round(path)  # ties
+        residuals = np.sort(np.round(rng.normal(0, 3, 201)) if trial % 2 else rng.normal(0, 10, 201))
+        for q in (50.0, 80.0, 97.0, 99.0, 99.9, 100.0):
+            assert sum_percentile(path, residuals, q) == float(np.percentile(path[:, None] + residuals[None, :], q))

@@ -39,6 +39,7 @@ SHIFT_MATERIAL = 0.1
 DAMPING = 0.8
 BLOCKS_PER_DAY = 4
 RESIDUAL_QUANTILES = np.linspace(0.0, 100.0, 201)
+HIGH_PERCENTILE = 80.0  # from here on, sum_percentile gathers the top sums instead of sorting them all
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,7 @@ class Forecast:
     residuals: np.ndarray  # residual quantiles of the regime (RESIDUAL_QUANTILES)
 
     def quantile(self, q: float) -> float:
-        values = self.path[:, None] + self.residuals[None, :]
-        return max(float(np.percentile(values, q)), 0.0)
+        return max(sum_percentile(self.path, self.residuals, q), 0.0)
 
     def peak(self) -> float:
         return max(float(self.path.max() + self.residuals[-1]), 0.0)
@@ -89,6 +89,43 @@ class Forecast:
 @dataclass(frozen=True)
 class NoForecast:
     reason: str
+
+
+def sum_percentile(path: np.ndarray, residuals: np.ndarray, q: float) -> float:
+    """``np.percentile(path[:, None] + residuals[None, :], q)`` (its default, linear method), the same
+    float, without building and partitioning every sum: for a high ``q`` only the sums above a
+    threshold can be the order statistics needed, and ``residuals`` (ascending) says which those are
+    in each row. A week of 5-minute steps x 201 residual quantiles is 405,216 sums; the few percent
+    above a q of 97 are gathered and partitioned instead."""
+    n = path.size * residuals.size
+    if q < HIGH_PERCENTILE or n < 4096 or not (np.isfinite(path).all() and np.isfinite(residuals).all()) \
+            or bool(np.any(residuals[1:] < residuals[:-1])):
+        return float(np.percentile(path[:, None] + residuals[None, :], q))
+    virtual = (n - 1) * np.true_divide(q, 100)  # numpy's linear method, step for step
+    if virtual >= n - 1:
+        return float(path.max() + residuals[-1])
+    low = int(np.floor(virtual))
+    gamma = virtual - np.floor(virtual)
+    above = n - low  # sums at sorted positions low .. n - 1
+    # a threshold from a subsample, lowered until at least `above` sums reach it
+    sample = path[::8, None] + residuals[None, ::4]
+    spare = (100.0 - q) * 2 + 0.5
+    while True:
+        threshold = float(np.percentile(sample, max(q - spare, 0.0))) if spare < q else -np.inf
+        starts = np.searchsorted(residuals, threshold - path, side="left")
+        counts = residuals.size - starts
+        total = int(counts.sum())
+        if total >= above:
+            break
+        spare *= 2
+    rows = np.repeat(np.arange(path.size), counts)
+    cols = np.repeat(starts, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
+    sums = path[rows] + residuals[cols]
+    first = total - above  # sorted position `low` among the gathered sums
+    picked = np.partition(sums, [first, first + 1])
+    a, b = picked[first], picked[first + 1]
+    diff = b - a  # numpy's _lerp
+    return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
 
 
 def centred_trend(y: np.ndarray, period: int) -> np.ndarray:
