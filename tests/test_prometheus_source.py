@@ -107,6 +107,8 @@ def test_requests_are_batched_per_namespace_chunk(demo_prometheus, fault_proxy):
         for name in ("istio_requests_total", "istio_request_bytes_sum", "istio_response_bytes_sum")
     ]
     assert all(r.method == "POST" for r in proxy.requests)
+    # in the body, where a long namespace list meets no URL-length limit
+    assert all(r.body.startswith(b"query=") for r in proxy.requests)
 
 
 def _fleet(namespace_prefix: str, containers: int) -> list[SimpleWorkload]:

@@ -92,6 +92,17 @@ class TooManySamples(Exception):
     """The server refused a query for its sample limit."""
 
 
+class _FormSession(requests.Session):
+    """Sends a POST's parameters as a form body (the HTTP API accepts both): prometheus-api-client
+    puts them in the URL even for POST, where a long namespace list could meet a URL-length limit."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        method_name = method.decode() if isinstance(method, bytes) else method
+        if method_name.upper() == "POST" and kwargs.get("params") and kwargs.get("data") is None and not args:
+            kwargs["data"], kwargs["params"] = kwargs["params"], None
+        return super().request(method, url, *args, **kwargs)
+
+
 class PrometheusClient:
     """prometheus-api-client with gitbot's error messages, request counting and server warnings."""
 
@@ -100,7 +111,7 @@ class PrometheusClient:
         self.display_url = redact_urls(options.url.rstrip("/"))
         self.requests = 0
         self.warnings: list[str] = []
-        session = requests.Session()
+        session = _FormSession()
         session.verify = str(options.ca_bundle) if options.ca_bundle else not options.insecure
         session.hooks["response"].append(self._on_response)
         headers = dict(options.headers)
