@@ -29,7 +29,7 @@ history_seconds=H, step_seconds=300, end=END, namespaces=<the fleet's>))`` run o
   JSON cost on top of the query evaluation itself; wall / summed round trips is the client's own
   share (requests, JSON decoding, gitbot's tables and assembly) plus the proxies'.
 
-Both proxies turn Nagle's algorithm off (they answer in two writes, headers then body, and would
+Both proxies (the harness's FaultProxy and the stats shim) turn Nagle's algorithm off (they answer in two writes, headers then body, and would
 otherwise wait up to 40 ms per answer for the client's delayed ACK). ``--direct`` more fetches of
 the first fleet go straight to the server, without proxies or ``stats``, to show the proxies' cost.
 ``--profile`` cProfiles one more direct fetch of the first fleet.
@@ -62,7 +62,6 @@ from typing import Any, Self
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [p for p in (str(ROOT / "tests"), str(ROOT / "fixtures")) if p not in sys.path]
 
-import prometheus_harness  # type: ignore[import-not-found]
 from prometheus_harness import (  # type: ignore[import-not-found]
     BackfillError,
     FaultProxy,
@@ -87,12 +86,6 @@ MIN_NAMESPACES = 2
 FULL_SIZES = (1000, 10000)
 QUERY_PATHS = ("/api/v1/query", "/api/v1/query_range")
 MI = 2**20
-
-# FaultProxy answers with two writes (headers, then body); with Nagle's algorithm on, the body waits
-# for the client's delayed ACK of the headers: up to 40 ms per request, ~0.7 s per fetch of 18
-# requests, which would be charged to gitbot. socketserver's own switch turns Nagle off.
-prometheus_harness._Handler.disable_nagle_algorithm = True
-
 
 # -- the fleets -----------------------------------------------------------------------------------
 
