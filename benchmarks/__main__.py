@@ -104,52 +104,35 @@ def run_fleet(args: argparse.Namespace) -> int:
     sizes = QUICK_SIZES if args.quick else args.sizes
     profile_at = args.profile_at or (1000 if 1000 in sizes else min(sizes))
     started = time.perf_counter()
-    results, walls = [], []
     print(f"== fleet: plan path; sizes {', '.join(label(n) for n in sizes)}; seed {args.seed}; 14 days x 5 min; "
           f"Bitbrains shapes; {args.dtype} usage", flush=True)
+    commands = []
     for n in sizes:
         command = ["benchmarks.fleet_run", str(n), "--seed", str(args.seed),
                    "--stride", str(args.stride), "--full-max", str(args.full_max), "--dtype", args.dtype]
         if n == profile_at:
             command += ["--profile", str(OUT / f"profile-strategy-{label(n)}.txt"),
                         "--profile-stride", str(QUICK_PROFILE_STRIDE if args.quick else 1)]
-        print(f"  running {label(n)} ...", end="", flush=True)
-        result, wall, error = _child(command)
-        if result is None:
-            print(f" {error}", flush=True)
-            return 1
-        result["profile_path"] = _relative(result.get("profile_path"))
-        results.append(result)
-        walls.append(wall)
-        print(f" {wall:.0f}s", flush=True)
-
-    print()
-    for line in table(results):
-        print(line)
-    print()
-    for line in notes(results, walls):
-        print(line)
+        commands.append((label(n), command))
+    ran = _run_sizes(commands)
+    if isinstance(ran, int):
+        return ran
+    results, walls = ran
     total = time.perf_counter() - started
-    print(f"fleet section wall {total:.0f}s")
+    _report("fleet", table(results), notes(results, walls), total)
     (OUT / ("results-quick.json" if args.quick else "results.json")).write_text(
         json.dumps({"sizes": list(sizes), "seed": args.seed, "dtype": args.dtype, "wall_s": total, "results": results}, indent=2) + "\n",
         encoding="utf-8")
     return 0
 
 
-def run_repo(args: argparse.Namespace) -> int:
-    sizes = QUICK_REPO_SIZES if args.quick else args.repo_sizes
-    profile = OUT / ("profile-repo-scan-quick.txt" if args.quick else "profile-repo-scan.txt")
-    profile_at = args.repo_profile_at or (min(sizes) if args.quick else max(sizes))
-    started = time.perf_counter()
-    results, walls = [], []
-    print(f"== repo: load_repo over synthetic GitOps repositories; {', '.join(map(str, sizes))} targets "
-          f"(half Kustomize overlays, half Helm releases); seed {args.seed}", flush=True)
-    for n in sizes:
-        command = ["benchmarks.repo_scan", str(n), "--seed", str(args.seed)]
-        if n == profile_at and not args.no_repo_profile:
-            command += ["--profile", str(profile)]
-        print(f"  running {n} targets ...", end="", flush=True)
+def _run_sizes(commands: list[tuple[str, list[str]]]) -> tuple[list[dict[str, Any]], list[float]] | int:
+    """Each size's child in turn: its results and wall times, or the exit status when one fails
+    (1) or says the section cannot run (0)."""
+    results: list[dict[str, Any]] = []
+    walls: list[float] = []
+    for shown, command in commands:
+        print(f"  running {shown} ...", end="", flush=True)
         result, wall, error = _child(command)
         if result is None:
             print(f" {error}", flush=True)
@@ -161,15 +144,38 @@ def run_repo(args: argparse.Namespace) -> int:
         results.append(result)
         walls.append(wall)
         print(f" {wall:.0f}s", flush=True)
+    return results, walls
 
+
+def _report(section: str, table_lines: list[str], note_lines: list[str], wall: float) -> None:
     print()
-    for line in repo_table(results):
+    for line in table_lines:
         print(line)
     print()
-    for line in repo_notes(results, walls):
+    for line in note_lines:
         print(line)
+    print(f"{section} section wall {wall:.0f}s")
+
+
+def run_repo(args: argparse.Namespace) -> int:
+    sizes = QUICK_REPO_SIZES if args.quick else args.repo_sizes
+    profile = OUT / ("profile-repo-scan-quick.txt" if args.quick else "profile-repo-scan.txt")
+    profile_at = args.repo_profile_at or (min(sizes) if args.quick else max(sizes))
+    started = time.perf_counter()
+    print(f"== repo: load_repo over synthetic GitOps repositories; {', '.join(map(str, sizes))} targets "
+          f"(half Kustomize overlays, half Helm releases); seed {args.seed}", flush=True)
+    commands = []
+    for n in sizes:
+        command = ["benchmarks.repo_scan", str(n), "--seed", str(args.seed)]
+        if n == profile_at and not args.no_repo_profile:
+            command += ["--profile", str(profile)]
+        commands.append((f"{n} targets", command))
+    ran = _run_sizes(commands)
+    if isinstance(ran, int):
+        return ran
+    results, walls = ran
     total = time.perf_counter() - started
-    print(f"repo section wall {total:.0f}s")
+    _report("repo", repo_table(results), repo_notes(results, walls), total)
     (OUT / ("repo-scan-quick.json" if args.quick else "repo-scan.json")).write_text(
         json.dumps({"sizes": list(sizes), "seed": args.seed, "wall_s": total, "results": results}, indent=2) + "\n", encoding="utf-8")
     return 0
@@ -194,13 +200,7 @@ def run_prometheus(args: argparse.Namespace) -> int:
         print(f" skipped: {result['skipped']}", flush=True)
         return 0
     print(f" {wall:.0f}s", flush=True)
-    print()
-    for line in prometheus_table(result):
-        print(line)
-    print()
-    for line in prometheus_notes(result, wall, why):
-        print(line)
-    print(f"prometheus section wall {wall:.0f}s")
+    _report("prometheus", prometheus_table(result), prometheus_notes(result, wall, why), wall)
     return 0
 
 
