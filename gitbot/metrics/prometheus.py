@@ -6,9 +6,10 @@ does not grow with the number of containers:
 
 1. one instant query counts the container series per namespace over the window;
 2. namespaces are packed into chunks whose series x steps stay under a points budget;
-3. per chunk, five range queries (CPU, memory, restarts, OOM flags, memory limits) and four instant
-   queries (throttled and total CFS periods, observed requests and limits), all aggregated on the
-   server ``by (namespace, pod, container)`` (``gitbot.metrics.evaluated`` lists the expressions);
+3. per chunk, four range queries (CPU, memory, restarts, OOM flags), a fifth for the memory limit in
+   force at each OOM kill only when the chunk had one, and four instant queries (throttled and total
+   CFS periods, observed requests and limits), all aggregated on the server
+   ``by (namespace, pod, container)`` (``gitbot.metrics.evaluated`` lists the expressions);
 4. five instant queries for the join tables (pod owners, ReplicaSet owners, Job owners, pod info,
    node labels);
 5. three instant queries for service-mesh traffic between workloads (Istio requests, request and
@@ -305,9 +306,12 @@ class PrometheusSource:
                 1.0,
             ),
         }
-        fetched_range = {
-            name: self.client.range(expr, float(grid[0]), float(grid[-1]), step) for name, (expr, _) in ranges.items()
-        }
+        fetched_range: dict[str, list[dict[str, Any]]] = {}
+        for name, (expr, _) in ranges.items():
+            if name == LIMITS and not fetched_range[LAST_TERMINATED]:
+                fetched_range[name] = []  # no OOM kill in the chunk: no limit in force at one to look up
+                continue
+            fetched_range[name] = self.client.range(expr, float(grid[0]), float(grid[-1]), step)
         end = float(grid[-1])
         instants = {
             CFS_THROTTLED: f"sum {key} (increase({cadvisor(CFS_THROTTLED).range(history)}))",
