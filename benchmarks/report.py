@@ -207,7 +207,7 @@ def prometheus_table(result: Result) -> list[str]:
     fleets = result["fleets"]
     if len(fleets) >= 2:
         small, large = fleets[0], fleets[-1]
-        per_chunk = 9  # 5 range + 4 instant queries per namespace chunk
+        per_chunk = 9  # at most 5 range + 4 instant queries per namespace chunk
         allowed = small["requests"] + per_chunk * max(0, large["chunks"] - small["chunks"])
         ok = large["requests"] == small["requests"] or large["requests"] <= allowed
         lines.append("")
