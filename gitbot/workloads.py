@@ -129,7 +129,7 @@ def _workload(
         return None
     wid = WorkloadId(namespace, obj.kind, obj.name)
     pod_path = POD_SPEC_PATH[obj.kind]
-    pod_spec = _get(obj.data, pod_path)
+    pod_spec = value_at(obj.data, pod_path)
     if not isinstance(pod_spec, dict):
         skipped.append(Skipped(file, f"{wid}: no pod template at {'.'.join(map(str, pod_path))}", line))
         return None
@@ -172,7 +172,7 @@ def _pod_labels(data: Mapping[str, Any], pod_path: tuple[str, ...]) -> tuple[tup
     """What selects the workload's pods: ``selector.matchLabels``, else the pod template's labels."""
     owner = pod_path[:-2]  # ("spec",) above ("template", "spec"); () for a Pod
     for path in ((*owner, "selector", "matchLabels"), (*pod_path[:-1], "metadata", "labels")):
-        labels = _get(data, path)
+        labels = value_at(data, path)
         if isinstance(labels, dict) and labels:
             return tuple(sorted((str(k), str(v)) for k, v in labels.items() if isinstance(v, (str, int, float, bool))))
     return ()
@@ -205,7 +205,7 @@ class _FieldLocator:
         self.container_path: YamlPath | None = None
         if doc is not None:
             base = obj.source.yaml_path + pod_path + (list_key,)
-            source_items = _get(doc.data, base)
+            source_items = value_at(doc.data, base)
             if obj.source.kind is SourceKind.PLAIN:
                 self.container_path = base + (index,)
             elif isinstance(source_items, list):
@@ -216,7 +216,7 @@ class _FieldLocator:
                     self.container_path = base + (match,)
 
     def current(self, f: Field, spec: Mapping[str, Any]) -> CurrentValue:
-        rendered = _get(spec, f.resources_path)
+        rendered = value_at(spec, f.resources_path)
         text = _text(rendered)
         source = self._source(f, text)
         doc = self._document(source)
@@ -346,7 +346,7 @@ class _FieldLocator:
     def _in_patch_docs(
         self, file: str, docs: list[tuple[YamlDocument, YamlPath, int]], target: Mapping[str, Any] | None, f: Field
     ) -> FieldSource | None:
-        base = _get(self.doc.data, self.obj.source.yaml_path) if self.doc is not None else None
+        base = value_at(self.doc.data, self.obj.source.yaml_path) if self.doc is not None else None
         if not docs or not isinstance(base, dict) or self.container_path is None:
             return None
         base_name = str((base.get("metadata") or {}).get("name", ""))
@@ -355,8 +355,8 @@ class _FieldLocator:
         container_index = self.container_path[-1]
         for doc, prefix, outer_doc in docs:
             path: YamlPath | None = None
-            if isinstance(doc.data, dict) and doc.data.get("kind") == self.obj.kind and _get(doc.data, ("metadata", "name")) == base_name:
-                items = _get(doc.data, self.pod_path + (self.list_key,))
+            if isinstance(doc.data, dict) and doc.data.get("kind") == self.obj.kind and value_at(doc.data, ("metadata", "name")) == base_name:
+                items = value_at(doc.data, self.pod_path + (self.list_key,))
                 match = next((i for i, c in enumerate(items or []) if isinstance(c, dict) and c.get("name") == self.name), None)
                 if match is not None:
                     path = self.pod_path + (self.list_key, match) + f.resources_path
@@ -383,8 +383,8 @@ class _FieldLocator:
         one — the last patch that sets the key, else the last one with ``spec.values`` (an override of the
         shared base or chart default, so other environments keep theirs) — else in the base document."""
         assert self.flux is not None
-        spec_values = _get(self.flux.obj.data, VALUES_PATH)
-        if _get(self.flux.values_from, key.path) is not None and _get(spec_values, key.path) is None:
+        spec_values = value_at(self.flux.obj.data, VALUES_PATH)
+        if value_at(self.flux.values_from, key.path) is not None and value_at(spec_values, key.path) is None:
             return _not_editable(template, f"set through valuesFrom of HelmRelease {self.flux.obj.name} (a ConfigMap or Secret), not spec.values; edit it there")
         if self.flux.missing:
             return _not_editable(template, f"the HelmRelease reads {', '.join(self.flux.missing)}, which is not in the repository")
@@ -394,7 +394,7 @@ class _FieldLocator:
         patches = [d for d in docs if d[3]]
         chosen = (
             next((d for d in reversed(patches) if d[0].deepest(d[1] + key.path)[0] == len(d[1] + key.path)), None)
-            or next((d for d in reversed(patches) if not d[4] and isinstance(_get(d[0].data, d[1]), dict)), None)
+            or next((d for d in reversed(patches) if not d[4] and isinstance(value_at(d[0].data, d[1]), dict)), None)
             or docs[0]
         )
         doc, prefix, file, _, outer, outer_doc = chosen
@@ -451,7 +451,7 @@ class _FieldLocator:
         if hr.source.kind in (SourceKind.PLAIN, SourceKind.BASE) and yfile is not None and hr.source.doc_index is not None:
             doc = yfile.documents[hr.source.doc_index]
             out.append((doc, hr.source.yaml_path + VALUES_PATH, hr.source.file, False, (), doc.index))
-            base_name = str(_get(doc.data, hr.source.yaml_path + ("metadata", "name")) or hr.name)
+            base_name = str(value_at(doc.data, hr.source.yaml_path + ("metadata", "name")) or hr.name)
         for kfile in hr.patched_by:
             for ref in self.patches.get(kfile, ()):
                 selector = ref.target or {}
@@ -465,7 +465,7 @@ class _FieldLocator:
                     continue
                 for doc, prefix, outer_doc in docs:
                     if isinstance(doc.data, dict) and doc.data.get("kind") == hr.kind and (
-                        _get(doc.data, ("metadata", "name")) == base_name or selector
+                        value_at(doc.data, ("metadata", "name")) == base_name or selector
                     ):
                         out.append((doc, VALUES_PATH, file, True, prefix, outer_doc))
         return out
@@ -482,7 +482,7 @@ class _FieldLocator:
         if self.flux is not None:
             return self._helmrelease_source(key, template)
         argo = self._argo_values_object()
-        if argo is not None and (not key.inline or _get(argo[3], key.path) is None) and (key.inline or not self.obj.target.values_files):
+        if argo is not None and (not key.inline or value_at(argo[3], key.path) is None) and (key.inline or not self.obj.target.values_files):
             # helm.valuesObject of the Application: where it sets the key, or, with no value files, the
             # release's own place for it rather than the chart's defaults
             doc, prefix, file, _ = argo
@@ -595,7 +595,7 @@ def _replicas(obj: RenderedObject) -> int | None:
     if obj.kind == "Pod":
         return 1
     if obj.kind in ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"):
-        value = _get(obj.data, ("spec", "replicas"))
+        value = value_at(obj.data, ("spec", "replicas"))
         return _int(value) if value is not None else 1
     return None
 
@@ -614,7 +614,8 @@ def _release_environment(obj: RenderedObject, config: Config) -> str | None:
     return release.environment if release else None
 
 
-def _get(data: Any, path: YamlPath) -> Any:
+def value_at(data: Any, path: YamlPath) -> Any:
+    """The value at ``path`` (keys and list indexes) in plain data; None where the path does not lead."""
     for key in path:
         if isinstance(key, int):
             if not isinstance(data, list) or not 0 <= key < len(data):

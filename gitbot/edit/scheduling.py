@@ -25,8 +25,8 @@ from gitbot.edit.splice import CannotEdit, indent_step, insert_after_mapping
 from gitbot.errors import SourceError
 from gitbot.model import RenderedObject, SourceKind, Workload
 from gitbot.placement import Placement, to_yaml
-from gitbot.workloads import POD_SPEC_PATH
-from gitbot.yamldoc import YamlFile, parse_yaml
+from gitbot.workloads import POD_SPEC_PATH, value_at
+from gitbot.yamldoc import YamlDocument, YamlFile, parse_yaml
 
 EDITABLE_SOURCES = (SourceKind.PLAIN, SourceKind.BASE)
 NODE_CONSTRAINTS = ("affinity", "nodeSelector", "nodeName")  # already choosing nodes: the block would have to be merged
@@ -71,7 +71,7 @@ def _why_not(w: Workload, files: Mapping[str, YamlFile], objects: Sequence[Rende
     if others:
         return f"{src.file} is also rendered by {', '.join(others)}; add the snippet in this target's overlay"
     rendered = next((o for o in objects if o.target == w.target and o.kind == w.id.kind and o.name == w.id.name), None)
-    pod_spec = _get(rendered.data if rendered is not None else {}, POD_SPEC_PATH[w.id.kind])
+    pod_spec = value_at(rendered.data if rendered is not None else {}, POD_SPEC_PATH[w.id.kind])
     taken = _taken(pod_spec, scheduling)
     if taken:
         return f"the pod spec already sets {', '.join(taken)}; merge the snippet by hand"
@@ -96,31 +96,23 @@ def _insert(w: Workload, text: str, scheduling: Mapping[str, Any]) -> str:
     node, shared = doc.node(spec_path)
     if shared or not isinstance(node, MappingNode) or node.flow_style or not node.value:
         raise CannotEdit("the pod spec is not a block mapping gitbot can add keys to")
-    taken = _taken(_get(doc.data, spec_path), scheduling)
+    taken = _taken(value_at(doc.data, spec_path), scheduling)
     if taken:
         raise CannotEdit(f"the pod spec already sets {', '.join(taken)}")
     splice = insert_after_mapping(text, node, to_yaml(scheduling, node.start_mark.column, indent_step(doc.root)))
     after = text[: splice.start] + splice.text + text[splice.end:]
-    _verify(text, after, path, w.source.doc_index or 0, spec_path, scheduling)
+    _verify(docs, after, path, w.source.doc_index or 0, spec_path, scheduling)
     return after
 
 
-def _verify(before: str, after: str, path: str, index: int, spec_path: tuple[Any, ...], scheduling: Mapping[str, Any]) -> None:
+def _verify(old: Sequence[YamlDocument], after: str, path: str, index: int, spec_path: tuple[Any, ...],
+            scheduling: Mapping[str, Any]) -> None:
     try:
-        old, new = parse_yaml(before, path), parse_yaml(after, path)
+        new = parse_yaml(after, path)
     except SourceError as exc:
         raise CannotEdit(f"the scheduling block would break the YAML ({exc.detail})") from None
     expected = [copy.deepcopy(d.data) for d in old]
-    spec = _get(expected[index], spec_path)
+    spec = value_at(expected[index], spec_path)
     spec.update(copy.deepcopy(dict(scheduling)))
     if [d.data for d in new] != expected:
         raise CannotEdit("the scheduling block would not read back as written")
-
-
-def _get(data: Any, path: Sequence[Any]) -> Any:
-    for key in path:
-        if isinstance(key, int):
-            data = data[key] if isinstance(data, list) and 0 <= key < len(data) else None
-        else:
-            data = data.get(key) if isinstance(data, dict) else None
-    return data
