@@ -181,12 +181,10 @@ def _propose(train: Trace, now: Sizing, profile: UsageProfile, strategy: Percent
 
 def _profile(train: Trace) -> UsageProfile:
     cpu_by_step, memory_by_step = train.on_grid()
-    cpu_steps = np.flatnonzero(~np.isnan(cpu_by_step))
     return UsageProfile(
         workload=WorkloadId("trace", "Deployment", train.name), container="main",
-        cpu_m=cpu_by_step[cpu_steps], cpu_m_steps=cpu_steps.astype(np.int32),
-        memory_bytes=train.memory_bytes[train.memory_known], cpu_m_by_step=cpu_by_step, cpu_m_per_pod_by_step=cpu_by_step,
-        memory_bytes_by_step=memory_by_step, step_seconds=train.step_seconds, steps_total=cpu_by_step.size,
+        cpu_rows=(cpu_by_step,), memory_rows=(memory_by_step,), cpu_samples=int((~np.isnan(cpu_by_step)).sum()),
+        memory_samples=int((~np.isnan(memory_by_step)).sum()), step_seconds=train.step_seconds, steps_total=cpu_by_step.size,
         steps_with_data=len(train), first_seen=float(train.timestamps[0]), last_seen=float(train.timestamps[-1]), pods=1,
         avg_replicas=1.0, restarts=0, oom_events=0, oom_memory_bytes=None, throttled_ratio=None, observed={}, nodes=(),
         joined_by="trace",

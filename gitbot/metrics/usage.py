@@ -94,16 +94,18 @@ class NodeShare:
 
 @dataclass(frozen=True, eq=False)
 class UsageProfile:
-    """Observed usage of one workload container, pooled over all its pods."""
+    """Observed usage of one workload container, pooled over all its pods.
+
+    The samples stay in the pods' own arrays on the grid (``cpu_rows``, ``memory_rows``: the source's
+    arrays, not copies); the pooled forms (``cpu_m``, ``cpu_m_by_step`` ...) are computed when asked
+    and not kept. A kept pooled copy would double the memory of a 10k-container plan."""
 
     workload: WorkloadId
     container: str
-    cpu_m: np.ndarray  # every 5-minute CPU sample of every pod (millicores), no NaN
-    memory_bytes: np.ndarray  # every working-set sample of every pod (bytes), no NaN
-    cpu_m_by_step: np.ndarray  # on the grid: sum over pods (NaN where no pod had data)
-    cpu_m_per_pod_by_step: np.ndarray  # on the grid: mean over the pods with data (NaN where none had)
-    cpu_m_steps: np.ndarray  # int32: the grid step of each value in cpu_m
-    memory_bytes_by_step: np.ndarray  # on the grid: max over pods
+    cpu_rows: tuple[np.ndarray, ...]  # per pod: millicores on the grid, NaN where no sample
+    memory_rows: tuple[np.ndarray, ...]  # per pod: working-set bytes on the grid, NaN where no sample
+    cpu_samples: int  # CPU samples over all pods (the size of ``cpu_m``)
+    memory_samples: int
     step_seconds: int
     steps_total: int
     steps_with_data: int
@@ -122,7 +124,50 @@ class UsageProfile:
 
     @property
     def samples(self) -> int:
-        return int(max(self.cpu_m.size, self.memory_bytes.size))
+        return max(self.cpu_samples, self.memory_samples)
+
+    @property
+    def cpu_m(self) -> np.ndarray:
+        """Every CPU sample of every pod, pod by pod (millicores), no NaN."""
+        return _known(self.cpu_rows)
+
+    @property
+    def cpu_m_steps(self) -> np.ndarray:
+        """int32: the grid step of each value in ``cpu_m``."""
+        return np.concatenate([np.flatnonzero(~np.isnan(row)) for row in self.cpu_rows]).astype(np.int32)
+
+    @property
+    def memory_bytes(self) -> np.ndarray:
+        """Every working-set sample of every pod (bytes), no NaN."""
+        return _known(self.memory_rows)
+
+    @property
+    def cpu_m_by_step(self) -> np.ndarray:
+        """On the grid: the sum over pods (NaN where no pod had data)."""
+        if len(self.cpu_rows) == 1:
+            return _read_only(self.cpu_rows[0])
+        cpu = np.vstack(self.cpu_rows)
+        known = ~np.isnan(cpu)
+        return np.where(known.any(axis=0), np.where(known, cpu, 0.0).sum(axis=0), np.nan)
+
+    @property
+    def cpu_m_per_pod_by_step(self) -> np.ndarray:
+        """On the grid: the mean over the pods with data (NaN where none had)."""
+        if len(self.cpu_rows) == 1:
+            return _read_only(self.cpu_rows[0])
+        pods = (~np.isnan(np.vstack(self.cpu_rows))).sum(axis=0)
+        total = self.cpu_m_by_step
+        return np.divide(total, pods, out=np.full(total.shape, np.nan), where=pods > 0)
+
+    @property
+    def memory_bytes_by_step(self) -> np.ndarray:
+        """On the grid: the maximum over pods (NaN where no pod had data)."""
+        if len(self.memory_rows) == 1:
+            return _read_only(self.memory_rows[0])
+        mem = np.vstack(self.memory_rows)
+        known = ~np.isnan(mem)
+        with np.errstate(invalid="ignore"):
+            return np.where(known.any(axis=0), np.where(known, mem, -np.inf).max(axis=0), np.nan)
 
     @property
     def coverage(self) -> float:
@@ -135,16 +180,16 @@ class UsageProfile:
         return self.last_seen - self.first_seen + self.step_seconds
 
     def cpu_percentile(self, q: float) -> float | None:
-        return float(np.percentile(self.cpu_m, q)) if self.cpu_m.size else None
+        return float(np.percentile(self.cpu_m, q)) if self.cpu_samples else None
 
     def memory_percentile(self, q: float) -> float | None:
-        return float(np.percentile(self.memory_bytes, q)) if self.memory_bytes.size else None
+        return float(np.percentile(self.memory_bytes, q)) if self.memory_samples else None
 
     def cpu_max(self) -> float | None:
-        return float(self.cpu_m.max()) if self.cpu_m.size else None
+        return max(float(np.nanmax(row)) for row in self.cpu_rows if not np.isnan(row).all()) if self.cpu_samples else None
 
     def memory_max(self) -> float | None:
-        return float(self.memory_bytes.max()) if self.memory_bytes.size else None
+        return max(float(np.nanmax(row)) for row in self.memory_rows if not np.isnan(row).all()) if self.memory_samples else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +200,16 @@ class Profiles:
 
     def get(self, workload: WorkloadId, container: str) -> UsageProfile | None:
         return self.by_container.get((workload, container))
+
+
+def _known(rows: tuple[np.ndarray, ...]) -> np.ndarray:
+    return np.concatenate([row[~np.isnan(row)] for row in rows]) if rows else np.zeros(0)
+
+
+def _read_only(row: np.ndarray) -> np.ndarray:
+    view = row.view()
+    view.flags.writeable = False
+    return view
 
 
 def build_profiles(workloads: Iterable[Workload], data: UsageData) -> Profiles:
@@ -238,11 +293,6 @@ def _pool(key: ContainerKey, items: list[PodContainerUsage], data: UsageData, jo
     cpu_known, mem_known = ~np.isnan(cpu), ~np.isnan(mem)  # each mask once: the arrays are pods x steps
     has_data = cpu_known | mem_known
     steps_present = has_data.any(axis=0)
-    cpu_pods = cpu_known.sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        cpu_by_step = np.where(cpu_pods == 0, np.nan, np.where(cpu_known, cpu, 0.0).sum(axis=0))
-        cpu_per_pod = np.divide(cpu_by_step, cpu_pods, out=np.full(cpu_by_step.shape, np.nan), where=cpu_pods > 0)
-        mem_by_step = np.where(mem_known.any(axis=0), np.where(mem_known, mem, -np.inf).max(axis=0), np.nan)
     present_times = data.grid[steps_present]
 
     throttled = [u.throttled_periods for u in items if u.throttled_periods is not None]
@@ -268,12 +318,10 @@ def _pool(key: ContainerKey, items: list[PodContainerUsage], data: UsageData, jo
     return UsageProfile(
         workload=key[0],
         container=key[1],
-        cpu_m=cpu[cpu_known],
-        cpu_m_steps=np.broadcast_to(np.arange(cpu.shape[1], dtype=np.int32), cpu.shape)[cpu_known],
-        memory_bytes=mem[mem_known],
-        cpu_m_by_step=cpu_by_step,
-        cpu_m_per_pod_by_step=cpu_per_pod,
-        memory_bytes_by_step=mem_by_step,
+        cpu_rows=tuple(u.cpu_m for u in items),
+        memory_rows=tuple(u.memory_bytes for u in items),
+        cpu_samples=int(cpu_known.sum()),
+        memory_samples=int(mem_known.sum()),
         step_seconds=data.step_seconds,
         steps_total=int(data.grid.size),
         steps_with_data=int(steps_present.sum()),

@@ -146,8 +146,8 @@ class PercentileStrategy:
         outlook = _Outlook.of(profile, settings)
         summary.extend(outlook.lines())
 
-        cpu_ok = profile.cpu_m.size > 0
-        mem_ok = profile.memory_bytes.size > 0
+        cpu_ok = profile.cpu_samples > 0
+        mem_ok = profile.memory_samples > 0
         if cpu_ok:
             basis[Field.CPU_REQUEST] = self._cpu_request(drafts[Field.CPU_REQUEST], workload, profile, outlook, settings, rules)
         else:
@@ -327,8 +327,8 @@ class _Outlook:
         return cls(
             s.forecast_days,
             fit(p.cpu_m_per_pod_by_step, p.step_seconds, horizon, s.history_half_life_days, (p.cpu_m, p.cpu_m_steps))
-            if p.cpu_m.size else None,
-            fit(p.memory_bytes_by_step, p.step_seconds, horizon, s.history_half_life_days) if p.memory_bytes.size else None,
+            if p.cpu_samples else None,
+            fit(p.memory_bytes_by_step, p.step_seconds, horizon, s.history_half_life_days) if p.memory_samples else None,
         )
 
     def lines(self) -> list[str]:
