@@ -213,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     fleet.add_argument("--sizes", type=_sizes, default=FULL_SIZES, help="container counts (default 1000,10000; --quick 200,1000)")
     fleet.add_argument("--stride", type=int, default=20, help="above --full-max, time the strategy on every Nth Deployment")
     fleet.add_argument("--full-max", type=int, default=1000, help="largest fleet whose strategy pass covers every container")
-    fleet.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                       help="usage arrays as float32 (compact, default) or float64 (as gitbot's metric sources build them)")
+    fleet.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                       help="usage arrays as float64 (as gitbot's metric sources build them, default) or float32 (half the memory)")
     fleet.add_argument("--profile-at", type=int, help="fleet size whose strategy pass is profiled (default 1000 if run, else the smallest)")
     repo = parser.add_argument_group("repo")
     repo.add_argument("--repo-sizes", type=_sizes, default=REPO_SIZES, help="render targets, even (default 100,500; --quick 20,100)")

@@ -17,11 +17,10 @@ What it makes, for ``containers`` pod containers (the unit the issue's fleet siz
   pod -> node placement and ``NodeInfo`` per node; and ``Workload`` / ``Container`` records with a
   ``CurrentValue`` for every field, as the manifest loader would produce.
 
-Usage is stored as two (containers x steps) float32 matrices; every ``PodContainerUsage`` holds row
-views of them, so the fleet's usage exists once in memory and the numpy baseline reads the very same
-samples. gitbot's sources produce float64, but ``build_profiles`` and the strategy only reduce these
-arrays (sums, maxima, percentiles; the forecast interpolates into float64 first), and float32 keeps
-~7 significant digits: far finer than the 5m / 1Mi rounding of the proposals.
+Usage is stored as two (containers x steps) matrices, float64 as gitbot's sources produce it (or
+float32 with ``dtype``: half the memory, ~7 significant digits, far finer than the 5m / 1Mi rounding
+of the proposals); every ``PodContainerUsage`` holds row views of them, so the fleet's usage exists
+once in memory and the numpy baseline reads the very same samples.
 
 Everything random comes from ``numpy.random.default_rng((seed, workload_index))``: the same seed
 gives the same fleet, and a smaller fleet's Deployments, manifests and samples are the first ones of
@@ -98,7 +97,7 @@ class Shape:
 class Fleet:
     workloads: tuple[Workload, ...]
     data: UsageData
-    cpu_m: np.ndarray  # (containers, steps) float32 (or float64); data.containers[i].cpu_m is row i
+    cpu_m: np.ndarray  # (containers, steps) float64 (or float32); data.containers[i].cpu_m is row i
     memory_bytes: np.ndarray  # (containers, steps), same dtype
     shapes: tuple[str, ...]  # trace names, in round-robin order
     seed: int
@@ -151,10 +150,9 @@ def load_shapes(directory: Path = TRACE_DIR) -> tuple[Shape, ...]:
 
 
 def generate(containers: int, seed: int = DEFAULT_SEED, namespaces: int = NAMESPACES,
-             trace_dir: Path = TRACE_DIR, dtype: str = "float32") -> Fleet:
-    """A fleet of exactly ``containers`` pod containers on a 14-day, 5-minute grid. ``dtype``
-    "float64" stores usage as gitbot's own metric sources do (twice the memory, same samples
-    before rounding to float32)."""
+             trace_dir: Path = TRACE_DIR, dtype: str = "float64") -> Fleet:
+    """A fleet of exactly ``containers`` pod containers on a 14-day, 5-minute grid, usage in ``dtype``
+    (float64 as gitbot's own metric sources; float32 for half the memory)."""
     if containers < 1:
         raise ValueError("a fleet needs at least one container")
     if dtype not in ("float32", "float64"):

@@ -60,7 +60,7 @@ def peak_rss_mb() -> float:
 
 
 def run(containers: int, seed: int, stride: int, full_max: int, profile_path: Path | None,
-        profile_stride: int = 1, dtype: str = "float32") -> dict[str, Any]:
+        profile_stride: int = 1, dtype: str = "float64") -> dict[str, Any]:
     started = time.perf_counter()
     fleet = generate(containers, seed, dtype=dtype)
     generate_s = time.perf_counter() - started
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stride", type=int, default=20, help="above --full-max, time the strategy on every Nth Deployment")
     parser.add_argument("--full-max", type=int, default=1000, help="largest fleet whose strategy pass covers every container")
     parser.add_argument("--profile", type=Path, help="also cProfile the strategy pass and write its top functions here")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="usage array dtype")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="usage array dtype")
     parser.add_argument("--profile-stride", type=int, default=1, help="cProfile every Nth Deployment of the timed selection")
     args = parser.parse_args(argv)
     if args.containers < 1 or args.stride < 1 or args.profile_stride < 1:

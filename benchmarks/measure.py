@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.fleet import Fleet
-from gitbot.metrics.usage import Profiles, build_profiles
+from gitbot.metrics.usage import Profiles, UsageData, build_profiles
 from gitbot.model import FIELDS, Workload
 from gitbot.strategies.base import Recommendation
 from gitbot.strategies.percentile import PercentileStrategy
@@ -150,12 +150,16 @@ def baseline_agrees(fleet: Fleet, profiles: Profiles, cpu: np.ndarray, memory: n
 
 
 def float32_agrees(fleet: Fleet, strategy: PercentileStrategy, workloads: Sequence[Workload]) -> tuple[int, int]:
-    """(recommend() calls compared, how many propose identical values) between the fleet's float32
-    usage and float64 copies of it, for ``workloads``."""
+    """(recommend() calls compared, how many propose identical values) between float32 and float64
+    copies of the fleet's usage, for ``workloads``."""
     rows = sorted(i for w in workloads for c in w.containers for i in fleet.rows[(w.id, c.name)])
-    narrow = replace(fleet.data, containers=tuple(fleet.data.containers[i] for i in rows))
-    wide = replace(fleet.data, containers=tuple(
-        replace(u, cpu_m=u.cpu_m.astype(np.float64), memory_bytes=u.memory_bytes.astype(np.float64)) for u in narrow.containers))
+    picked = tuple(fleet.data.containers[i] for i in rows)
+
+    def as_type(dtype: type) -> UsageData:
+        return replace(fleet.data, containers=tuple(
+            replace(u, cpu_m=u.cpu_m.astype(dtype), memory_bytes=u.memory_bytes.astype(dtype)) for u in picked))
+
+    narrow, wide = as_type(np.float32), as_type(np.float64)
     a = _recommend_all(strategy, workloads, build_profiles(workloads, narrow))
     b = _recommend_all(strategy, workloads, build_profiles(workloads, wide))
     same = sum(1 for x, y in zip(a, b) if all(x.recommended(f) == y.recommended(f) for f in FIELDS))
