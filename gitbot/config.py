@@ -35,6 +35,8 @@ Example::
     step: 5m
     catalog: aws
     placement: comment            # comment (default) | edit: write the node-affinity suggestions into the pod specs
+    limits:
+      max_file_size: 10Mi         # larger repository files are skipped (with a reason), never read
     pull_requests:                # gitbot pr
       scope: directory            # repository | directory | environment: one pull request per ...
       base: main
@@ -54,8 +56,9 @@ from pathlib import Path
 from typing import Any, Mapping, NoReturn
 
 from gitbot.errors import InputError, SourceError
-from gitbot.globs import any_match, path_matches
-from gitbot.yamldoc import parse_yaml
+from gitbot.globs import any_match, normalise, path_matches, within
+from gitbot.quantity import QuantityError, parse_memory_bytes
+from gitbot.yamldoc import DEFAULT_MAX_FILE_BYTES, parse_yaml, read_text
 
 CONFIG_FILE = ".gitbot.yaml"
 TIERS = ("production", "non-production")
@@ -132,6 +135,7 @@ class Config:
     disabled_rules: tuple[str, ...] = ()
     pull_requests: PullRequestConfig = PullRequestConfig()
     placement: str = "comment"  # "edit": placement suggestions are written into the pod specs
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # limits.max_file_size: larger repository files are skipped
 
     def environment_for(self, target_path: str, namespace: str, name: str | None = None) -> Environment:
         if name is not None:
@@ -161,12 +165,10 @@ def load_config(repo: Path, explicit: Path | None) -> Config:
             raise InputError(f"config {explicit}: no such file")
         return Config()
     name = str(explicit) if explicit is not None else CONFIG_FILE
+    if explicit is None and not within(repo, path):
+        raise InputError(f"config {name}: symlink points outside the repository; not read")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"config {name}: cannot read: {exc}") from None
-    try:
-        docs = parse_yaml(text, name)
+        docs = parse_yaml(read_text(path, name), name)
     except SourceError as exc:
         raise InputError(f"config {exc}") from None
     if len(docs) > 1:
@@ -180,6 +182,7 @@ def parse_config(data: Any, name: str) -> Config:
     top = r.mapping(data, "", {
         "environments", "default_environment", "exclude", "namespaces", "kustomize", "helm",
         "exemptions", "settings", "history", "step", "catalog", "rules", "version", "pull_requests", "placement",
+        "limits",
     })
     envs = tuple(_environment(r, e, f"environments[{i}]") for i, e in enumerate(r.seq(top.get("environments"), "environments")))
     names = [e.name for e in envs]
@@ -233,7 +236,21 @@ def parse_config(data: Any, name: str) -> Config:
         disabled_rules=tuple(r.strings(rules.get("disable", []), "rules.disable")),
         pull_requests=_pull_requests(r, top.get("pull_requests", {})),
         placement=_placement(r, top.get("placement", "comment")),
+        max_file_bytes=_max_file_bytes(r, r.mapping(top.get("limits", {}), "limits", {"max_file_size"})),
     )
+
+
+def _max_file_bytes(r: _Reader, limits: dict[str, Any]) -> int:
+    if "max_file_size" not in limits:
+        return DEFAULT_MAX_FILE_BYTES
+    raw = limits["max_file_size"]
+    try:
+        value = parse_memory_bytes(raw)
+    except QuantityError as exc:
+        r.fail("limits.max_file_size", f"{exc} (a size such as 10Mi)")
+    if value < 1024:
+        r.fail("limits.max_file_size", f"{raw!r} is below 1Ki")
+    return value
 
 
 def _placement(r: _Reader, data: Any) -> str:
@@ -307,10 +324,10 @@ def _helm_release(r: _Reader, data: Any, key: str, env_names: set[str]) -> HelmR
     if env is not None and env not in env_names:
         r.fail(f"{key}.environment", f"unknown environment {env!r}")
     return HelmRelease(
-        chart=r.string(r.required(m, "chart", key), f"{key}.chart").rstrip("/"),
+        chart=r.repo_path(r.required(m, "chart", key), f"{key}.chart"),
         name=r.string(r.required(m, "name", key), f"{key}.name"),
         namespace=r.string(m["namespace"], f"{key}.namespace") if "namespace" in m else None,
-        values=tuple(r.strings(m.get("values", []), f"{key}.values")),
+        values=tuple(r.repo_path(v, f"{key}.values[{i}]") for i, v in enumerate(r.strings(m.get("values", []), f"{key}.values"))),
         environment=env,
     )
 
@@ -367,6 +384,14 @@ class _Reader:
         if isinstance(data, str):
             return [data]
         return [self.string(item, f"{key}[{i}]") for i, item in enumerate(self.seq(data, key))]
+
+    def repo_path(self, data: Any, key: str) -> str:
+        """A path inside the repository, normalised (``./a/../b/`` -> ``b``)."""
+        text = self.string(data, key)
+        path = None if text.startswith("/") else normalise("", text)
+        if path is None:
+            self.fail(key, f"{text!r} is outside the repository")
+        return path
 
     def duration(self, data: Any, key: str) -> int:
         try:

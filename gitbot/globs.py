@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 
 
 @functools.lru_cache(maxsize=1024)
@@ -55,3 +56,27 @@ def path_matches(patterns: tuple[str, ...] | list[str], path: str) -> bool:
         if any_match(patterns, parent):
             return True
     return False
+
+
+def within(root: Path, path: Path) -> bool:
+    """Whether ``path``, symlinks resolved, is ``root`` (resolved) or below it."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+    return True
+
+
+def normalise(base_dir: str, ref: str) -> str | None:
+    """Join and normalise a relative reference; None if it leaves the repository."""
+    parts: list[str] = [p for p in base_dir.split("/") if p]
+    for part in ref.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)

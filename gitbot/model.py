@@ -137,11 +137,13 @@ class RenderedObject:
 
     @property
     def name(self) -> str:
-        return str((self.data.get("metadata") or {}).get("name", ""))
+        meta = self.data.get("metadata")
+        return str(meta.get("name", "")) if isinstance(meta, dict) else ""
 
     @property
     def namespace(self) -> str | None:
-        ns = (self.data.get("metadata") or {}).get("namespace")
+        meta = self.data.get("metadata")
+        ns = meta.get("namespace") if isinstance(meta, dict) else None
         return str(ns) if ns else None
 
 

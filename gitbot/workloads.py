@@ -84,6 +84,9 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
             skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: {NOT_RENDERED_YET[obj.kind][1]}", obj.source.line))
             continue
         if obj.kind not in WORKLOAD_KINDS or not obj.data.get("apiVersion"):
+            if isinstance(value_at(obj.data, ("spec", "template", "spec", "containers")), list):
+                skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: a custom resource with a pod template; not sized "
+                                       f"(gitbot sizes {', '.join(WORKLOAD_KINDS)})", obj.source.line))
             continue
         workload = _workload(obj, loaded, config, hpas, skipped)
         if workload is not None:
@@ -92,7 +95,9 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
     for w in workloads:
         seen.setdefault(w.id, []).append(w.target.name)
     warnings = tuple(hpa_warnings) + tuple(
-        f"{wid} is defined by {len(names)} targets ({', '.join(sorted(set(names)))}); each is sized from the same usage and counted once in the cost totals"
+        (f"{wid} is defined by {len(names)} targets ({', '.join(sorted(set(names)))})" if len(set(names)) == len(names)
+         else f"{wid} is defined by {len(names)} objects ({', '.join(sorted(set(names)))}), a duplicate object")
+        + "; each is sized from the same usage and counted once in the cost totals"
         for wid, names in seen.items()
         if len(names) > 1
     )
@@ -143,8 +148,18 @@ def _workload(
             skipped.append(Skipped(file, f"{wid}: {list_key} is not a list", line))
             continue
         for index, spec in enumerate(items):
-            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+            if not isinstance(spec, dict):
+                skipped.append(Skipped(file, f"{wid}: {list_key}[{index}] is not a container (a mapping); left out", line))
+                continue
+            if not isinstance(spec.get("name"), str) or not spec["name"]:
                 skipped.append(Skipped(file, f"{wid}: {list_key}[{index}] has no name; left out", line))
+                continue
+            if any(c.name == spec["name"] for c in containers):
+                skipped.append(Skipped(file, f"{wid}: duplicate container name {spec['name']!r} at {list_key}[{index}]; left out", line))
+                continue
+            shape = _resources_problem(spec.get("resources"))
+            if shape is not None:
+                skipped.append(Skipped(file, f"{wid}: container {spec['name']}: {shape}; left out", line))
                 continue
             if ctype is ContainerType.INIT and spec.get("restartPolicy") == "Always":
                 ctype_here = ContainerType.SIDECAR
@@ -166,6 +181,17 @@ def _workload(
         namespace_explicit=explicit,
         pod_labels=_pod_labels(obj.data, pod_path),
     )
+
+
+def _resources_problem(resources: Any) -> str | None:
+    if resources is None:
+        return None
+    if not isinstance(resources, dict):
+        return "resources is not a mapping"
+    for bound in ("requests", "limits"):
+        if resources.get(bound) is not None and not isinstance(resources[bound], dict):
+            return f"resources.{bound} is not a mapping"
+    return None
 
 
 def _pod_labels(data: Mapping[str, Any], pod_path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

@@ -1,13 +1,15 @@
 """YAML documents that remember where every value is written.
 
 ruamel.yaml composes each document into a node tree whose marks index into the original text (CRLF
-line ends and all). gitbot keeps that tree beside the plain Python data so that it can report
+line ends and all), through libyaml when ruamel.yaml.clib is installed (about 9x faster than the
+round-trip composer, which also gathers comments gitbot does not use). gitbot keeps that tree beside the plain Python data so that it can report
 ``file:line`` for any value, read the exact text a value was written as (``0.5`` not ``0.5``-the-float),
 and splice new text into exactly the characters of a value.
 """
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,16 +74,93 @@ class YamlFile:
     documents: tuple[YamlDocument, ...]
 
 
+DEFAULT_MAX_FILE_BYTES = 10 * 2**20  # .gitbot.yaml limits.max_file_size
+MAX_DEPTH = 200  # nesting levels; Kubernetes objects use about 20
+MAX_EXPANDED_NODES = 100_000  # nodes once aliases are expanded (a "billion laughs" file has 10^9) ...
+ALIAS_EXPANSION = 10  # ... or this many times the nodes written, when that is more
+
+
 def parse_yaml(text: str, name: str) -> tuple[YamlDocument, ...]:
-    """Parse every document of ``text``. Errors become one-line ``SourceError`` naming ``name:line``."""
-    composer = YAML(typ="rt")
+    """Parse every document of ``text``. Errors become one-line ``SourceError`` naming ``name:line``,
+    including nesting deeper than ``MAX_DEPTH`` and alias bombs (see ``_check_tree``)."""
+    if _depth_bound(text) <= MAX_DEPTH:
+        try:
+            return _parse(text, YAML(typ="safe"), name)  # libyaml when ruamel.yaml.clib is installed
+        except YAMLError:
+            pass
+    # in Python: its messages say what was found ("but found '}'"), and deep nesting stops at the
+    # recursion limit there, where libyaml's C recursion could overflow the process stack
+    with _yaml_errors(name):
+        return _parse(text, YAML(typ="safe", pure=True), name)
+
+
+def _parse(text: str, composer: YAML, name: str) -> tuple[YamlDocument, ...]:
     constructor = YAML(typ="safe", pure=True).constructor
     docs: list[YamlDocument] = []
-    with _yaml_errors(name):
-        for index, root in enumerate(composer.compose_all(text)):
-            data = constructor.construct_document(root) if root is not None else None
-            docs.append(YamlDocument(index=index, data=data, root=root))
+    for index, root in enumerate(composer.compose_all(text)):
+        _check_tree(root, text, name)
+        data = constructor.construct_document(root) if root is not None else None
+        docs.append(YamlDocument(index=index, data=data, root=root))
     return tuple(docs)
+
+
+def _depth_bound(text: str) -> int:
+    """An upper bound of the nesting depth, cheap enough to run before parsing: the most flow
+    brackets open at once (quoted ones count too: it is a bound) plus the deepest line's
+    indentation and ``- `` markers."""
+    flow = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "[{":
+            flow += 1
+            deepest = max(deepest, flow)
+        elif flow:
+            flow -= 1
+    widest = max((len(line) - len(line.lstrip(" -")) for line in text.splitlines()), default=0)
+    return deepest + widest
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+_ANCHOR = re.compile(r"(?:![^\s]*\s+)?&([^\s,\[\]{}]+)")
+
+
+def _check_tree(root: Node | None, text: str, name: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and aliases that multiply the document (beyond
+    MAX_EXPANDED_NODES and ALIAS_EXPANSION times the nodes written); set
+    ``anchor`` on the nodes written with one (``&name``): libyaml's composer leaves it unset, and an
+    anchored value is shared, so never spliced in place."""
+    if root is None:
+        return
+    expanded: dict[int, int] = {}  # id(node) -> its node count with aliases expanded
+    stack: list[tuple[Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, counted_children = stack.pop()
+        children = _children(node)
+        if counted_children:
+            expanded[id(node)] = 1 + sum(expanded[id(child)] for child in children)
+            continue
+        if id(node) in expanded:
+            continue  # an alias: the anchored node, counted where it is written
+        if depth > MAX_DEPTH:
+            raise SourceError(name, f"YAML nesting is too deep (over {MAX_DEPTH} levels)", line=node.start_mark.line + 1)
+        expanded[id(node)] = 0  # seen; its count follows once its children have theirs
+        if text.startswith(("&", "!"), node.start_mark.index):
+            found = _ANCHOR.match(text, node.start_mark.index)
+            if found is not None:
+                node.anchor = found.group(1)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children)
+    limit = max(MAX_EXPANDED_NODES, ALIAS_EXPANSION * len(expanded))
+    if expanded[id(root)] > limit:
+        raise SourceError(name, f"YAML aliases expand {len(expanded):,} nodes to {expanded[id(root)]:,} (over {limit:,}): "
+                                "an alias bomb?", line=root.start_mark.line + 1)
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
 
 
 def load_all(text: str, name: str) -> list[Any]:
@@ -89,7 +168,7 @@ def load_all(text: str, name: str) -> list[Any]:
     Helm), which is read, never edited. The same values as ``parse_yaml`` (YAML 1.2, duplicate keys
     refused), several times faster through libyaml when ruamel.yaml.clib is installed."""
     with _yaml_errors(name):
-        docs = list(YAML(typ="safe").load_all(text))
+        docs = list(YAML(typ="safe", pure=_depth_bound(text) > MAX_DEPTH).load_all(text))
     return docs
 
 
@@ -157,16 +236,46 @@ def split_embedded(path: YamlPath) -> tuple[YamlPath, Embedded, YamlPath] | None
     return None
 
 
-def load_yaml_file(path: Path, name: str) -> YamlFile:
+def load_yaml_file(path: Path, name: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> YamlFile:
     """Read and parse a file, keeping its text byte-for-byte (line ends included)."""
+    text = read_text(path, name, max_bytes)
+    return YamlFile(path=name, text=text, documents=parse_yaml(text, name))
+
+
+_UTF16_32_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def read_text(path: Path, name: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
+    """A text file's content, exactly (no newline translation). SourceError when it is larger than
+    ``max_bytes``, binary (NUL bytes), or not UTF-8."""
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            text = handle.read()
-    except UnicodeDecodeError:
-        raise SourceError(name, "not UTF-8 text") from None
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SourceError(name, f"larger than {human_bytes(max_bytes)} ({human_bytes(size)}); not read (limits.max_file_size)")
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise SourceError(name, f"cannot read: {exc.strerror or exc}") from None
-    return YamlFile(path=name, text=text, documents=parse_yaml(text, name))
+    if len(data) > max_bytes:  # grew since the stat
+        raise SourceError(name, f"larger than {human_bytes(max_bytes)}; not read (limits.max_file_size)")
+    encoding = next((enc for bom, enc in _UTF16_32_BOMS.items() if data.startswith(bom)), None)
+    if encoding is not None:
+        raise SourceError(name, f"not UTF-8 text ({encoding}); save it as UTF-8")
+    if b"\x00" in data:
+        raise SourceError(name, "binary file (NUL bytes); not read")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(name, f"not UTF-8 text (byte 0x{data[exc.start]:02x})", line=line) from None
+
+
+def human_bytes(value: int) -> str:
+    """``10 MiB``, ``2 KiB``, ``512 bytes``: one decimal at most."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size:
+            return f"{value / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{value} bytes"
 
 
 def find_node(root: Node | None, path: YamlPath) -> tuple[Node | None, bool]:

@@ -125,9 +125,9 @@ def test_bad_inputs_are_skipped_with_reasons(tmp_path: Path) -> None:
     assert reasons["broken.yaml"] == (3, "invalid YAML: expected the node content, but found '}'")
     assert reasons["template.yaml"] == (None, "Go/Helm template outside a chart; not rendered")
     assert reasons["notes.yaml"] == (None, "no Kubernetes objects")
-    assert reasons["latin1.yaml"] == (None, "not UTF-8 text")
-    assert reasons["bad-kustomize"][1].startswith("kustomize build failed: ")
-    assert "missing.yaml" in reasons["bad-kustomize"][1]
+    assert reasons["latin1.yaml"] == (1, "not UTF-8 text (byte 0xe9)")
+    assert reasons["bad-kustomize/kustomization.yaml"] == (
+        None, "names bad-kustomize/missing.yaml, which does not exist; bad-kustomize not rendered")
 
 
 def test_symlink_outside_repo_is_not_followed(tmp_path: Path) -> None:

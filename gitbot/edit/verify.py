@@ -151,17 +151,18 @@ class ClosedLoop:
             yfile = load_yaml_file(copy / declared.path, declared.path)
             siblings = [o.data for doc in yfile.documents for o in kubernetes_objects(doc.index, doc.data)]
         for data in siblings:
-            meta = data.get("metadata") or {}
+            meta = data.get("metadata") or {}  # a mapping: kubernetes_objects yields no other
             if data.get("kind") == kind and f"{meta.get('namespace') or ''}/{meta.get('name')}" == target.declared_as:
                 return data, siblings
         raise SourceError(declared.path, f"{kind} {target.declared_as} is gone")
 
 
 def _fields(spec: Mapping[str, Any]) -> dict[Field, int | None]:
-    resources = spec.get("resources") or {}
+    resources = spec.get("resources")
     out: dict[Field, int | None] = {}
     for f in FIELDS:
-        value = (resources.get(f.bound.value) or {}).get(f.resource.value) if isinstance(resources, dict) else None
+        bound = resources.get(f.bound.value) if isinstance(resources, dict) else None
+        value = bound.get(f.resource.value) if isinstance(bound, dict) else None
         try:
             out[f] = None if value is None else (parse_cpu_m(value) if f.resource is Resource.CPU else parse_memory_bytes(value))
         except QuantityError:

@@ -22,10 +22,10 @@ from gitbot.load.helm_values import HelmMapping, map_release
 from gitbot.load.cache import RenderCache, dir_files
 from gitbot.load.discover import Discovery, Kustomization, PatchRef, discover
 from gitbot.load.objects import FoundObject, kubernetes_objects, object_name
-from gitbot.model import ObjectSource, RenderedObject, Skipped, SourceKind, Target, TargetKind
+from gitbot.model import ObjectSource, RenderedObject, Skipped, SourceKind, Target, TargetKind, YamlPath
+from gitbot.globs import within
 from gitbot.yamldoc import YamlFile, load_yaml_file
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,19 +63,8 @@ class _Loader:
         if rel in self.file_errors:
             raise self.file_errors[rel]
         if rel not in self.files:
-            path = self.repo / rel
             try:
-                size = path.stat().st_size
-            except OSError as exc:
-                err = SourceError(rel, f"cannot read: {exc.strerror or exc}")
-                self.file_errors[rel] = err
-                raise err from None
-            if size > MAX_FILE_BYTES:
-                err = SourceError(rel, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
-                self.file_errors[rel] = err
-                raise err
-            try:
-                self.files[rel] = load_yaml_file(path, rel)
+                self.files[rel] = load_yaml_file(self.repo / rel, rel, self.config.max_file_bytes)
             except SourceError as err:
                 self.file_errors[rel] = err
                 raise
@@ -94,9 +83,18 @@ class _Loader:
             else:
                 self.skip(err)
             return
-        found = [obj for doc in yfile.documents for obj in kubernetes_objects(doc.index, doc.data)]
+        found: list[FoundObject] = []
+        for doc in yfile.documents:
+            problems: list[tuple[YamlPath, str]] = []
+            found += kubernetes_objects(doc.index, doc.data, problems)
+            for path, why in problems:
+                span = doc.span(path)
+                where = "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path).lstrip(".")
+                self.skipped.append(Skipped(rel, f"{where + ': ' if where else ''}{why}; left out",
+                                            span.line if span else None))
         if not found:
-            self.skipped.append(Skipped(rel, "no Kubernetes objects"))
+            if not any(s.path == rel for s in self.skipped):
+                self.skipped.append(Skipped(rel, "no Kubernetes objects"))
             return
         self.targets.append(target)
         for obj in found:
@@ -105,6 +103,7 @@ class _Loader:
     def render_kustomize(self, root: str, patches: Sequence[Mapping[str, Any]] = (), patches_from: str | None = None,
                          namespace: str | None = None) -> list[kustomize.KustomizeObject]:
         """``kustomize.render``, from the render cache when nothing it reads has changed."""
+        self._check_bases(root)
         key = None
         if self.cache is not None:
             inputs = self._kustomize_inputs(root)
@@ -118,6 +117,32 @@ class _Loader:
         if self.cache is not None:
             self.cache.put(key, [[o.data, o.origin_file, list(o.transformed_by), o.generated_by] for o in objects])
         return objects
+
+    def _check_bases(self, root: str) -> None:
+        """SourceError when ``root`` builds on a kustomization that discovery refused (it escapes the
+        repository, is part of a cycle, or cannot be read), or on a manifest that gitbot cannot read
+        (too large, binary, not UTF-8, not YAML): kustomize would read them all the same, or fail
+        with a message that does not name the file."""
+        seen: set[str] = set()
+        todo = [root]
+        while todo:
+            kdir = todo.pop()
+            if kdir in seen:
+                continue
+            seen.add(kdir)
+            k = self.kustomizations.get(kdir)
+            if k is None:
+                raise SourceError(root or ".", f"builds on {kdir or '.'}, which is skipped (see its own entry); not rendered")
+            for rel in k.files:
+                if not (self.repo / rel).exists() and not (self.repo / rel).is_symlink():
+                    raise SourceError(k.file, f"names {rel}, which does not exist; {root or '.'} not rendered")
+            for rel in k.manifests:
+                if (self.repo / rel).is_file():
+                    try:
+                        self.source_file(rel)
+                    except SourceError as err:
+                        raise SourceError(err.path, f"{err.detail}; {root or '.'} not rendered", err.line) from None
+            todo += k.children
 
     def _kustomize_inputs(self, root: str) -> list[Path] | None:
         """Every file the build of ``root`` can read: the files in the directories of the
@@ -187,7 +212,7 @@ class _Loader:
         """Roots that Flux Kustomizations deploy with ``spec.patches`` or ``targetNamespace`` are
         rendered once per such Kustomization, as it deploys them; the plain render is dropped unless
         one deploys the root as is."""
-        found = flux.kustomizations(self.objects, roots)
+        found = flux.kustomizations(self.objects, roots, self.skipped)
         patched = [k for k in found if k.customized]
         as_is = {k.path for k in found if not k.customized}
         replaced = {k.path for k in patched} - as_is
@@ -223,6 +248,11 @@ class _Loader:
     def load_helm(self, chart: str, argo: tuple[ArgoRelease, ...] = (), flux_releases: tuple[FluxRelease, ...] = ()) -> None:
         """The chart's releases from the config, Flux HelmReleases and Argo CD Applications; with none
         of those, the chart with its defaults."""
+        try:
+            self._check_chart(chart)
+        except SourceError as err:
+            self.skip(err)
+            return
         releases = [r for r in self.config.helm_releases if r.chart == chart]
         from_argo = [a for a in argo if a.release.chart == chart] if not releases else []
         from_flux = [f for f in flux_releases if f.chart == chart]
@@ -253,6 +283,24 @@ class _Loader:
                 Target(TargetKind.HELM, chart, display, release=r.name, namespace=r.namespace, values_files=r.values,
                        inline_values=json.dumps(a.inline_values, sort_keys=True) if a.inline_values else "", origin=a.application)
             )
+
+    def _check_chart(self, chart: str) -> None:
+        """SourceError when Helm would read something gitbot must not or cannot: a symlink out of the
+        repository anywhere in the chart, or a Chart.yaml / values.yaml that does not parse."""
+        base = self.repo / chart
+        for directory, dirs, files in os.walk(base):  # symlinked directories are listed, not entered
+            for name in (*dirs, *files):
+                path = Path(directory, name)
+                if path.is_symlink() and not within(self.repo, path):
+                    rel = path.relative_to(self.repo).as_posix()
+                    raise SourceError(rel, f"symlink points outside the repository; chart {chart or '.'} not rendered")
+        for name in ("Chart.yaml", "values.yaml"):
+            rel = f"{chart}/{name}" if chart else name
+            if (self.repo / rel).is_file():
+                try:
+                    load_yaml_file(self.repo / rel, rel, self.config.max_file_bytes)
+                except SourceError as err:
+                    raise SourceError(err.path, f"{err.detail}; chart {chart or '.'} not rendered", err.line) from None
 
     def _render_chart(self, target: Target) -> None:
         assert target.release is not None

@@ -58,6 +58,10 @@ def follow(objects: Iterable[RenderedObject], charts: Iterable[str]) -> Followed
             if not isinstance(source, dict):
                 continue
             path = str(source.get("path") or "").strip("/").removeprefix("./")
+            if normalise("", path) is None or str(source.get("path") or "").startswith("/"):
+                problems.append((obj.source.file, obj.source.line, f"Application {name}: source path {source.get('path')!r} is outside the repository; not followed"))
+                followed.add((obj.source.file, name))
+                continue
             if path not in chart_dirs:
                 continue
             helm = source.get("helm") or {}

@@ -21,9 +21,9 @@ from typing import Any, Mapping
 
 from gitbot.config import Config
 from gitbot.errors import SourceError
-from gitbot.globs import path_matches
+from gitbot.globs import normalise, path_matches, within
 from gitbot.model import Skipped, YamlPath
-from gitbot.yamldoc import parse_yaml
+from gitbot.yamldoc import parse_yaml, read_text
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -50,6 +50,7 @@ class Kustomization:
     file: str  # repo-relative path of the kustomization file
     children: list[str] = field(default_factory=list)  # kustomization dirs it builds on
     files: list[str] = field(default_factory=list)  # local files it reads
+    manifests: list[str] = field(default_factory=list)  # the ones kustomize parses as YAML (resources, patches)
     remote: list[str] = field(default_factory=list)  # remote references it needs
     component: bool = False  # kind: Component: only built as part of a kustomization that uses it
     patches: list[PatchRef] = field(default_factory=list)  # in the order kustomize applies them
@@ -85,9 +86,14 @@ def discover(repo: Path, config: Config) -> Discovery:
         if _inside_chart(kdir, result.charts):
             continue
         try:
-            result.kustomizations[kdir] = _read_kustomization(repo, kdir, kfile, kustomize_dirs)
+            result.kustomizations[kdir] = _read_kustomization(repo, kdir, kfile, kustomize_dirs, config.max_file_bytes)
         except SourceError as exc:
             result.skipped.append(Skipped(exc.path, exc.detail, exc.line))
+    for cycle in _cycles(result.kustomizations):
+        first = result.kustomizations[cycle[0]]
+        result.skipped.append(Skipped(first.file, f"kustomization cycle: {' -> '.join([*cycle, cycle[0]])}; not rendered"))
+        for kdir in cycle:
+            del result.kustomizations[kdir]
 
     referenced = {child for k in result.kustomizations.values() for child in k.children}
     if config.kustomize_targets is not None:
@@ -120,7 +126,7 @@ def _walk(repo: Path, config: Config, skipped: list[Skipped]) -> list[tuple[str,
                 continue
             full = Path(dirpath, d)
             if full.is_symlink():
-                if not _inside(repo, full):
+                if not within(repo, full):
                     skipped.append(Skipped(rel, "symlink points outside the repository; not followed"))
                 continue  # symlinked directories inside the repo are read through their real path
             kept_dirs.append(d)
@@ -131,7 +137,10 @@ def _walk(repo: Path, config: Config, skipped: list[Skipped]) -> list[tuple[str,
             if f.startswith(".") or path_matches(config.exclude, rel):
                 continue
             full = Path(dirpath, f)
-            if full.is_symlink() and not _inside(repo, full):
+            if full.is_symlink() and not full.exists():
+                skipped.append(Skipped(rel, "broken symlink (its target does not exist, or it loops); not read"))
+                continue
+            if full.is_symlink() and not within(repo, full):
                 skipped.append(Skipped(rel, "symlink points outside the repository; not read"))
                 continue
             files.append(f)
@@ -139,8 +148,8 @@ def _walk(repo: Path, config: Config, skipped: list[Skipped]) -> list[tuple[str,
     return found
 
 
-def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[str, str]) -> Kustomization:
-    text = _read_text(repo / kfile, kfile)
+def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[str, str], max_bytes: int) -> Kustomization:
+    text = read_text(repo / kfile, kfile, max_bytes)
     docs = parse_yaml(text, kfile)
     data = docs[0].data if docs else None
     if not isinstance(data, dict):
@@ -153,10 +162,11 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
         if _is_remote(ref):
             k.remote.append(ref)
             return
-        rel = normalise(kdir, ref)
+        rel = None if ref.startswith("/") else normalise(kdir, ref)
         if rel is None:
-            k.remote.append(ref)  # escapes the repository: kustomize may read it, gitbot will not edit it
-            return
+            raise SourceError(kfile, f"{key} entry {ref!r} points outside the repository; not rendered")
+        if not within(repo, repo / rel):
+            raise SourceError(kfile, f"{key} entry {ref!r} is a symlink that points outside the repository; not rendered")
         if dirs_allowed and rel in kustomize_dirs:
             k.children.append(rel)
         elif (repo / rel).is_dir():
@@ -164,7 +174,12 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
                 raise SourceError(kfile, f"{key} entry {ref!r} is a directory without a kustomization file")
         else:
             k.files.append(rel)
+            if key not in ("configMapGenerator", "secretGenerator"):
+                k.manifests.append(rel)
 
+    for key in (*_RESOURCE_FIELDS, *_FILE_LIST_FIELDS, "patches", "patchesJson6902", "configMapGenerator", "secretGenerator"):
+        if data.get(key) is not None and not isinstance(data[key], list):
+            raise SourceError(kfile, f"{key} is not a list")
     for key in _RESOURCE_FIELDS:
         for ref in _as_list(data.get(key)):
             add(ref, key, dirs_allowed=True)
@@ -175,6 +190,8 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
         for index, item in enumerate(_as_list(data.get(key))):
             if isinstance(item, str):
                 inline = "\n" in item
+                if not inline:
+                    add(item, key, dirs_allowed=False)
                 k.patches.append(PatchRef(None if inline else normalise(kdir, item), None, (key, index) if inline else None))
             elif isinstance(item, dict):
                 target = item.get("target") if isinstance(item.get("target"), dict) else None
@@ -196,13 +213,36 @@ def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[
     return k
 
 
-def _read_text(path: Path, name: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SourceError(name, "not UTF-8 text") from None
-    except OSError as exc:
-        raise SourceError(name, f"cannot read: {exc.strerror or exc}") from None
+def _cycles(kustomizations: Mapping[str, Kustomization]) -> list[list[str]]:
+    """Each cycle of kustomizations building on each other, once, in the order they refer to each other."""
+    cycles: list[list[str]] = []
+    done: set[str] = set()
+    for start in sorted(kustomizations):
+        path: list[str] = []
+        on_path: set[str] = set()
+        stack: list[tuple[str, int]] = [(start, 0)]
+        while stack:
+            kdir, child_index = stack.pop()
+            if child_index == 0:
+                if kdir in done:
+                    continue
+                path.append(kdir)
+                on_path.add(kdir)
+            children = kustomizations[kdir].children if kdir in kustomizations else []
+            if child_index < len(children):
+                stack.append((kdir, child_index + 1))
+                child = children[child_index]
+                if child in on_path:
+                    cycle = path[path.index(child):]
+                    if not any(set(cycle) == set(c) for c in cycles):
+                        cycles.append(cycle)
+                elif child not in done:
+                    stack.append((child, 0))
+            else:
+                path.pop()
+                on_path.discard(kdir)
+                done.add(kdir)
+    return cycles
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -213,29 +253,6 @@ def _as_list(value: Any) -> list[Any]:
 
 def _is_remote(ref: str) -> bool:
     return "://" in ref or ref.startswith(("github.com/", "git@", "gitlab.com/", "bitbucket.org/"))
-
-
-def normalise(base_dir: str, ref: str) -> str | None:
-    """Join and normalise a relative reference; None if it leaves the repository."""
-    parts: list[str] = [p for p in base_dir.split("/") if p]
-    for part in ref.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-        else:
-            parts.append(part)
-    return "/".join(parts)
-
-
-def _inside(repo: Path, path: Path) -> bool:
-    try:
-        path.resolve().relative_to(repo)
-        return True
-    except (ValueError, OSError):
-        return False
 
 
 def _inside_chart(path: str, charts: list[str], include_root: bool = False) -> bool:

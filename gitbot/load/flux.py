@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping
 from gitbot.errors import SourceError
 from gitbot.load.discover import normalise
 from gitbot.load.helm import merge_values
-from gitbot.model import RenderedObject, YamlPath
+from gitbot.model import RenderedObject, Skipped, YamlPath
 from gitbot.yamldoc import parse_yaml
 
 HELMRELEASE_API = "helm.toolkit.fluxcd.io/"
@@ -197,17 +197,24 @@ class FluxKustomization:
         return bool(self.patches or self.target_namespace)
 
 
-def kustomizations(objects: Iterable[RenderedObject], roots: set[str]) -> list[FluxKustomization]:
+def kustomizations(objects: Iterable[RenderedObject], roots: set[str], skipped: list[Skipped] | None = None) -> list[FluxKustomization]:
     """Flux Kustomizations from a GitRepository whose ``spec.path`` is one of ``roots``. (Other
-    sources — OCI artifacts, buckets, external artifacts — hold a copy gitbot cannot map.)"""
+    sources — OCI artifacts, buckets, external artifacts — hold a copy gitbot cannot map.) A path
+    that leaves the repository is never followed, and goes to ``skipped`` with the reason."""
     out: list[FluxKustomization] = []
     for obj in objects:
         if obj.kind != "Kustomization" or not str(obj.data.get("apiVersion", "")).startswith(KUSTOMIZATION_API):
             continue
         spec = obj.data.get("spec") or {}
         source = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
-        path = normalise("", str(spec.get("path") or "."))
-        if source.get("kind") != "GitRepository" or path is None:
+        raw = str(spec.get("path") or ".")
+        path = None if raw.startswith("/") else normalise("", raw)
+        if source.get("kind") != "GitRepository":
+            continue
+        if path is None:
+            if skipped is not None:
+                skipped.append(Skipped(obj.source.file, f"Kustomization {obj.name}: spec.path {raw!r} is outside the repository; not followed",
+                                       obj.source.line))
             continue
         path = "" if path == "." else path
         if path in roots:

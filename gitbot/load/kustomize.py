@@ -164,10 +164,21 @@ def _clean_env() -> dict[str, str]:
 def _error_text(stderr: str, wrapper: Path, repo: Path) -> str:
     """kustomize's error without the klog prefix and with paths relative to the repository."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    text = next((line for line in lines if "err=" in line), lines[-1] if lines else "no error output")
+    at = next((i for i, line in enumerate(lines) if "err=" in line), None)
+    text = lines[at] if at is not None else lines[-1] if lines else "no error output"
     match = re.search(r'err="(.*)"\s*$', text)
     if match:
         text = match.group(1)
+    elif at is not None and text.endswith("err=<"):  # klog's multi-line form: err=< ... >
+        block = []
+        for line in lines[at + 1:]:
+            if line == ">":
+                break
+            block.append(line)
+        text = " ".join(block) or text
+    nested = text.rfind("accumulation err='")
+    if nested != -1:  # kustomize wraps the error once per base it went through: the innermost says what is wrong
+        text = text[nested + len("accumulation err='"):]
     relative = os.path.relpath(repo, wrapper)  # how the wrapper names the repository
     text = text.replace(f"{relative}/", "").replace(relative, ".")
     text = text.replace(f"{repo}/", "").replace(str(repo), ".").replace(str(wrapper), "<wrapper>")

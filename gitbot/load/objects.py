@@ -15,25 +15,51 @@ class FoundObject:
     path: YamlPath  # path inside the document: () or ("items", i) for kind: List
 
 
-def kubernetes_objects(doc_index: int, data: Any) -> Iterator[FoundObject]:
-    """Objects in one document: the document itself, or the items of a ``kind: List``."""
-    if not is_object(data):
+def kubernetes_objects(doc_index: int, data: Any, problems: list[tuple[YamlPath, str]] | None = None) -> Iterator[FoundObject]:
+    """Objects in one document: the document itself, or the items of a ``kind: List``. With
+    ``problems``, what looks like an object but is not usable is described there: (path, why)."""
+    why = object_problem(data)
+    if why is not None:
+        if problems is not None and isinstance(data, dict) and ("kind" in data or "apiVersion" in data):
+            problems.append(((), why))
         return
     if str(data["kind"]).endswith("List") and isinstance(data.get("items"), list):
         for i, item in enumerate(data["items"]):
-            if is_object(item):
+            why = object_problem(item)
+            if why is None:
                 yield FoundObject(item, doc_index, ("items", i))
+            elif problems is not None:
+                problems.append((("items", i), why))
         return
     yield FoundObject(data, doc_index, ())
 
 
+def object_problem(data: Any) -> str | None:
+    """Why ``data`` is not a usable Kubernetes object; None when it is."""
+    if not isinstance(data, dict):
+        return f"not a Kubernetes object ({_type_name(data)})"
+    kind, api = data.get("kind"), data.get("apiVersion")
+    if "kind" not in data:
+        return "not a Kubernetes object (no kind)"
+    if not isinstance(kind, str) or not kind:
+        return f"kind is {_type_name(kind)}, not a name"
+    if not isinstance(api, str) or not api:
+        return f"{kind} without apiVersion" if api is None else f"{kind}: apiVersion is {_type_name(api)}, not a string"
+    for key in ("metadata", "spec"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return f"{kind}: {key} is {_type_name(data[key])}, not a mapping"
+    return None
+
+
 def is_object(data: Any) -> bool:
-    return (
-        isinstance(data, dict)
-        and isinstance(data.get("kind"), str)
-        and isinstance(data.get("apiVersion"), str)
-        and bool(data["kind"])
-    )
+    return object_problem(data) is None
+
+
+def _type_name(data: Any) -> str:
+    if data is None:
+        return "empty"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(data), type(data).__name__)
 
 
 def object_name(data: Mapping[str, Any]) -> str:
@@ -42,16 +68,17 @@ def object_name(data: Mapping[str, Any]) -> str:
 
 
 def pod_containers(data: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(name, spec) of every init and app container of a workload object, in order."""
-    spec: Any = data.get("spec") or {}
+    """(name, spec) of every init and app container of a workload object, in order; parts of the
+    wrong type (a string where a mapping belongs ...) hold no containers."""
     kind = data.get("kind")
-    if kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec") or {}
-    elif kind != "Pod":
-        spec = (spec.get("template") or {}).get("spec") or {}
+    path = {"CronJob": ("spec", "jobTemplate", "spec", "template", "spec"), "Pod": ("spec",)}.get(str(kind), ("spec", "template", "spec"))
+    spec: Any = data
+    for key in path:
+        spec = spec.get(key) if isinstance(spec, dict) else None
     if not isinstance(spec, dict):
         return
     for list_key in ("initContainers", "containers"):
-        for c in spec.get(list_key) or []:
+        items = spec.get(list_key)
+        for c in items if isinstance(items, list) else []:
             if isinstance(c, dict) and isinstance(c.get("name"), str):
                 yield c["name"], c

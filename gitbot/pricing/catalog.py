@@ -220,8 +220,12 @@ def _read_csv(path: Path, label: str) -> tuple[InstanceType, ...]:
             if missing:
                 raise CatalogError(f"{label}: missing column(s): {', '.join(missing)}")
             rows = [_parse_row(row, _Where(label, reader.line_num)) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError:
+        raise CatalogError(f"{label}: not UTF-8 text") from None
+    except (OSError, csv.Error) as exc:
         raise CatalogError(f"{label}: cannot read: {exc}") from None
+    if not rows:
+        raise CatalogError(f"{label}: no instance types (a header without rows)")
     _check_duplicates(rows, label)
     return tuple(inst for inst, _ in rows)
 
