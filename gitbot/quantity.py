@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 KI, MI, GI, TI, PI, EI = (2**10, 2**20, 2**30, 2**40, 2**50, 2**60)
 
@@ -37,8 +37,8 @@ DECIMAL_SUFFIXES = {
 MAX_VALUE = 2**63 - 1  # the API server stores quantities as int64 (milli-units for CPU)
 
 _QUANTITY = re.compile(
-    r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+|[numkMGTPE]?)"
+    r"(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"  # ASCII digits only, as the API server
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+|[numkMGTPE]?)"
 )
 
 
@@ -65,6 +65,14 @@ def parse_quantity(value: object) -> Decimal:
         raise QuantityError(f"not a quantity: {text!r}")
     number, suffix = match.group("number"), match.group("suffix")
     try:
+        return _exact(number, suffix, text)
+    except InvalidOperation:
+        raise QuantityError(f"not a quantity: {text!r}") from None
+
+
+def _exact(number: str, suffix: str, text: str) -> Decimal:
+    # enough digits that no product below rounds (the default context keeps 28)
+    with localcontext(prec=len(number) + 60):
         base = Decimal(number)
         if suffix in BINARY_SUFFIXES:
             return base * BINARY_SUFFIXES[suffix]
@@ -74,14 +82,13 @@ def parse_quantity(value: object) -> Decimal:
                 raise QuantityError(f"exponent out of range: {text!r}")
             return base.scaleb(exponent)
         return base * DECIMAL_SUFFIXES[suffix]
-    except InvalidOperation:
-        raise QuantityError(f"not a quantity: {text!r}") from None
 
 
 def _to_int(value: Decimal, scale: int, text: object, unit: str) -> int:
     if value < 0:
         raise QuantityError(f"negative {unit}: {text!r}")
-    scaled = math.ceil(value * scale)
+    with localcontext(prec=len(str(value)) + 60):
+        scaled = math.ceil(value * scale)
     if scaled > MAX_VALUE:
         raise QuantityError(f"{unit} out of range: {text!r}")
     return scaled

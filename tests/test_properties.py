@@ -10,8 +10,8 @@
    values changed, remove nothing but the old value, keep every comment and keep its line endings;
    edits through an anchor or alias must be refused with ``CannotEdit``.
 
-The expected data is computed from the generated model, never by asking gitbot. Tests marked
-``xfail(strict=True)`` pin bugs found by these properties (see their reasons).
+The expected data is computed from the generated model, never by asking gitbot. The bugs that
+the properties found (mended since) are kept as regression tests at the end of the file.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gitbot.edit.splice import CannotEdit, Splice, insert_fields, replace_scalar
+from gitbot.edit.splice import CannotEdit, Splice, apply_splices, insert_fields, replace_scalar
 from gitbot.quantity import (
     MAX_VALUE,
     QuantityError,
@@ -45,7 +45,7 @@ from gitbot.yamldoc import YamlDocument, parse_yaml
 FAST = settings(derandomize=True, deadline=None, max_examples=200)  # quantities: cheap examples
 SLOW = settings(derandomize=True, deadline=None, max_examples=200)  # whole YAML files: ~20 ms each
 SOME = settings(derandomize=True, deadline=None, max_examples=100)  # variations of the YAML property
-FEW = settings(derandomize=True, deadline=None, max_examples=40)  # xfail properties: fail early
+FEW = settings(derandomize=True, deadline=None, max_examples=40)  # the regression tests below
 
 # ================================================================================================
 # 1. Quantities
@@ -212,7 +212,7 @@ def test_any_text_is_a_value_or_a_quantity_error(text: str) -> None:
         assert isinstance(result, int) and 0 <= result <= MAX_VALUE
 
 
-@pytest.mark.xfail(strict=True, reason="bug: non-ASCII digits (Python's \\d and Decimal accept them) parse as numbers; Kubernetes accepts 0-9 only")
+
 @FEW
 @given(digit=st.characters(categories=["Nd"]).filter(lambda c: not c.isascii()), suffix=st.sampled_from(["", "m", "Mi"]))
 @example(digit="\u0661", suffix="m")  # ARABIC-INDIC DIGIT ONE
@@ -221,7 +221,7 @@ def test_only_ascii_digits_are_quantities(digit: str, suffix: str) -> None:
         parse_memory_bytes(f"{digit}{suffix}")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Decimal's default 28-digit precision rounds long values before the ceiling is taken")
+
 @FEW
 @given(extra=st.integers(29, 40))
 @example(extra=29)
@@ -308,7 +308,7 @@ class Leaf:
 
     text: str | None  # a quantity; None for a null (written as ``null_text``)
     quote: str = ""  # "", "'" or '"'
-    null_text: str = "~"  # "~", "null" (or "" for ``cpu:`` with nothing, only in an xfail test)
+    null_text: str = "~"  # "~", "null" (or "" for ``cpu:`` with nothing, only in a regression test below)
     comment: bool = False  # a trailing ``# note``
     anchor: str | None = None  # written ``&anchor value``
     alias: str | None = None  # written ``*alias``; the other fields then copy the anchored leaf
@@ -335,7 +335,7 @@ class Section:
     comment: bool = False  # a trailing comment on the key's line
     comment_before: int | None = None  # block only: a comment line before leaf #i
     null_text: str = ""  # null: "", "~" or "null"
-    multiline: bool = False  # flow only: the closing brace on its own line (xfail test)
+    multiline: bool = False  # flow only: the closing brace on its own line (a regression test below)
 
     @property
     def data(self) -> Any:
@@ -348,7 +348,7 @@ class Section:
 class Resources:
     """A container's ``resources:``."""
 
-    form: str  # "block", "empty", "null" or "flow" (the last only in an xfail test)
+    form: str  # "block", "empty", "null" or "flow" (the last only in a regression test below)
     sections: tuple[tuple[str, Section], ...] = ()
     comment: bool = False
     null_text: str = ""
@@ -461,7 +461,7 @@ def resources(draw: st.DrawFn, flow: bool = False) -> Resources:
 @st.composite
 def documents(draw: st.DrawFn, anchors: bool = True, flow: bool = False) -> tuple[Container, ...]:
     """The containers of one Deployment. With ``anchors``, some ``resources`` and leaves are
-    anchored and reused by later containers (aliases never end a mapping: see the xfail test)."""
+    anchored and reused by later containers (aliases never end a mapping: see the regression test below)."""
     count = draw(st.integers(1, 3))
     out: list[Container] = []
     anchored_resources: list[tuple[str, Resources]] = []
@@ -528,7 +528,7 @@ def cases(
     eof_block_scalar: bool = False,
 ) -> Case:
     """A file of 1-2 documents and 1-4 new values for one container. Unless ``eof_block_scalar``,
-    a file that ends with a block scalar ends with a newline (see the xfail test)."""
+    a file that ends with a block scalar ends with a newline (see the regression test below)."""
     doc_strategy = docs if docs is not None else documents(anchors, flow)
     all_docs = tuple(draw(st.lists(doc_strategy, min_size=1, max_size=2)))
     doc = draw(st.integers(0, len(all_docs) - 1))
@@ -778,7 +778,7 @@ def check_edit(case: Case, together: bool = False) -> None:
 
     By default each splice is computed on the text the previous one produced (the API's own
     contract). With ``together``, all splices are computed on the original text and applied at
-    once, sorted by position, as ``changeset._splice_file`` does."""
+    once by ``apply_splices``, as ``changeset._splice_file`` does."""
     text = render(case)
     parsed = parse_yaml(text, "t.yaml")
     before = [d.data for d in parsed]
@@ -802,11 +802,7 @@ def check_edit(case: Case, together: bool = False) -> None:
         else:
             after = _splice(after, splice)
     if together:
-        splices.sort(key=lambda s: (s.start, s.end))  # stable: same-offset inserts keep plan order
-        for a, b in zip(splices, splices[1:]):
-            assert a.end <= b.start, "two splices overlap"
-        for s in reversed(splices):
-            after = _splice(after, s)
+        after = apply_splices(text, splices)
 
     new_data = [d.data for d in parse_yaml(after, "t.yaml")]
     assert new_data == expected_after(case, done)
@@ -866,7 +862,7 @@ def test_edits_through_an_anchor_are_refused(case: Case, anchor: str) -> None:
     check_edit(edited)
 
 
-# -- bugs found by the properties above ----------------------------------------------------------
+# -- regression tests for what the properties above found ------------------------------------------
 
 
 def _single(containers: tuple[Container, ...], *changes: Change, final_newline: bool = True) -> Case:
@@ -891,7 +887,7 @@ def _multiline_flow(case: Case) -> Case:
     return replace(case, docs=tuple(tuple(fix(c) for c in d) for d in case.docs))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _insert_flow appends after _content_end(), which descends into a nested flow mapping")
+
 @FEW
 @given(case=cases(anchors=False, flow=True))
 @example(case=_single((Container("c0", ("name", "resources"), _requests_cpu()),), Change("limits", "memory", "1Gi")))
@@ -900,7 +896,7 @@ def test_insert_into_a_flow_mapping_whose_last_value_is_a_flow_mapping(case: Cas
     check_edit(case)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: insert_after_mapping splices at the next newline, inside a multi-line flow mapping")
+
 @FEW
 @given(case=cases(anchors=False).map(_multiline_flow))
 @example(case=_multiline_flow(_single((Container("c0", ("name", "resources"), _requests_cpu("block")),), Change("limits", "memory", "1Gi"))))
@@ -909,7 +905,7 @@ def test_insert_after_a_multiline_flow_mapping(case: Case) -> None:
     check_edit(case)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: replace_scalar on an empty value (`cpu:`) splices right after the colon: `cpu:250m`")
+
 @FEW
 @given(case=cases(anchors=False, docs=sections(("block",), empty_null_leaves=True).map(
     lambda s: (Container("c0", ("name", "resources"), Resources("block", (("requests", s),))),)
@@ -923,29 +919,41 @@ def test_set_a_field_written_with_an_empty_value(case: Case) -> None:
     check_edit(case)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _content_end() follows an alias to the anchored node, so the insertion lands after the anchor")
+
 @FEW
 @given(block=st.booleans())
 @example(block=True)
 def test_insert_after_a_mapping_that_ends_with_an_alias(block: bool) -> None:
-    """``a: {cpu: &c 1}`` / ``b: {cpu: *c}``: adding memory to b's requests puts it in a's."""
+    """``a: {cpu: &c 1}`` / ``b: {cpu: *c}``: the alias's marks are the anchor's, so an insertion
+    after it would land in a's mapping; it is refused instead."""
     anchored = Leaf("1", anchor="c")
     first = Container("c0", ("name", "resources"), Resources("block", (("requests", Section("block" if block else "flow", (("cpu", anchored),))),)))
     alias = replace(anchored, anchor=None, alias="c")
     second = Container("c1", ("name", "resources"), Resources("block", (("requests", Section("block" if block else "flow", (("cpu", alias),))),)))
-    check_edit(replace(_single((first, second), Change("requests", "memory", "64Mi")), container=1))
+    case = replace(_single((first, second), Change("requests", "memory", "64Mi")), container=1)
+    text = render(case)
+    (op,) = plan(case)
+    with pytest.raises(CannotEdit, match="ends with an alias"):
+        call(op, text, parse_yaml(text, "t.yaml")[case.doc])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: inserting after a block scalar at the end of a file without a final newline adds a newline to its value")
+
 @FEW
 @given(case=cases(anchors=False, eof_block_scalar=True).filter(lambda c: not c.style.final_newline))
 @example(case=_single((Container("c0", ("name", "script"), None),), Change("requests", "cpu", "1"), final_newline=False))
 def test_insert_after_a_block_scalar_at_the_end_of_the_file(case: Case) -> None:
-    """``script: |\\n  echo two`` (no newline at EOF) + resources -> script becomes ``...echo two\\n``."""
+    """``script: |\n  echo two`` (no newline at EOF) + resources: a newline before the new keys would
+    join the scalar's value (``echo two\n``), so such an insertion is refused; any other is exact."""
+    text = render(case)
+    try:
+        call(plan(case)[0], text, parse_yaml(text, "t.yaml")[case.doc])
+    except CannotEdit as exc:
+        assert "block scalar at the end of the file" in str(exc)
+        return
     check_edit(case)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: two insertions at the same offset are applied in the wrong order (changeset._splice_file)")
+
 @FEW
 @given(case=cases(anchors=False))
 @example(case=_single(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from gitbot.edit.splice import CannotEdit, Splice, insert_fields, replace_scalar
+from gitbot.edit.splice import CannotEdit, Splice, apply_splices, insert_fields, replace_scalar
 from gitbot.errors import GitbotError, InputError, SourceError
 from gitbot.model import Embedded, Field, Resource, Status, YamlPath
 from gitbot.quantity import QuantityError, format_cpu, format_memory, parse_cpu_m, parse_memory_bytes
@@ -375,14 +375,7 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
         tree[str(missing[-1])] = i.text
     for (doc_index, anchor), tree in inserts.items():
         splices.append(insert_fields(yfile.text, yfile.documents[doc_index], anchor, tree))
-    splices.sort(key=lambda s: (s.start, s.end))
-    for a, b in zip(splices, splices[1:]):
-        if b.start < a.end:
-            raise CannotEdit("two edits overlap")
-    text = yfile.text
-    for s in reversed(splices):
-        text = text[: s.start] + s.text + text[s.end:]
-    return text
+    return apply_splices(yfile.text, splices)
 
 
 def _embedded_splice(yfile: YamlFile, doc: YamlDocument, split: tuple[YamlPath, Embedded, YamlPath], text: str) -> Splice:

@@ -32,6 +32,24 @@ class Splice:
     text: str
 
 
+def apply_splices(text: str, splices: list[Splice]) -> str:
+    """``text`` with every splice applied; all were computed on ``text``. Insertions at one offset go
+    deeper block first (a new ``memory`` under ``requests`` before a new ``limits`` after it).
+    CannotEdit when two overlap."""
+    ordered = sorted(splices, key=lambda s: (s.start, s.end, -_indent(s.text)))
+    for a, b in zip(ordered, ordered[1:]):
+        if b.start < a.end:
+            raise CannotEdit("two edits overlap")
+    for s in reversed(ordered):
+        text = text[: s.start] + s.text + text[s.end:]
+    return text
+
+
+def _indent(text: str) -> int:
+    line = text.lstrip("\r\n")
+    return len(line) - len(line.lstrip(" "))
+
+
 def replace_scalar(text: str, doc: YamlDocument, path: YamlPath, new_value: str) -> Splice:
     node, shared = doc.node(path)
     if not isinstance(node, ScalarNode):
@@ -45,6 +63,10 @@ def replace_scalar(text: str, doc: YamlDocument, path: YamlPath, new_value: str)
         return Splice(start + 1, end - 1, new_value)
     if node.style in ("|", ">"):
         raise CannotEdit(f"{_dotted(path)} is a block scalar")
+    if node.value == "" and start == end:  # `cpu:` with nothing after it: the value goes after a space
+        if start == 0 or text[start - 1] != ":":
+            raise CannotEdit(f"{_dotted(path)}: an empty value not right after its key")
+        return Splice(start, end, " " + new_value)
     if text[start:end].strip() != node.value:
         raise CannotEdit(f"{_dotted(path)}: scalar text does not match its value (tag or anchor)")
     return Splice(start, end, new_value)
@@ -88,7 +110,9 @@ def insert_after_mapping(text: str, anchor: MappingNode, block: str) -> Splice:
     block = block.replace("\n", line_end)
     end = _content_end(anchor)
     newline = text.find("\n", end)
-    if _ends_with_block_scalar(anchor) and end > 0 and text[end - 1] == "\n":
+    if _ends_with_block_scalar(anchor):
+        if end == 0 or text[end - 1] != "\n":  # a block scalar ending the file: a newline would join its value
+            raise CannotEdit("the mapping ends with a block scalar at the end of the file (no final newline)")
         return Splice(end, end, block)
     if newline == -1:
         return Splice(len(text), len(text), line_end + block.rstrip("\r\n"))
@@ -169,7 +193,8 @@ def _first_sibling_after(anchor: MappingNode, tree: dict[str, Any]) -> ScalarNod
 
 
 def _content_end(node: Node) -> int:
-    """End index of the last scalar inside ``node`` (or of a flow collection), ignoring trailing comments."""
+    """End index of the last scalar inside ``node`` (or of a flow collection inside it), ignoring
+    trailing comments. CannotEdit when it ends with an alias: its marks are the anchored node's."""
     if isinstance(node, ScalarNode):
         return node.end_mark.index
     if getattr(node, "flow_style", False) and not isinstance(node, MappingNode):
@@ -179,7 +204,12 @@ def _content_end(node: Node) -> int:
             return node.end_mark.index
         if not node.value:
             return node.start_mark.index
-        return _content_end(node.value[-1][1])
+        key, last = node.value[-1]
+        if last.start_mark.index < key.end_mark.index:
+            raise CannotEdit(f"the mapping ends with an alias (*{last.anchor or '...'}); nothing is inserted after it")
+        if isinstance(last, (MappingNode, SequenceNode)) and last.flow_style:
+            return last.end_mark.index  # after its closing bracket, not inside it
+        return _content_end(last)
     if isinstance(node, SequenceNode):
         if node.flow_style or not node.value:
             return node.end_mark.index
