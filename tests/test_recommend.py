@@ -212,3 +212,32 @@ def test_forecast_path_sizes_from_the_forecast_and_suggests_scaling_for_a_strong
     with_hpa = workload(container(cpu_request="1", memory_request="256Mi"), hpa=HpaInfo("web", 2, 10, 70, None))
     rec = PercentileStrategy(StrategySettings(), RULES).recommend(with_hpa, with_hpa.containers[0], profile(with_hpa, cpu, 200 * MI))
     assert "daily cycle: " not in rec.explanation and "HPA web" in rec.explanation
+
+
+def test_low_coverage_lowers_nothing_but_still_raises():
+    """min-coverage: usage on every other step (half the window covered, e.g. a scrape that keeps
+    failing): step-downs are held at the current values with the coverage in the reason; the
+    too-small memory request still goes up."""
+    w = workload(container(cpu_request="500m", memory_request="64Mi", memory_limit="1Gi"))
+    half = np.where(np.arange(GRID.size) % 2 == 0, np.nan, 1.0)
+    rec = recommend(w, profile(w, 100.0 * half, 100 * MI * half))
+    assert rec.fields[Field.CPU_REQUEST].recommended == 500
+    assert rec.fields[Field.CPU_REQUEST].rule_ids == ("max-step-down", "min-coverage")
+    assert rec.fields[Field.CPU_REQUEST].reason == (
+        "p95 100m; at most -50% of the 500m the pods ran with; 250m proposed, but usage covers 50% of the window "
+        "and lowering needs 60%; kept")
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 115 * MI  # p99 100Mi +15%: a raise
+    assert rec.fields[Field.MEMORY_LIMIT].recommended == 1024 * MI
+    assert rec.fields[Field.MEMORY_LIMIT].rule_ids[-1] == "min-coverage"
+
+
+def test_a_limit_never_ends_below_its_request():
+    """limit-above-request: with the memory-limit rules disabled, a request raised above the current
+    limit drags the limit up to it (Kubernetes refuses a limit below the request)."""
+    rules = load_rules([default_rules_dir()], ("memory-limit-production", "memory-limit-non-production"))
+    w = workload(container(cpu_request="100m", memory_request="128Mi", memory_limit="128Mi"))
+    rec = PercentileStrategy(PERCENTILES, rules).recommend(w, w.containers[0], profile(w, 90.0, 200 * MI))
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 230 * MI  # p99 200Mi +15%
+    assert rec.fields[Field.MEMORY_LIMIT].recommended == 230 * MI
+    assert rec.fields[Field.MEMORY_LIMIT].rule_ids == ("limit-above-request",)
+    assert rec.fields[Field.MEMORY_LIMIT].reason == "raised to the request"

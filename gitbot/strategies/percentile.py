@@ -22,9 +22,10 @@ Limits use the higher of the recorded peak and the forecast peak.
 
 Then the rules, in this order, each recorded on the fields it changed:
 ``min-data`` (gate) -> ``hpa-cpu`` (CPU request basis for HPA targets) -> ``oom-bump`` -> ``floor``
--> ``max-step-down`` -> ``rounding`` -> ``hysteresis`` for requests; ``memory-limit`` / ``cpu-limit``
-/ ``throttling`` / ``oom-bump`` -> ``max-step-down`` -> ``rounding`` -> ``hysteresis`` for limits;
-a limit never ends below its request.
+-> ``max-step-down`` -> ``rounding`` -> ``hysteresis`` -> ``min-coverage`` for requests;
+``memory-limit`` / ``cpu-limit`` / ``throttling`` / ``oom-bump`` -> ``max-step-down`` -> ``rounding``
+-> ``hysteresis`` -> ``min-coverage`` for limits; a limit never ends below its request
+(``limit-above-request``).
 """
 
 from __future__ import annotations
@@ -255,6 +256,13 @@ class PercentileStrategy:
             if abs(d.value - d.current) < d.current * pct / 100:
                 proposed = d.value
                 d.set(d.current, hysteresis, f"{d.human(proposed)} is within {pct:g}% of {d.human(d.current)}; kept")
+        coverage = rules.get("min-coverage")
+        if coverage is not None and d.current is not None and d.value is not None and d.value < d.current:
+            need = coverage.param("min_coverage_pct")
+            if p.coverage * 100 < need:
+                proposed = d.value
+                d.set(d.current, coverage, f"{d.human(proposed)} proposed, but usage covers {p.coverage:.0%} of the window "
+                                           f"and lowering needs {need:g}%; kept")
 
     # -- limits ---------------------------------------------------------------------------------
 
@@ -277,7 +285,7 @@ class PercentileStrategy:
             if wanted > d.value:
                 d.set(wanted, bump, f"OOM-killed at {human_memory(level)}: limit at least {human_memory(wanted)}")
         self._finish(d, p, rules, family)
-        _at_least_request(d, request)
+        _at_least_request(d, request, rules.get("limit-above-request"))
         return basis
 
     def _cpu_limit(self, drafts: dict[Field, _Draft], p: UsageProfile, outlook: _Outlook, rules: dict[str, Rule], summary: list[str]) -> str:
@@ -302,7 +310,7 @@ class PercentileStrategy:
                 if wanted > d.value:
                     d.set(wanted, throttling, f"throttled in {pct:.0f}% of periods at {human_cpu(at)}: +{throttling.param('limit_bump_pct'):g}%")
         self._finish(d, p, rules, "binary")
-        _at_least_request(d, request)
+        _at_least_request(d, request, rules.get("limit-above-request"))
         return basis
 
 
@@ -372,9 +380,10 @@ class _Outlook:
         return math.ceil(recorded), "peak"
 
 
-def _at_least_request(limit: _Draft, request: int | None) -> None:
+def _at_least_request(limit: _Draft, request: int | None, rule: Rule | None) -> None:
+    """Always: Kubernetes refuses a limit below the request. ``rule`` names it in the output."""
     if limit.value is not None and request is not None and limit.value < request:
-        limit.set(request, None, "raised to the request")
+        limit.set(request, rule, "raised to the request")
 
 
 def _step(f: Field, value: int, rounding: Rule, memory_family: str) -> int:

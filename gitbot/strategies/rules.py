@@ -94,6 +94,8 @@ RULE_KINDS: Mapping[str, Mapping[str, tuple[Parser, Any]]] = {
     "oom-bump": {"request_factor": (_number(1, 100), 1.0), "limit_factor": (_number(1, 100), 1.2), "min_headroom": (_memory, 64 * 2**20)},
     "floor": {"cpu_request": (_cpu, 10), "memory_request": (_memory, 32 * 2**20)},
     "max-step-down": {"max_pct": (_number(0, 100), 50)},
+    "min-coverage": {"min_coverage_pct": (_number(0, 100), 60)},
+    "limit-above-request": {},
     "rounding": {
         "cpu_step": (_cpu, 5),
         "cpu_step_above_core": (_cpu, 50),
