@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from gitbot.metrics.prometheus import PrometheusOptions
 from gitbot.output.render import FORMATS, human_value, render
 from gitbot.pricing.cost import format_usd, usd
 from gitbot.quantity import QuantityError, parse_memory_bytes
+from gitbot.redact import Redactor, RedactingFilter
 from gitbot.backtest.run import STRATEGIES, checks as backtest_checks, summaries as backtest_summaries
 from gitbot.pipeline import (
     BacktestRequest,
@@ -84,6 +86,29 @@ Examples:
   gitbot inventory . --format json --output inventory.json
   gitbot inventory . --metrics-file usage.om.gz --format json   # with observed usage per container
 """
+
+
+def _redactor() -> Redactor:
+    """This command's redactor: the environment's secrets, plus any the options add."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return Redactor.from_environment()
+    root = ctx.find_root()
+    if "gitbot.redactor" not in root.meta:
+        redactor = Redactor.from_environment()
+        root.meta["gitbot.redactor"] = redactor
+        handler = logging.StreamHandler(sys.stderr)  # the libraries' warnings, redacted like the rest
+        handler.setFormatter(logging.Formatter("gitbot: %(name)s: %(message)s"))
+        handler.addFilter(RedactingFilter(redactor))
+        logging.getLogger().addHandler(handler)
+        root.call_on_close(lambda: logging.getLogger().removeHandler(handler))
+    return root.meta["gitbot.redactor"]
+
+
+def _echo(message: str = "", err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` with every credential this run knows (or can recognise) masked."""
+    click.echo(_redactor()(message), err=err, nl=nl)
+
 
 
 def _path_argument(f: F) -> F:
@@ -260,6 +285,8 @@ def _prometheus(url: str | None, headers: tuple[str, ...], user: str | None, ca_
     password = os.environ.get("GITBOT_PROMETHEUS_PASSWORD")
     if user and password is None:
         raise click.BadParameter("set GITBOT_PROMETHEUS_PASSWORD for --prometheus-user", param_hint="--prometheus-user")
+    _redactor().add_headers(parsed)
+    _redactor().add([password])
     return PrometheusOptions(
         url=url,
         headers=parsed,
@@ -287,14 +314,14 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
         return None
 
     def show(message: str) -> None:
-        click.echo(f"\r\033[K{message}", err=True, nl=False)
+        _echo(f"\r\033[K{message}", err=True, nl=False)
 
     return show
 
 
 def _done(progress: Callable[[str], None] | None) -> None:
     if progress is not None:
-        click.echo("\r\033[K", err=True, nl=False)
+        _echo("\r\033[K", err=True, nl=False)
 
 
 verbose_option = _option("-v", "--verbose", envvar="GITBOT_VERBOSE", is_flag=True, help="Also list skipped inputs; tracebacks on internal errors.")
@@ -304,19 +331,20 @@ def _handle_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         verbose = bool(kwargs.get("verbose"))
+        _redactor()  # from here on, what is printed or logged is redacted
         try:
             code = command(*args, **kwargs)
         except GitbotError as exc:
-            click.echo(f"gitbot: error: {exc}", err=True)
+            _echo(f"gitbot: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
             raise
         except Exception as exc:  # a bug: say so plainly, with the traceback on request
-            click.echo(f"gitbot: internal error: {type(exc).__name__}: {exc}", err=True)
+            _echo(f"gitbot: internal error: {type(exc).__name__}: {exc}", err=True)
             if verbose:
-                traceback.print_exc()
+                _echo(traceback.format_exc(), err=True, nl=False)
             else:
-                click.echo("gitbot: run with -v for the traceback, and please report it", err=True)
+                _echo("gitbot: run with -v for the traceback, and please report it", err=True)
             sys.exit(EXIT_INTERNAL)
         sys.exit(code)
 
@@ -423,7 +451,7 @@ def snapshot(path: Path, usage: UsageOptions, config_file: Path | None, output: 
     finally:
         _done(usage.progress)
     if not usage.quiet:
-        click.echo(
+        _echo(
             f"gitbot: wrote {summary['output']}: {summary['series']} series, {summary['samples']} samples from "
             f"{len(summary['namespaces'])} namespaces ({summary['requests']} requests)", err=True,  # type: ignore[arg-type]
         )
@@ -465,24 +493,24 @@ def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str 
     """
     token = os.environ.get("GITBOT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
     run = PullRequestRun(scope=scope, base=base, remote=remote, repository=repository, api_url=github_url, token=token,
-                         dry_run=dry_run, allow_dirty=allow_dirty)
+                         dry_run=dry_run, allow_dirty=allow_dirty, secrets=_redactor().secrets)
     try:
         found, outcomes = run_pull_requests(_request(path, config_file, metrics_file, usage, at, catalog=catalog, shard=shard), run)
     finally:
         _done(usage.progress)
     live = [p for p in found if not p.empty]
     if fmt == "json":
-        click.echo(json.dumps({
+        _echo(json.dumps({
             "dry_run": dry_run,
             "proposals": [_proposal_json(p) for p in found],
             "outcomes": [dataclasses.asdict(o) for o in outcomes],
         }, indent=2, ensure_ascii=False))
     elif dry_run:
-        click.echo("\n".join(_dry_run_text(p) for p in live) if live else "gitbot: nothing to propose", nl=not live)
+        _echo("\n".join(_dry_run_text(p) for p in live) if live else "gitbot: nothing to propose", nl=not live)
     else:
         for o in outcomes:
             number = f" #{o.number}" if o.number else ""
-            click.echo(f"{o.action:<9} {o.branch}{number}{' ' + o.url if o.url else ''}: {o.detail}")
+            _echo(f"{o.action:<9} {o.branch}{number}{' ' + o.url if o.url else ''}: {o.detail}")
     _github_outputs(
         sum(p.document["summary"]["by_status"]["change"] for p in live),
         sum((Decimal(p.document["summary"]["monthly_cost"]["delta_usd"]) for p in live), Decimal(0)),
@@ -517,17 +545,17 @@ def review(path: Path, number: int, metrics_file: Path | None, usage: UsageOptio
     token) get workflow annotations instead.
     """
     token = os.environ.get("GITBOT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
-    run = PullRequestRun(repository=repository, api_url=github_url, token=token, remote=remote)
+    run = PullRequestRun(repository=repository, api_url=github_url, token=token, remote=remote, secrets=_redactor().secrets)
     try:
         outcome = run_review(_request(path, config_file, metrics_file, usage, at, catalog=catalog), run, number)
     finally:
         _done(usage.progress)
     for line in outcome.annotations:
-        click.echo(line)
+        _echo(line)
     if outcome.annotations:
-        click.echo(f"gitbot: #{number}: {outcome.findings} suggestion(s) as workflow annotations (the token cannot comment here)")
+        _echo(f"gitbot: #{number}: {outcome.findings} suggestion(s) as workflow annotations (the token cannot comment here)")
     else:
-        click.echo(f"gitbot: #{number}: {outcome.findings} suggestion(s): {outcome.comments} review comment(s), "
+        _echo(f"gitbot: #{number}: {outcome.findings} suggestion(s): {outcome.comments} review comment(s), "
                    f"{outcome.in_summary} in the summary comment ({outcome.summary})")
     _github_outputs(outcome.findings, outcome.delta_usd, [], outcome.summary_body)
     return EXIT_OK
@@ -568,12 +596,12 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
                                        memory_capacity=memory_capacity, refit_seconds=_duration(refit, "--refit"), charts=charts))
     results = run.results
     for line in run.skipped:
-        click.echo(f"gitbot: skipped {line}", err=True)
+        _echo(f"gitbot: skipped {line}", err=True)
     if run.charts:
-        click.echo(f"gitbot: wrote {len(run.charts)} chart(s) to {charts}", err=True)
+        _echo(f"gitbot: wrote {len(run.charts)} chart(s) to {charts}", err=True)
     families = backtest_summaries(results)
     if fmt == "json":
-        click.echo(json.dumps({
+        _echo(json.dumps({
             "results": [_backtest_json(r) for r in results],
             "summary": {
                 source: {
@@ -597,7 +625,7 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
     _echo_table(rows, left=2)
     for source, totals in families.items():
         traces = next(iter(totals.values())).traces
-        click.echo("")
+        _echo("")
         _echo_table([[f"{source.upper()} ({traces} TRACES)", "OOMS", "CPU>REQ", "CPU SLACK", "POOLED", "MEM SLACK", "POOLED", "$/MONTH"]] + [
             [t.strategy, "—" if t.oom_episodes is None else str(t.oom_episodes), _pct(t.cpu_over_request_pct), _pct(t.cpu_slack_pct), _pct(t.cpu_slack_pooled_pct),
              _pct(t.memory_slack_pct), _pct(t.memory_slack_pooled_pct), format_usd(t.monthly_cost_usd)]
@@ -606,12 +634,12 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
         verdict = backtest_checks(totals)
         if verdict:
             passed = sum(c.passed for c in verdict)
-            click.echo(f"gitbot against the better baseline on each score: {passed} of {len(verdict)} met")
+            _echo(f"gitbot against the better baseline on each score: {passed} of {len(verdict)} met")
             for c in verdict:
                 relation = "<" if c.strict else "≤"
-                click.echo(f"  {'✓' if c.passed else '✗'} {c.score}: {c.value:.1f} {relation} {c.baseline_value:.1f} ({c.baseline})")
+                _echo(f"  {'✓' if c.passed else '✗'} {c.score}: {c.value:.1f} {relation} {c.baseline_value:.1f} ({c.baseline})")
     if run.forecast_errors:
-        click.echo("")
+        _echo("")
         hours = sorted({e.horizon_hours for e in run.forecast_errors})
         header = ["FORECAST sMAPE", "SERIES", "ORIGINS"] + [f"{label} {h}h" for h in hours for label in ("MODEL", "NAIVE")]
         table: dict[tuple[str, str], list[str]] = {}
@@ -621,7 +649,7 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
             row[at:at + 2] = [f"{e.model_smape:.1f}%", f"{e.naive_smape:.1f}%"]
         _echo_table([header, *table.values()])
         wins = sum(e.model_smape < e.naive_smape for e in run.forecast_errors)
-        click.echo(f"the model beats seasonal-naive (value a day earlier) in {wins} of {len(run.forecast_errors)} series × horizons")
+        _echo(f"the model beats seasonal-naive (value a day earlier) in {wins} of {len(run.forecast_errors)} series × horizons")
     return EXIT_OK
 
 
@@ -629,7 +657,7 @@ def _echo_table(rows: list[list[str]], left: int = 1) -> None:
     """Columns padded to their widest cell: the first ``left`` aligned left, the rest right."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(widths[i]) if i < left else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        _echo("  ".join(cell.ljust(widths[i]) if i < left else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 def _pct(value: float | None, scale: float = 1.0) -> str:
@@ -674,7 +702,7 @@ def _github_outputs(changes: int, delta_usd: Decimal, urls: list[str], summary_m
 def _append(path: str, text: str) -> None:
     try:
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(_redactor()(text))
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
@@ -690,9 +718,9 @@ def _request(path: Path, config_file: Path | None, metrics_file: Path | None, us
 
 def _emit(document: Mapping[str, Any], fmt: str | None, output: Path | None) -> None:
     chosen = fmt or ("table" if output is None and sys.stdout.isatty() else "json")
-    text = render(document, chosen)
+    text = _redactor()(render(document, chosen))
     if output is None:
-        click.echo(text, nl=False)
+        _echo(text, nl=False)
         return
     try:
         handle, tmp = tempfile.mkstemp(prefix=".gitbot-", dir=output.resolve().parent)
@@ -705,14 +733,14 @@ def _emit(document: Mapping[str, Any], fmt: str | None, output: Path | None) -> 
 
 def _report(document: Mapping[str, Any], verbose: bool) -> None:
     for warning in document.get("warnings", []):
-        click.echo(f"gitbot: warning: {warning}", err=True)
+        _echo(f"gitbot: warning: {warning}", err=True)
     skipped = document.get("skipped_inputs", [])
     if verbose:
         for s in skipped:
             where = f"{s['path']}:{s['line']}" if s["line"] else s["path"]
-            click.echo(f"gitbot: skipped {where}: {s['reason']}", err=True)
+            _echo(f"gitbot: skipped {where}: {s['reason']}", err=True)
     elif skipped:
-        click.echo(f"gitbot: {len(skipped)} inputs skipped (-v lists them)", err=True)
+        _echo(f"gitbot: {len(skipped)} inputs skipped (-v lists them)", err=True)
 
 
 def _parse_time(text: str | None) -> float | None:

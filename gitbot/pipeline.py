@@ -355,6 +355,7 @@ class PullRequestRun:
     allow_dirty: bool = False
     throttle: bool = True  # PyGithub's pauses between requests (off in tests)
     max_wait_seconds: float = 120.0  # longest wait for a GitHub rate limit to reset before giving up
+    secrets: tuple[str, ...] = ()  # the run's other credentials, kept out of everything sent to GitHub
 
 
 def proposals(request: PlanRequest, run: PullRequestRun) -> tuple[Config, list[Proposal]]:
@@ -379,7 +380,7 @@ def pull_requests(request: PlanRequest, run: PullRequestRun) -> tuple[list[Propo
     if run.dry_run or git is None:
         return found, []
     assert run.repository is not None and run.token is not None
-    host = GitHubPulls(run.repository, run.token, run.api_url, max_wait=run.max_wait_seconds, throttle=run.throttle)
+    host = GitHubPulls(run.repository, run.token, run.api_url, max_wait=run.max_wait_seconds, throttle=run.throttle, secrets=run.secrets)
     base = run.base or config.pull_requests.base or host.default_branch()
     return found, publish(found, git, host, base, config.pull_requests)
 
@@ -401,7 +402,7 @@ def review(request: PlanRequest, run: PullRequestRun, number: int) -> ReviewOutc
     line by line with what it adds, posted as one review plus one summary comment."""
     if not run.repository or not run.token:
         raise InputError("gitbot review needs --repo owner/name (or GITHUB_REPOSITORY) and a token in GITBOT_GITHUB_TOKEN or GITHUB_TOKEN")
-    host = GitHubPulls(run.repository, run.token, run.api_url, max_wait=run.max_wait_seconds, throttle=run.throttle)
+    host = GitHubPulls(run.repository, run.token, run.api_url, max_wait=run.max_wait_seconds, throttle=run.throttle, secrets=run.secrets)
     pull = host.details(number)
     result, document = plan(request)
     git = GitRepository(request.repo, run.remote)

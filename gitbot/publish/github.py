@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 from gitbot.errors import InputError, PublishError, redact_urls
+from gitbot.redact import Redactor
 
 T = TypeVar("T")
 DEFAULT_API = "https://api.github.com"
@@ -57,13 +58,16 @@ class PullRequests(Protocol):
 
 class GitHubPulls:
     def __init__(self, repository: str, token: str, api_url: str = DEFAULT_API, max_wait: float = 120.0, retries: int = 3,
-                 throttle: bool = True) -> None:
+                 throttle: bool = True, secrets: Sequence[str] = ()) -> None:
+        """``secrets``: other credentials of the run (the Prometheus token ...): never sent in a title,
+        body or comment, and neither is this token."""
         import github
 
         if "/" not in repository:
             raise InputError(f"--repo {repository!r}: expected owner/name")
         self._github = github
         self._token = token
+        self._redact = Redactor([token, *secrets])
         self.repository = repository
         self.owner = repository.split("/", 1)[0]
         extra: dict[str, Any] = {} if throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
@@ -86,16 +90,19 @@ class GitHubPulls:
         return [self._info(p) for p in pulls]
 
     def create(self, branch: str, base: str, title: str, body: str) -> PullInfo:
+        title, body = self._redact(title), self._redact(body)
         pull = self._call(f"open a pull request from {branch}", lambda: self.repo.create_pull(title=title, body=body, head=branch, base=base))
         return self._info(pull)
 
     def update(self, number: int, title: str, body: str) -> None:
+        title, body = self._redact(title), self._redact(body)
         self._call(f"update pull request #{number}", lambda: self._pull(number).edit(title=title, body=body))
 
     def close(self, number: int) -> None:
         self._call(f"close pull request #{number}", lambda: self._pull(number).edit(state="closed"))
 
     def comment(self, number: int, body: str) -> None:
+        body = self._redact(body)
         self._call(f"comment on #{number}", lambda: self._pull(number).create_issue_comment(body))
 
     def comments(self, number: int) -> list[str]:
@@ -122,11 +129,14 @@ class GitHubPulls:
         return self._call(f"read the reviews of #{number}", lambda: [r.body or "" for r in self._pull(number).get_reviews()])
 
     def create_review(self, number: int, body: str, comments: Sequence[Mapping[str, Any]]) -> None:
+        body = self._redact(body)
+        comments = [self._redact.document(dict(c)) for c in comments]
         self._call(f"post a review on #{number}",
                    lambda: self._pull(number).create_review(body=body, event="COMMENT", comments=[dict(c) for c in comments]))
 
     def upsert_comment(self, number: int, marker: str, body: str) -> str:
         """Edit the issue comment that carries ``marker``, or post it; "updated" or "created"."""
+        body = self._redact(body)
         pull = self._pull(number)
         existing = self._call(f"read the comments of #{number}", lambda: [c for c in pull.get_issue_comments() if marker in (c.body or "")])
         if existing:
