@@ -83,7 +83,7 @@ ALIAS_EXPANSION = 10  # ... or this many times the nodes written, when that is m
 def parse_yaml(text: str, name: str) -> tuple[YamlDocument, ...]:
     """Parse every document of ``text``. Errors become one-line ``SourceError`` naming ``name:line``,
     including nesting deeper than ``MAX_DEPTH`` and alias bombs (see ``_check_tree``)."""
-    if _depth_bound(text) <= MAX_DEPTH:
+    if _depth_bound(text) <= MAX_DEPTH and not text.startswith("\ufeff"):  # libyaml's marks skip a byte-order mark
         try:
             return _parse(text, YAML(typ="safe"), name)  # libyaml when ruamel.yaml.clib is installed
         except YAMLError:

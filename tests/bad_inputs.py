@@ -262,6 +262,11 @@ def encoding_cases() -> Iterator[Case]:
                    {**KUSTOMIZE, "deploy/base/deployment.yaml": blob}, ("deploy/base/deployment.yaml", "not UTF-8"))
 
 
+def bom_case() -> Iterator[Case]:
+    """Not bad at all: a UTF-8 byte-order mark is read, and the edit lands where it belongs."""
+    yield Case("not-utf8/utf-8-bom-is-fine/plain", "non-UTF-8", {"apps/good/deployment.yaml": "\ufeff" + GOOD}, ())
+
+
 def size_cases() -> Iterator[Case]:
     big = GOOD.replace("good", "big") + "---\n" + "".join(
         f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{a: '{'x' * 1000}'}}\n---\n" for i in range(11_000))
@@ -571,7 +576,7 @@ def config_cases() -> Iterator[Case]:
 
 
 def all_cases() -> list[Case]:
-    cases = [*yaml_cases(), *encoding_cases(), *size_cases(), *helm_cases(), *kustomize_cases(), *escape_cases(),
+    cases = [*yaml_cases(), *encoding_cases(), *bom_case(), *size_cases(), *helm_cases(), *kustomize_cases(), *escape_cases(),
              *object_cases(), *config_cases()]
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "case ids must be unique"

@@ -224,8 +224,8 @@ def test_low_coverage_lowers_nothing_but_still_raises():
     assert rec.fields[Field.CPU_REQUEST].recommended == 500
     assert rec.fields[Field.CPU_REQUEST].rule_ids == ("max-step-down", "min-coverage")
     assert rec.fields[Field.CPU_REQUEST].reason == (
-        "p95 100m; at most -50% of the 500m the pods ran with; 250m proposed, but usage covers 50% of the window "
-        "and lowering needs 60%; kept")
+        "p95 100m; at most -50% of the 500m the pods ran with; 250m proposed, but samples cover 50% of the "
+        "4.0 days the pods were seen and lowering needs 60%; kept")
     assert rec.fields[Field.MEMORY_REQUEST].recommended == 115 * MI  # p99 100Mi +15%: a raise
     assert rec.fields[Field.MEMORY_LIMIT].recommended == 1024 * MI
     assert rec.fields[Field.MEMORY_LIMIT].rule_ids[-1] == "min-coverage"
@@ -241,3 +241,17 @@ def test_a_limit_never_ends_below_its_request():
     assert rec.fields[Field.MEMORY_LIMIT].recommended == 230 * MI
     assert rec.fields[Field.MEMORY_LIMIT].rule_ids == ("limit-above-request",)
     assert rec.fields[Field.MEMORY_LIMIT].reason == "raised to the request"
+
+
+def test_a_floor_per_environment_is_a_scoped_rule(tmp_path: Path) -> None:
+    """floor: a rule file scoped with ``when.environments`` sets the production floor; other
+    environments keep the bundled 10m."""
+    (tmp_path / "floor-production.yaml").write_text(
+        "kind: floor\ndescription: Production requests at least 100m.\nwhen:\n  environments: [production]\n"
+        "params:\n  cpu_request: 100m\n  memory_request: 64Mi\n")
+    rules = load_rules([default_rules_dir(), tmp_path], ())
+    for tier, floor_id, expected in (("production", "floor-production", 100), ("non-production", "floor", 10)):
+        w = workload(container(cpu_request="20m", memory_request="128Mi"), tier=tier)
+        rec = PercentileStrategy(PERCENTILES, rules).recommend(w, w.containers[0], profile(w, 2.0, 100 * MI))
+        assert rec.fields[Field.CPU_REQUEST].recommended == expected, tier
+        assert floor_id in rec.fields[Field.CPU_REQUEST].rule_ids, rec.fields[Field.CPU_REQUEST].rule_ids

@@ -174,6 +174,12 @@ class UsageProfile:
         return self.steps_with_data / self.steps_total if self.steps_total else 0.0
 
     @property
+    def span_coverage(self) -> float:
+        """Steps with data between the first and the last sample: gaps in scraping, not a short history."""
+        span_steps = round(self.span_seconds / self.step_seconds) if self.step_seconds else 0
+        return self.steps_with_data / span_steps if span_steps else 0.0
+
+    @property
     def span_seconds(self) -> float:
         if self.first_seen is None or self.last_seen is None:
             return 0.0

@@ -259,10 +259,10 @@ class PercentileStrategy:
         coverage = rules.get("min-coverage")
         if coverage is not None and d.current is not None and d.value is not None and d.value < d.current:
             need = coverage.param("min_coverage_pct")
-            if p.coverage * 100 < need:
+            if p.span_coverage * 100 < need:
                 proposed = d.value
-                d.set(d.current, coverage, f"{d.human(proposed)} proposed, but usage covers {p.coverage:.0%} of the window "
-                                           f"and lowering needs {need:g}%; kept")
+                d.set(d.current, coverage, f"{d.human(proposed)} proposed, but samples cover {p.span_coverage:.0%} of the "
+                                           f"{p.span_seconds / 86400:.1f} days the pods were seen and lowering needs {need:g}%; kept")
 
     # -- limits ---------------------------------------------------------------------------------
 
