@@ -98,10 +98,25 @@ def _redactor() -> Redactor:
         redactor = Redactor.from_environment()
         root.meta["gitbot.redactor"] = redactor
         handler = logging.StreamHandler(sys.stderr)  # the libraries' warnings, redacted like the rest
+        handler.setLevel(logging.WARNING)
         handler.setFormatter(logging.Formatter("gitbot: %(name)s: %(message)s"))
         handler.addFilter(RedactingFilter(redactor))
         logging.getLogger().addHandler(handler)
-        root.call_on_close(lambda: logging.getLogger().removeHandler(handler))
+        # PyGithub logs each retry at INFO through a handler of its own: keep it to warnings, once
+        pygithub = logging.getLogger("github")
+        level, pygithub.level, propagate, pygithub.propagate = pygithub.level, logging.WARNING, pygithub.propagate, False
+        filters = [RedactingFilter(redactor) for _ in pygithub.handlers]
+        for h, f in zip(pygithub.handlers, filters):
+            h.addFilter(f)
+
+        def restore() -> None:
+            logging.getLogger().removeHandler(handler)
+            pygithub.setLevel(level)
+            pygithub.propagate = propagate
+            for h, f in zip(pygithub.handlers, filters):
+                h.removeFilter(f)
+
+        root.call_on_close(restore)
     return root.meta["gitbot.redactor"]
 
 
@@ -389,11 +404,12 @@ def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: st
     (--prometheus-url); without either, the plan lists the workloads and sizes nothing.
     """
     request = _request(path, config_file, metrics_file, usage, at, catalog=catalog, write=write, shard=shard)
-    try:
-        _, document = run_plan(request)
-    finally:
-        _done(usage.progress)
-    _emit(document, fmt, output)
+    with _OutputFile(output) as out:  # reserved before --write edits anything: a run that cannot report writes nothing
+        try:
+            _, document = run_plan(request)
+        finally:
+            _done(usage.progress)
+        _emit(document, fmt, out)
     _report(document, verbose)
     summary: Any = document["summary"]
     _github_outputs(summary["by_status"]["change"], Decimal(summary["monthly_cost"]["delta_usd"]), [], render(document, "markdown"))
@@ -420,11 +436,12 @@ def inventory(path: Path, metrics_file: Path | None, usage: UsageOptions, config
     """
     if fmt in ("markdown", "diff"):
         raise click.UsageError(f"--format {fmt} is for plans; inventory supports table and json")
-    try:
-        document = run_inventory(_request(path, config_file, metrics_file, usage, at))
-    finally:
-        _done(usage.progress)
-    _emit(document, fmt, output)
+    with _OutputFile(output) as out:
+        try:
+            document = run_inventory(_request(path, config_file, metrics_file, usage, at))
+        finally:
+            _done(usage.progress)
+        _emit(document, fmt, out)
     _report(document, verbose)
     return EXIT_OK
 
@@ -716,19 +733,46 @@ def _request(path: Path, config_file: Path | None, metrics_file: Path | None, us
     )
 
 
-def _emit(document: Mapping[str, Any], fmt: str | None, output: Path | None) -> None:
-    chosen = fmt or ("table" if output is None and sys.stdout.isatty() else "json")
+class _OutputFile:
+    """``--output``: a temp file beside it is made on entry (so a place that cannot take it fails
+    the run before anything else is written), filled and renamed into place by ``write``, and
+    removed on exit if it is still there."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._tmp: str | None = None
+
+    def __enter__(self) -> _OutputFile:
+        if self.path is not None:
+            try:
+                handle, self._tmp = tempfile.mkstemp(prefix=".gitbot-", dir=self.path.resolve().parent)
+                os.close(handle)
+            except OSError as exc:
+                raise InputError(f"--output {self.path}: cannot write: {exc.strerror or exc}") from None
+        return self
+
+    def write(self, text: str) -> None:
+        assert self.path is not None and self._tmp is not None
+        try:
+            with open(self._tmp, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        except OSError as exc:
+            raise InputError(f"--output {self.path}: cannot write: {exc.strerror or exc}") from None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            Path(self._tmp).unlink(missing_ok=True)
+
+
+def _emit(document: Mapping[str, Any], fmt: str | None, output: _OutputFile) -> None:
+    chosen = fmt or ("table" if output.path is None and sys.stdout.isatty() else "json")
     text = _redactor()(render(document, chosen))
-    if output is None:
+    if output.path is None:
         _echo(text, nl=False)
-        return
-    try:
-        handle, tmp = tempfile.mkstemp(prefix=".gitbot-", dir=output.resolve().parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, output)
-    except OSError as exc:
-        raise InputError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
+    else:
+        output.write(text)
 
 
 def _report(document: Mapping[str, Any], verbose: bool) -> None:

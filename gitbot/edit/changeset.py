@@ -200,13 +200,13 @@ def write_changes(changes: ChangeSet, repo: Path) -> None:
             if current != (None if change.created else change.before):
                 raise InputError(f"{change.path}: changed on disk while gitbot was planning; nothing written")
             handle, tmp = tempfile.mkstemp(prefix=".gitbot-", dir=target.parent)
+            staged.append((Path(tmp), target, change))  # from now on it is removed whatever happens
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
                 out.write(change.after)
                 out.flush()
                 os.fsync(out.fileno())
             if not change.created:
                 os.chmod(tmp, target.stat().st_mode & 0o7777)
-            staged.append((Path(tmp), target, change))
     except OSError as exc:
         _discard(staged)
         raise InputError(f"cannot write changes: {exc}; nothing written") from None

@@ -67,11 +67,16 @@ class GitHubPulls:
             raise InputError(f"--repo {repository!r}: expected owner/name")
         self._github = github
         self._token = token
+        self._retries = retries
         self._redact = Redactor([token, *secrets])
         self.repository = repository
         self.owner = repository.split("/", 1)[0]
         extra: dict[str, Any] = {} if throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
-        retry = github.GithubRetry(total=retries, secondary_rate_wait=min(60.0, max_wait), max_rate_limit_wait=max_wait, backoff_factor=0.5)
+        limits: dict[str, Any] = dict(total=retries, secondary_rate_wait=min(60.0, max_wait), max_rate_limit_wait=max_wait, backoff_factor=0.5)
+        try:  # a Retry-After header waits at most max_wait too (urllib3 >= 2.6 knows the cap)
+            retry = github.GithubRetry(**limits, retry_after_max=int(max_wait))
+        except TypeError:
+            retry = github.GithubRetry(**limits)
         self._client = github.Github(base_url=api_url.rstrip("/"), auth=github.Auth.Token(token), retry=retry, per_page=100, **extra)
         self._repo: Any = None
         self._pulls: dict[int, Any] = {}
@@ -163,8 +168,12 @@ class GitHubPulls:
             raise PublishError(f"GitHub: cannot {doing}: {self._explain(exc)}") from None
         except Exception as exc:  # requests' RetryError / ConnectionError after PyGithub gave up
             name = type(exc).__name__
+            text = str(exc)
+            if name in ("RetryError", "MaxRetryError") and ("too many 403" in text or "too many 429" in text):
+                raise PublishError(f"GitHub: cannot {doing}: rate limited, and still after {self._retries} retries; "
+                                   "run again later") from None
             if name in ("RetryError", "MaxRetryError", "ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout"):
-                raise PublishError(f"GitHub: cannot {doing}: {self._clean(str(exc))[:300]}") from None
+                raise PublishError(f"GitHub: cannot {doing}: {self._clean(text)[:300]}") from None
             raise
 
     def _explain(self, exc: Any) -> str:
