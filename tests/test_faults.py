@@ -44,6 +44,7 @@ from click.testing import CliRunner, Result
 
 git = pytest.importorskip("git")
 
+from git_remote import clone_of_new_origin
 from github_standin import GitHubStandIn
 
 from gitbot.cli import main
@@ -437,16 +438,7 @@ class Checkout:
 def checkout(tmp_path: Path, small_usage: Path) -> Checkout:
     """A clone of a bare ``origin`` holding the small repository on main, one pull request scope."""
     source = write_small_repo(tmp_path / "source", "history: 4d\npull_requests:\n  scope: repository\n")
-    repo = git.Repo.init(source, initial_branch="main")
-    repo.git.add(A=True)
-    actor = git.Actor("Platform Team", "platform@example.com")
-    repo.index.commit("apps", author=actor, committer=actor)
-    remote = tmp_path / "origin.git"
-    git.Repo.init(remote, bare=True, initial_branch="main")
-    repo.create_remote("origin", str(remote))
-    repo.git.push("origin", "main")
-    work = tmp_path / "work"
-    git.Repo.clone_from(str(remote), str(work))
+    work, remote = clone_of_new_origin(source, tmp_path, "apps")
     return Checkout(work, remote, small_usage)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 git = pytest.importorskip("git")
 
+from git_remote import clone_of_new_origin  # noqa: E402
 from github_standin import GitHubStandIn  # noqa: E402
 
 from gitbot.errors import PublishError  # noqa: E402
@@ -40,17 +41,7 @@ def checkout(tmp_path: Path) -> tuple[Path, Path]:
     source = tmp_path / "source"
     shutil.copytree(DEMO, source)
     (source / ".gitbot.yaml").write_text((DEMO / ".gitbot.yaml").read_text() + CONFIG if (DEMO / ".gitbot.yaml").exists() else CONFIG)
-    repo = git.Repo.init(source, initial_branch="main")
-    repo.git.add(A=True)
-    actor = git.Actor("Platform Team", "platform@example.com")
-    repo.index.commit("demo", author=actor, committer=actor)
-    remote = tmp_path / "origin.git"
-    git.Repo.init(remote, bare=True, initial_branch="main")
-    repo.create_remote("origin", str(remote))
-    repo.git.push("origin", "main")
-    work = tmp_path / "work"
-    git.Repo.clone_from(str(remote), str(work))
-    return work, remote
+    return clone_of_new_origin(source, tmp_path, "demo")
 
 
 def push_as_alice(work: Path, message: str, branch: str = "main") -> object:

@@ -11,7 +11,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from gitbot.config import Config
 from gitbot.errors import InputError, SourceError
@@ -123,14 +123,7 @@ class _Loader:
         repository, is part of a cycle, or cannot be read), or on a manifest that gitbot cannot read
         (too large, binary, not UTF-8, not YAML): kustomize would read them all the same, or fail
         with a message that does not name the file."""
-        seen: set[str] = set()
-        todo = [root]
-        while todo:
-            kdir = todo.pop()
-            if kdir in seen:
-                continue
-            seen.add(kdir)
-            k = self.kustomizations.get(kdir)
+        for kdir, k in self._closure(root):
             if k is None:
                 raise SourceError(root or ".", f"builds on {kdir or '.'}, which is skipped (see its own entry); not rendered")
             for rel in k.files:
@@ -142,12 +135,10 @@ class _Loader:
                         self.source_file(rel)
                     except SourceError as err:
                         raise SourceError(err.path, f"{err.detail}; {root or '.'} not rendered", err.line) from None
-            todo += k.children
 
-    def _kustomize_inputs(self, root: str) -> list[Path] | None:
-        """Every file the build of ``root`` can read: the files in the directories of the
-        kustomizations it builds on and the files they name; None with a remote reference."""
-        files: list[Path] = []
+    def _closure(self, root: str) -> Iterator[tuple[str, Kustomization | None]]:
+        """Each kustomization directory ``root`` builds on (itself first), once; None where discovery
+        has none (refused, or not a kustomization)."""
         seen: set[str] = set()
         todo = [root]
         while todo:
@@ -156,11 +147,19 @@ class _Loader:
                 continue
             seen.add(kdir)
             k = self.kustomizations.get(kdir)
+            yield kdir, k
+            if k is not None:
+                todo += k.children
+
+    def _kustomize_inputs(self, root: str) -> list[Path] | None:
+        """Every file the build of ``root`` can read: the files in the directories of the
+        kustomizations it builds on and the files they name; None with a remote reference."""
+        files: list[Path] = []
+        for kdir, k in self._closure(root):
             if k is None or k.remote:
                 return None
             files += dir_files(self.repo / kdir)
             files += [self.repo / f for f in k.files]
-            todo += k.children
         return files
 
     def load_kustomize(self, root: str, via: FluxKustomization | None = None,
