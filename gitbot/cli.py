@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from gitbot.metrics.prometheus import PrometheusOptions
 from gitbot.output.render import FORMATS, human_value, render
 from gitbot.pricing.cost import format_usd, usd
 from gitbot.quantity import QuantityError, parse_memory_bytes
-from gitbot.redact import Redactor, RedactingFilter
+from gitbot.redact import Redactor, redacted_logging
 from gitbot.backtest.run import STRATEGIES, checks as backtest_checks, summaries as backtest_summaries
 from gitbot.pipeline import (
     BacktestRequest,
@@ -97,33 +96,13 @@ def _redactor() -> Redactor:
     if "gitbot.redactor" not in root.meta:
         redactor = Redactor.from_environment()
         root.meta["gitbot.redactor"] = redactor
-        handler = logging.StreamHandler(sys.stderr)  # the libraries' warnings, redacted like the rest
-        handler.setLevel(logging.WARNING)
-        handler.setFormatter(logging.Formatter("gitbot: %(name)s: %(message)s"))
-        handler.addFilter(RedactingFilter(redactor))
-        logging.getLogger().addHandler(handler)
-        # PyGithub logs each retry at INFO through a handler of its own: keep it to warnings, once
-        pygithub = logging.getLogger("github")
-        level, pygithub.level, propagate, pygithub.propagate = pygithub.level, logging.WARNING, pygithub.propagate, False
-        filters = [RedactingFilter(redactor) for _ in pygithub.handlers]
-        for h, f in zip(pygithub.handlers, filters):
-            h.addFilter(f)
-
-        def restore() -> None:
-            logging.getLogger().removeHandler(handler)
-            pygithub.setLevel(level)
-            pygithub.propagate = propagate
-            for h, f in zip(pygithub.handlers, filters):
-                h.removeFilter(f)
-
-        root.call_on_close(restore)
+        root.call_on_close(redacted_logging(redactor, sys.stderr))
     return root.meta["gitbot.redactor"]
 
 
 def _echo(message: str = "", err: bool = False, nl: bool = True) -> None:
     """``click.echo`` with every credential this run knows (or can recognise) masked."""
     click.echo(_redactor()(message), err=err, nl=nl)
-
 
 
 def _path_argument(f: F) -> F:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TextIO
 
 MASK = "***"
 MIN_SECRET = 6  # shorter values are not treated as secrets: replacing "team" everywhere would garble output
@@ -93,3 +93,31 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self.redactor(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+def redacted_logging(redactor: Redactor, stream: TextIO) -> Callable[[], None]:
+    """Route the libraries' warnings to ``stream``, redacted, for one command; returns the undo.
+
+    PyGithub logs each retry at INFO through a handler of its own: it is kept to warnings, and its
+    handler gets the same filter."""
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("gitbot: %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(redactor))
+    logging.getLogger().addHandler(handler)
+    pygithub = logging.getLogger("github")
+    level, propagate = pygithub.level, pygithub.propagate
+    pygithub.setLevel(logging.WARNING)
+    pygithub.propagate = False
+    filters = [(h, RedactingFilter(redactor)) for h in pygithub.handlers]
+    for h, f in filters:
+        h.addFilter(f)
+
+    def undo() -> None:
+        logging.getLogger().removeHandler(handler)
+        pygithub.setLevel(level)
+        pygithub.propagate = propagate
+        for h, f in filters:
+            h.removeFilter(f)
+
+    return undo

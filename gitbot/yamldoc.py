@@ -2,9 +2,14 @@
 
 ruamel.yaml composes each document into a node tree whose marks index into the original text (CRLF
 line ends and all), through libyaml when ruamel.yaml.clib is installed (about 9x faster than the
-round-trip composer, which also gathers comments gitbot does not use). gitbot keeps that tree beside the plain Python data so that it can report
-``file:line`` for any value, read the exact text a value was written as (``0.5`` not ``0.5``-the-float),
-and splice new text into exactly the characters of a value.
+round-trip composer, which also gathers comments gitbot does not use). gitbot keeps that tree
+beside the plain Python data so that it can report ``file:line`` for any value, read the exact text
+a value was written as (``0.5`` not ``0.5``-the-float), and splice new text into exactly the
+characters of a value.
+
+Repository files are untrusted: ``read_text`` refuses files that are too large, binary or not
+UTF-8, and ``parse_yaml`` refuses nesting deeper than ``MAX_DEPTH`` and alias bombs, each as a
+one-line ``SourceError`` naming the file (and line).
 """
 
 from __future__ import annotations
