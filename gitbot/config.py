@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NoReturn
 
-from gitbot.errors import InputError, SourceError
+from gitbot.errors import InputError, SourceError, type_name
 from gitbot.globs import any_match, normalise, path_matches, within
 from gitbot.quantity import QuantityError, parse_memory_bytes
 from gitbot.yamldoc import DEFAULT_MAX_FILE_BYTES, parse_yaml, read_text
@@ -356,7 +356,7 @@ class _Reader:
 
     def mapping(self, data: Any, key: str, allowed: set[str] | None) -> dict[str, Any]:
         if not isinstance(data, dict):
-            self.fail(key, f"expected a mapping, got {_type_name(data)}")
+            self.fail(key, f"expected a mapping, got {type_name(data)}")
         if allowed is not None:
             unknown = sorted(str(k) for k in data if k not in allowed)
             if unknown:
@@ -367,7 +367,7 @@ class _Reader:
         if data is None:
             return []
         if not isinstance(data, list):
-            self.fail(key, f"expected a list, got {_type_name(data)}")
+            self.fail(key, f"expected a list, got {type_name(data)}")
         return data
 
     def required(self, m: dict[str, Any], name: str, key: str) -> Any:
@@ -377,7 +377,7 @@ class _Reader:
 
     def string(self, data: Any, key: str) -> str:
         if not isinstance(data, str) or not data:
-            self.fail(key, f"expected a non-empty string, got {_type_name(data)}")
+            self.fail(key, f"expected a non-empty string, got {type_name(data)}")
         return data
 
     def strings(self, data: Any, key: str) -> list[str]:
@@ -400,9 +400,3 @@ class _Reader:
             self.fail(key, str(exc))
 
 
-def _type_name(data: Any) -> str:
-    if data is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(data), type(data).__name__
-    )

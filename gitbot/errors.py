@@ -54,6 +54,15 @@ class SourceError(InputError):
         super().__init__(f"{where}: {message}")
 
 
+def type_name(data: object) -> str:
+    """How a message names the type of a parsed YAML value: ``a mapping``, ``a list``, ``nothing`` ..."""
+    if data is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(data), type(data).__name__
+    )
+
+
 _URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 

@@ -37,22 +37,13 @@ from gitbot.model import (
     Workload,
     WorkloadId,
     YamlPath,
+    POD_SPEC_PATH,
     WORKLOAD_KINDS,
 )
 from gitbot.quantity import QuantityError, parse_cpu_m, parse_memory_bytes
 from gitbot.errors import SourceError
 from gitbot.yamldoc import YamlDocument, YamlFile, embedded_yaml, split_embedded
 
-POD_SPEC_PATH: Mapping[str, YamlPath] = {
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-    "Pod": ("spec",),
-}
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 CONTAINER_LISTS = (("initContainers", ContainerType.INIT), ("containers", ContainerType.APP))

@@ -19,7 +19,7 @@ from gitbot.errors import SourceError
 from gitbot.load.discover import KUSTOMIZATION_FILES, PatchRef
 from gitbot.model import ContainerType, Field, SourceKind, TargetKind, YamlPath
 from gitbot.strategies.base import Recommendation
-from gitbot.workloads import POD_SPEC_PATH
+from gitbot.model import POD_SPEC_PATH
 from gitbot.yamldoc import YamlFile, load_yaml_file, split_embedded
 
 PATCH_FILE = "gitbot-resources.yaml"

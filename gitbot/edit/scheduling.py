@@ -25,7 +25,8 @@ from gitbot.edit.splice import CannotEdit, indent_step, insert_after_mapping
 from gitbot.errors import SourceError
 from gitbot.model import RenderedObject, SourceKind, Workload
 from gitbot.placement import Placement, to_yaml
-from gitbot.workloads import POD_SPEC_PATH, value_at
+from gitbot.model import POD_SPEC_PATH
+from gitbot.workloads import value_at
 from gitbot.yamldoc import YamlDocument, YamlFile, parse_yaml
 
 EDITABLE_SOURCES = (SourceKind.PLAIN, SourceKind.BASE)

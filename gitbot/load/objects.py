@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from gitbot.model import YamlPath
+from gitbot.errors import type_name
+from gitbot.model import POD_SPEC_PATH, YamlPath
 
 
 @dataclass(frozen=True)
@@ -37,29 +38,22 @@ def kubernetes_objects(doc_index: int, data: Any, problems: list[tuple[YamlPath,
 def object_problem(data: Any) -> str | None:
     """Why ``data`` is not a usable Kubernetes object; None when it is."""
     if not isinstance(data, dict):
-        return f"not a Kubernetes object ({_type_name(data)})"
+        return f"not a Kubernetes object ({type_name(data)})"
     kind, api = data.get("kind"), data.get("apiVersion")
     if "kind" not in data:
         return "not a Kubernetes object (no kind)"
     if not isinstance(kind, str) or not kind:
-        return f"kind is {_type_name(kind)}, not a name"
+        return "no kind" if not kind else f"kind is {type_name(kind)}, not a name"
     if not isinstance(api, str) or not api:
-        return f"{kind} without apiVersion" if api is None else f"{kind}: apiVersion is {_type_name(api)}, not a string"
+        return f"{kind} without apiVersion" if api is None else f"{kind}: apiVersion is {type_name(api)}, not a string"
     for key in ("metadata", "spec"):
         if data.get(key) is not None and not isinstance(data[key], dict):
-            return f"{kind}: {key} is {_type_name(data[key])}, not a mapping"
+            return f"{kind}: {key} is {type_name(data[key])}, not a mapping"
     return None
 
 
 def is_object(data: Any) -> bool:
     return object_problem(data) is None
-
-
-def _type_name(data: Any) -> str:
-    if data is None:
-        return "empty"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(data), type(data).__name__)
 
 
 def object_name(data: Mapping[str, Any]) -> str:
@@ -71,9 +65,8 @@ def pod_containers(data: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any
     """(name, spec) of every init and app container of a workload object, in order; parts of the
     wrong type (a string where a mapping belongs ...) hold no containers."""
     kind = data.get("kind")
-    path = {"CronJob": ("spec", "jobTemplate", "spec", "template", "spec"), "Pod": ("spec",)}.get(str(kind), ("spec", "template", "spec"))
     spec: Any = data
-    for key in path:
+    for key in POD_SPEC_PATH.get(str(kind), POD_SPEC_PATH["Deployment"]):
         spec = spec.get(key) if isinstance(spec, dict) else None
     if not isinstance(spec, dict):
         return
