@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -144,11 +144,7 @@ class UsageProfile:
     @property
     def cpu_m_by_step(self) -> np.ndarray:
         """On the grid: the sum over pods (NaN where no pod had data)."""
-        if len(self.cpu_rows) == 1:
-            return _read_only(self.cpu_rows[0])
-        cpu = np.vstack(self.cpu_rows)
-        known = ~np.isnan(cpu)
-        return np.where(known.any(axis=0), np.where(known, cpu, 0.0).sum(axis=0), np.nan)
+        return _across_pods(self.cpu_rows, 0.0, np.sum)
 
     @property
     def cpu_m_per_pod_by_step(self) -> np.ndarray:
@@ -162,12 +158,7 @@ class UsageProfile:
     @property
     def memory_bytes_by_step(self) -> np.ndarray:
         """On the grid: the maximum over pods (NaN where no pod had data)."""
-        if len(self.memory_rows) == 1:
-            return _read_only(self.memory_rows[0])
-        mem = np.vstack(self.memory_rows)
-        known = ~np.isnan(mem)
-        with np.errstate(invalid="ignore"):
-            return np.where(known.any(axis=0), np.where(known, mem, -np.inf).max(axis=0), np.nan)
+        return _across_pods(self.memory_rows, -np.inf, np.max)
 
     @property
     def coverage(self) -> float:
@@ -210,6 +201,17 @@ class Profiles:
 
 def _known(rows: tuple[np.ndarray, ...]) -> np.ndarray:
     return np.concatenate([row[~np.isnan(row)] for row in rows]) if rows else np.zeros(0)
+
+
+def _across_pods(rows: tuple[np.ndarray, ...], fill: float, reduce: Any) -> np.ndarray:
+    """One value per grid step: ``reduce`` over the pods with data there (``fill`` stands in for the
+    others), NaN where none had data; a single pod's row as it is."""
+    if len(rows) == 1:
+        return _read_only(rows[0])
+    stacked = np.vstack(rows)
+    known = ~np.isnan(stacked)
+    with np.errstate(invalid="ignore"):
+        return np.where(known.any(axis=0), reduce(np.where(known, stacked, fill), axis=0), np.nan)
 
 
 def _read_only(row: np.ndarray) -> np.ndarray:
