@@ -1,13 +1,16 @@
 """Shared fixtures: real Prometheus servers (one per set of files, for the whole session) and
-fault-injecting proxies. See tests/prometheus_harness.py."""
+fault-injecting proxies (see tests/prometheus_harness.py); HTTP chart repositories, OCI registries
+and the session's "chart world" of real charts (see tests/chart_servers.py)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chart_servers import ChartRepoServer, ChartWorld, OciRegistry, require_registry, start_chart_world
 from prometheus_harness import (
     DEMO_METRICS,
     FaultProxy,
@@ -17,6 +20,19 @@ from prometheus_harness import (
 )
 
 __all__ = ["start_prometheus"]  # also importable from prometheus_harness
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI's default render and chart caches (``$XDG_CACHE_HOME/gitbot``) in a directory of this
+    session: tests never read what an earlier run left in the user's cache, nor write there."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,3 +74,66 @@ def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def chart_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartWorld]:
+    """The real charts (podinfo, bitnami common/redis/nginx, bjw-s common/app-template) in one
+    HTTP chart server and one OCI registry, for the whole session; ``chart_world.mirrors`` maps
+    their upstream URLs to local ones. Skips (fails under GITBOT_REQUIRE_REGISTRY=1) without
+    docker-registry. Tests share it: publish nothing into it, and clear_requests() before
+    asserting on request logs."""
+    world = start_chart_world(tmp_path_factory.mktemp("chart-world"))
+    yield world
+    world.close()
+
+
+@pytest.fixture
+def chart_world_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ChartWorld]]:
+    """``chart_world_factory(username=None, password=None)``: a chart world of this test's own
+    (under a second to build), to change, break or shut down (e.g. to test an offline cache), with
+    both servers behind those credentials when given; closed when the test ends."""
+    worlds: list[ChartWorld] = []
+
+    def make(**kw: str | None) -> ChartWorld:
+        world = start_chart_world(tmp_path_factory.mktemp("chart-world"), **kw)
+        worlds.append(world)
+        return world
+
+    yield make
+    for world in worlds:
+        world.close()
+
+
+@pytest.fixture
+def chart_repo_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ChartRepoServer]]:
+    """``chart_repo_factory(username=None, password=None)``: an empty, running ChartRepoServer of
+    this test's own, closed when the test ends."""
+    servers: list[ChartRepoServer] = []
+
+    def make(**kw: Any) -> ChartRepoServer:
+        server = ChartRepoServer(tmp_path_factory.mktemp("chart-repo"), **kw)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def oci_registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., OciRegistry]]:
+    """``oci_registry_factory(username=None, password=None)``: an empty, started OciRegistry of
+    this test's own, closed when the test ends. Skips (fails under GITBOT_REQUIRE_REGISTRY=1)
+    without docker-registry."""
+    registries: list[OciRegistry] = []
+
+    def make(**kw: Any) -> OciRegistry:
+        require_registry()
+        registry = OciRegistry(tmp_path_factory.mktemp("oci-registry"), **kw)
+        registries.append(registry)
+        return registry.start()
+
+    yield make
+    for registry in registries:
+        registry.close()
