@@ -10,6 +10,14 @@ characters of a value.
 Repository files are untrusted: ``read_text`` refuses files that are too large, binary or not
 UTF-8, and ``parse_yaml`` refuses nesting deeper than ``MAX_DEPTH`` and alias bombs, each as a
 one-line ``SourceError`` naming the file (and line).
+
+Values are what kubectl reads (sigs.k8s.io/yaml, go-yaml), so every file kubectl applies loads
+here too: a local tag (``!Ref``, ``!reference``) or any other unknown tag gives the plain value
+under it, ``!!binary`` the decoded text, ``!!timestamp`` (and a plain date) the text as written,
+``!!set`` a mapping of nulls, ``!!omap`` / ``!!pairs`` a list of one-key mappings. What ruamel
+would print as a Python warning (an anchor defined twice, which go-yaml accepts, the later
+definition winning) becomes a note (``Skipped``) naming the file and line instead, never text on
+stderr.
 """
 
 from __future__ import annotations
@@ -21,11 +29,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gitbot.errors import SourceError
-from gitbot.model import Embedded, YamlPath
+from gitbot.model import Embedded, Skipped, YamlPath
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -77,6 +88,7 @@ class YamlFile:
     path: str  # repo-relative posix path (or a display name)
     text: str
     documents: tuple[YamlDocument, ...]
+    notes: tuple[Skipped, ...] = ()  # what the file does that kubectl accepts but is worth knowing (an anchor defined twice)
 
 
 DEFAULT_MAX_FILE_BYTES = 10 * 2**20  # .gitbot.yaml limits.max_file_size
@@ -85,28 +97,120 @@ MAX_EXPANDED_NODES = 100_000  # nodes once aliases are expanded (a "billion laug
 ALIAS_EXPANSION = 10  # ... or this many times the nodes written, when that is more
 
 
-def parse_yaml(text: str, name: str) -> tuple[YamlDocument, ...]:
+def parse_yaml(text: str, name: str, notes: list[Skipped] | None = None) -> tuple[YamlDocument, ...]:
     """Parse every document of ``text``. Errors become one-line ``SourceError`` naming ``name:line``,
-    including nesting deeper than ``MAX_DEPTH`` and alias bombs (see ``_check_tree``)."""
+    including nesting deeper than ``MAX_DEPTH`` and alias bombs (see ``_check_tree``). What kubectl
+    accepts but is worth a look (an anchor defined twice) is added to ``notes`` when given."""
     if _depth_bound(text) <= MAX_DEPTH and not text.startswith("\ufeff"):  # libyaml's marks skip a byte-order mark
         try:
-            return _parse(text, YAML(typ="safe"), name)  # libyaml when ruamel.yaml.clib is installed
+            return _parse(text, _yaml(pure=False), name)  # libyaml when ruamel.yaml.clib is installed
         except YAMLError:
-            pass
+            pass  # a syntax error, or an anchor defined twice (libyaml refuses it, go-yaml does not)
     # in Python: its messages say what was found ("but found '}'"), and deep nesting stops at the
     # recursion limit there, where libyaml's C recursion could overflow the process stack
+    yaml = _yaml(pure=True)
     with _yaml_errors(name):
-        return _parse(text, YAML(typ="safe", pure=True), name)
+        docs = _parse(text, yaml, name)
+    _add_notes(yaml, name, notes)
+    return docs
 
 
 def _parse(text: str, composer: YAML, name: str) -> tuple[YamlDocument, ...]:
-    constructor = YAML(typ="safe", pure=True).constructor
+    constructor = _yaml(pure=True).constructor
     docs: list[YamlDocument] = []
     for index, root in enumerate(composer.compose_all(text)):
         _check_tree(root, text, name)
         data = constructor.construct_document(root) if root is not None else None
         docs.append(YamlDocument(index=index, data=data, root=root))
     return tuple(docs)
+
+
+class _KubectlConstructor(SafeConstructor):
+    """ruamel's safe constructor, giving the values kubectl reads: sigs.k8s.io/yaml decodes with
+    go-yaml into JSON-like data, which has no bytes, dates, sets or ordered pairs, and takes a tag it
+    does not know (a local ``!Ref`` ...) as no tag at all. Refusing those files would leave out
+    objects the cluster runs."""
+
+    def construct_untagged(self, node: Node) -> Any:
+        """An unknown tag (a local ``!Ref``, ``!!value`` on ``=``): the value under it, untyped."""
+        if isinstance(node, MappingNode):
+            return self.construct_yaml_map(node)
+        if isinstance(node, SequenceNode):
+            return self.construct_yaml_seq(node)
+        return node.value  # go-yaml resolves only its own tags; the rest stay the text written
+
+    def construct_text_binary(self, node: ScalarNode) -> str:
+        """``!!binary``: go-yaml decodes the base64 into a string (invalid base64 is still refused)."""
+        data: bytes = super().construct_yaml_binary(node)
+        return data.decode("utf-8", errors="replace")
+
+    def construct_text_timestamp(self, node: ScalarNode) -> str:
+        """``!!timestamp`` and plain dates: go-yaml keeps a timestamp's text when decoding into JSON data."""
+        return str(node.value)
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        """A float without a dot in a ``%YAML 1.1`` document (``1e5``): go-yaml reads it, where ruamel
+        would print a ``MantissaNoDotYAML1_1Warning`` on stderr first."""
+        mantissa, exponent, _ = str(node.value).lower().partition("e")
+        if exponent and "." not in mantissa:
+            try:
+                return float(str(node.value))
+            except ValueError:
+                pass
+        value: float = super().construct_yaml_float(node)
+        return value
+
+
+_KubectlConstructor.add_constructor(None, _KubectlConstructor.construct_untagged)
+_KubectlConstructor.add_constructor("tag:yaml.org,2002:binary", _KubectlConstructor.construct_text_binary)
+_KubectlConstructor.add_constructor("tag:yaml.org,2002:timestamp", _KubectlConstructor.construct_text_timestamp)
+_KubectlConstructor.add_constructor("tag:yaml.org,2002:float", _KubectlConstructor.construct_yaml_float)
+_KubectlConstructor.add_constructor("tag:yaml.org,2002:set", SafeConstructor.construct_yaml_map)  # keys with null values
+_KubectlConstructor.add_constructor("tag:yaml.org,2002:omap", SafeConstructor.construct_yaml_seq)  # [{k: v}, ...] as written
+_KubectlConstructor.add_constructor("tag:yaml.org,2002:pairs", SafeConstructor.construct_yaml_seq)
+
+
+class _NotingComposer(Composer):
+    """ruamel's composer, recording an anchor defined twice in a document (go-yaml accepts it, the
+    later definition winning) instead of printing a ``ReusedAnchorWarning`` on stderr."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.warn_double_anchors = False
+        self.reused: list[tuple[str, int, int]] = []  # (anchor, line first defined, line defined again)
+        self._first_line: dict[str, int] = {}
+
+    def compose_document(self) -> Any:
+        self._first_line = {}  # anchors belong to one document
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            if event.anchor is not None:
+                line = event.start_mark.line + 1
+                if event.anchor in self._first_line:
+                    self.reused.append((event.anchor, self._first_line[event.anchor], line))
+                else:
+                    self._first_line[event.anchor] = line
+        return super().compose_node(parent, index)
+
+
+def _yaml(pure: bool) -> YAML:
+    """A safe loader giving kubectl's values; through libyaml unless ``pure``."""
+    yaml = YAML(typ="safe", pure=pure)
+    yaml.Constructor = _KubectlConstructor
+    if pure:
+        yaml.Composer = _NotingComposer
+    return yaml
+
+
+def _add_notes(yaml: YAML, name: str, notes: list[Skipped] | None) -> None:
+    composer = getattr(yaml, "_composer", None)
+    if notes is None or not isinstance(composer, _NotingComposer):
+        return
+    for anchor, first, line in composer.reused:
+        notes.append(Skipped(name, f"anchor &{anchor} is defined again (first at line {first}); the later definition wins", line))
 
 
 def _depth_bound(text: str) -> int:
@@ -168,12 +272,19 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def load_all(text: str, name: str) -> list[Any]:
+def load_all(text: str, name: str, notes: list[Skipped] | None = None) -> list[Any]:
     """The data of every document of ``text``, without positions: for renderer output (kustomize,
-    Helm), which is read, never edited. The same values as ``parse_yaml`` (YAML 1.2, duplicate keys
-    refused), several times faster through libyaml when ruamel.yaml.clib is installed."""
+    Helm), which is read, never edited. The same values and ``notes`` as ``parse_yaml`` (YAML 1.2,
+    duplicate keys refused), several times faster through libyaml when ruamel.yaml.clib is installed."""
+    if _depth_bound(text) <= MAX_DEPTH:
+        try:
+            return list(_yaml(pure=False).load_all(text))
+        except YAMLError:
+            pass  # as in parse_yaml: the Python path says what is wrong, or takes an anchor defined twice
+    yaml = _yaml(pure=True)
     with _yaml_errors(name):
-        docs = list(YAML(typ="safe", pure=_depth_bound(text) > MAX_DEPTH).load_all(text))
+        docs = list(yaml.load_all(text))
+    _add_notes(yaml, name, notes)
     return docs
 
 
@@ -244,7 +355,9 @@ def split_embedded(path: YamlPath) -> tuple[YamlPath, Embedded, YamlPath] | None
 def load_yaml_file(path: Path, name: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> YamlFile:
     """Read and parse a file, keeping its text byte-for-byte (line ends included)."""
     text = read_text(path, name, max_bytes)
-    return YamlFile(path=name, text=text, documents=parse_yaml(text, name))
+    notes: list[Skipped] = []
+    documents = parse_yaml(text, name, notes)
+    return YamlFile(path=name, text=text, documents=documents, notes=tuple(notes))
 
 
 _UTF16_32_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}

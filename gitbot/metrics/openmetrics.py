@@ -11,6 +11,10 @@ timestamps a thousand times too large, and no guess is made. Exemplars are ignor
 ``# HELP`` and ``# UNIT`` lines are checked for shape but not kept. Label sets are kept as written
 (an empty label value stays a label).
 
+A file that is plainly something else (a saved Prometheus API JSON answer, an HTML page, zstd or
+another compression, a ``.gz`` name on something else) is refused before the first line, saying what
+it is (:func:`sniff`): its sample lines would only give "bad metric name".
+
 Writing (:func:`write_openmetrics`) emits families in the given order, each family's samples
 contiguous, in a form Prometheus' OpenMetrics parser accepts. Numbers are written exactly, so
 reading a written file gives back identical arrays.
@@ -120,6 +124,10 @@ def read_series(path: Path, names: Iterable[str] | None = None) -> dict[str, lis
     Series come in the order first seen, each sorted by time (of equal timestamps the last read
     wins). Lines of samples not asked for are checked only for their name and label-set shape.
     """
+    sniffed = sniff(path)
+    if sniffed.problem is not None:
+        raise OpenMetricsError(sniffed.problem if sniffed.gzipped or path.suffix != ".gz"
+                               else f"not gzip (it {sniffed.looks}); {sniffed.problem}", path)
     wanted = None if names is None else frozenset(names)
     by_prefix: dict[str, _Builder | None] = {}  # "name{raw labels}" as written -> its series
     by_key: dict[_Key, _Builder] = {}
@@ -176,9 +184,67 @@ def read_series(path: Path, names: Iterable[str] | None = None) -> dict[str, lis
     return result
 
 
+@dataclass(frozen=True)
+class Sniffed:
+    """What a metrics file's first bytes look like, before reading it line by line."""
+
+    gzipped: bool
+    looks: str  # "starts like JSON", "is empty" ...: for a message
+    problem: str | None  # why it is not OpenMetrics text (the sample lines would only say "bad metric name")
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+_SNIFF_BYTES = 4096
+_OTHER_COMPRESSION = ((re.compile(rb"\x28\xb5\x2f\xfd"), "zstd"), (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2"),
+                      (re.compile(rb"\xfd7zXZ\x00"), "xz"), (re.compile(rb"\x04\x22\x4d\x18"), "lz4"), (re.compile(rb"PK\x03\x04"), "zip"))
+_SAMPLE_LINE = re.compile(rb"[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?[ \t]+\S+([ \t]+\S+)?[ \t]*\r?")  # name{labels} value [timestamp]
+_JSON = re.compile(rb'\s*(\[|\{\s*("(?:[^"\\]|\\.)*"\s*:|\}))')  # a quoted metric name reads {"name", ...} or {"name"}
+_API_STATUS = re.compile(rb'\s*\{\s*"status"\s*:')  # Prometheus writes {"status":"success","data":{"resultType":...
+_RESULT_TYPE = re.compile(rb'"resultType"\s*:\s*"(\w+)"')
+_MARKUP = re.compile(rb"\s*<(!doctype|html|head|body|\?xml)", re.IGNORECASE)
+_SNAPSHOT_HINT = "`gitbot snapshot` records one from Prometheus (or read the server itself with --prometheus-url)"
+
+
+def sniff(path: Path) -> Sniffed:
+    """Look at the first bytes of ``path`` (of its content when gzipped): a saved Prometheus API
+    answer, an HTML page or another compression is named as such, not reported as a bad sample line."""
+    with open(path, "rb") as raw:
+        head = raw.read(_SNIFF_BYTES)
+    gzipped = head.startswith(GZIP_MAGIC)
+    if gzipped:
+        try:
+            with gzip.open(path, "rb") as stream:
+                head = stream.read(_SNIFF_BYTES)
+        except (OSError, EOFError, zlib.error):
+            return Sniffed(True, "is corrupt gzip", None)  # the line reader says where
+    looks, problem = _looks_like(head)
+    return Sniffed(gzipped, looks, problem)
+
+
+def _looks_like(head: bytes) -> tuple[str, str | None]:
+    for magic, name in _OTHER_COMPRESSION:
+        if magic.match(head):
+            what = "a zip archive" if name == "zip" else f"{name}-compressed"
+            return f"starts like {name} data", f"{what}; a metrics file is OpenMetrics text, plain or gzip"
+    if not head.strip():
+        return "is empty", None
+    if _JSON.match(head):
+        result_type = _RESULT_TYPE.search(head)
+        if result_type is not None or _API_STATUS.match(head):
+            kind = f" (resultType {result_type.group(1).decode()})" if result_type is not None else ""
+            return "starts like JSON", f"a Prometheus API JSON answer{kind}, not an OpenMetrics snapshot; {_SNAPSHOT_HINT}"
+        return "starts like JSON", f"JSON, not an OpenMetrics snapshot (lines of name{{labels}} value timestamp); {_SNAPSHOT_HINT}"
+    if _MARKUP.match(head):
+        return "starts like HTML", "an HTML page (a login or error page saved instead?), not an OpenMetrics snapshot"
+    if b"\x00" in head:
+        return "starts like binary data", "binary data, not OpenMetrics text"
+    first = head.lstrip().split(b"\n", 1)[0]
+    return ("starts like OpenMetrics text" if first.startswith(b"#") or _SAMPLE_LINE.fullmatch(first) else "starts like plain text"), None
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
+        gzipped = raw.read(2) == GZIP_MAGIC
     lineno = 0
     rest = b""
     with gzip.open(path, "rb") if gzipped else open(path, "rb") as stream:
