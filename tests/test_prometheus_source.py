@@ -61,6 +61,10 @@ def test_server_plan_equals_the_plan_from_the_backfilled_file(server_plan, file_
     assert server_plan["usage_source"]["source"].startswith("prometheus http://127.0.0.1:")
     assert without_source(server_plan) == without_source(file_plan)
     assert server_plan["summary"]["by_status"] == {"change": 15, "unchanged": 0, "comment-only": 0, "skipped": 2}
+    # kube-system is not planned: its pod is known from the owner tables of the other namespaces
+    assert [h["text"] for h in server_plan["usage_source"]["unmatched"]] == [
+        "kube-system: 1 pod (Deployment coredns); no workload of this repository is in that namespace"
+    ]
 
 
 def test_mesh_traffic_from_the_server_gives_the_co_location_suggestions(server_plan):
@@ -97,10 +101,16 @@ def test_requests_are_batched_per_namespace_chunk(demo_prometheus, fault_proxy):
     plan_json("--prometheus-url", proxy.url, "--at", str(END))
     queries = proxy.queries()
     # one count, then 5 range + 4 instant queries for the single chunk of 5 namespaces, then 5 join
-    # tables and 3 mesh-traffic sums
-    assert len(queries) == 18
+    # tables, the owner tables of every other namespace (one query) and 3 mesh-traffic sums
+    assert len(queries) == 19
     assert [r.path for r in proxy.requests].count("/api/v1/query_range") == 5
     assert queries[0].startswith("count by (namespace) (max_over_time(container_memory_working_set_bytes{")
+    planned = 'namespace!~"search-prod|search-staging|shop|shop-prod|shop-staging"'
+    assert queries[15] == (
+        f"group by (namespace, pod, owner_kind, owner_name, owner_is_controller) (max_over_time(kube_pod_owner{{{planned}}}[1209600s]))"
+        f" or group by (namespace, replicaset, owner_kind, owner_name, owner_is_controller) (max_over_time(kube_replicaset_owner{{{planned}}}[1209600s]))"
+        f" or group by (namespace, job_name, owner_kind, owner_name, owner_is_controller) (max_over_time(kube_job_owner{{{planned}}}[1209600s]))"
+    )
     assert queries[-3:] == [
         f"sum by (reporter, source_workload_namespace, source_workload, destination_workload_namespace, destination_workload) "
         f"(increase({name}[1209600s]))"
@@ -138,7 +148,7 @@ def test_request_count_does_not_grow_with_containers(fleet_prometheus):
         counts[prefix] = source.client.requests
         sizes[prefix] = len(data.containers)
     assert sizes == {"small": 10, "big": 1000}
-    assert counts == {"small": 17, "big": 17}  # no OOM kill in either: no query for the limits in force at one
+    assert counts == {"small": 18, "big": 18}  # no OOM kill in either: no query for the limits in force at one
     print(f"\nrequests 10 vs 1,000 containers: {counts}; seconds: {seconds}")
 
 
@@ -147,7 +157,8 @@ def test_chunks_split_under_a_small_points_budget(fleet_prometheus):
     query = UsageQuery(history_seconds=12 * 3600, step_seconds=300, end=float(END), namespaces=frozenset({"big-0", "big-1"}))
     data = source.fetch(query)
     assert len(data.containers) == 1000
-    assert source.client.requests == 1 + 2 * 8 + 5 + 3  # 500 series per namespace: one chunk each (no OOM kills); 3 mesh sums
+    # 500 series per namespace: one chunk each (no OOM kills); 5 join tables, 1 for the other namespaces' owners, 3 mesh sums
+    assert source.client.requests == 1 + 2 * 8 + 5 + 1 + 3
 
 
 def test_sample_limit_splits_chunks_and_reports_what_still_fails(prometheus_factory):
@@ -190,7 +201,7 @@ def test_transient_503s_are_retried(demo_prometheus, fault_proxy, server_plan):
     proxy.set_fault(status(503, times=2))
     doc = plan_json("--prometheus-url", proxy.url, "--at", str(END))
     assert without_source(doc) == without_source(server_plan)
-    assert len(proxy.requests) == 18 + 2
+    assert len(proxy.requests) == 19 + 2
 
 
 def test_timeout_and_dropped_connections_are_exit_4(demo_prometheus, fault_proxy):
@@ -289,3 +300,6 @@ def test_a_shard_asks_the_server_only_for_its_namespaces(demo_prometheus, fault_
     assert queries[0] == ('count by (namespace) (max_over_time(container_memory_working_set_bytes'
                           '{container!="",container!="POD",namespace=~"shop-prod"}[1209600s]))')
     assert all('namespace=~"shop-prod"' in q for q in queries[1:10])
+    # outside them, only the owner tables (the unmatched pods: the other shards' are claimed), in one query
+    assert [q.split(" (", 1)[0] for q in queries if 'namespace!~"shop-prod"' in q] == ["group by"]
+    assert doc["usage_source"]["unmatched_pods"] == 1  # kube-system's coredns, as in the whole plan

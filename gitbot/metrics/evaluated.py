@@ -15,7 +15,10 @@ CPU rate window, ``S`` the step, ``H`` the history, ``C`` the container selector
     periods         sum by (namespace, pod, container) (increase(container_cpu_cfs_periods_total C [H]))
     requests/limits max by (namespace, pod, container, resource) (max_over_time(kube_pod_container_resource_<x>{resource=~"cpu|memory"}[H]))
     owner rows      the label sets of kube_pod_owner / kube_replicaset_owner / kube_job_owner /
-                    kube_pod_info / kube_node_labels seen in the window: max_over_time(<metric>[H])
+                    kube_pod_info / kube_node_labels seen in the window: max_over_time(<metric>[H]);
+                    the three owner tables for every namespace (the unmatched pods' hints), the
+                    other namespaces as group by (namespace, <object>, owner_kind, owner_name,
+                    owner_is_controller) (max_over_time(<metric>[H]))
     traffic         sum by (reporter, source_workload_namespace, source_workload,
                             destination_workload_namespace, destination_workload) (increase(<m>[H]))
                     for m in istio_requests_total, istio_request_bytes_sum, istio_response_bytes_sum;
@@ -70,6 +73,7 @@ class Evaluated:
     warnings: tuple[str, ...] = ()
     failed_namespaces: Mapping[str, str] = field(default_factory=dict)
     traffic: Sequence[tuple[str, Labels, float]] = ()  # (mesh metric, MESH_LABELS, increase over the window)
+    usage_elsewhere: frozenset[PodKey] = frozenset()  # pods with usage samples outside the namespaces asked (a snapshot's)
 
 
 def observed_value(resource: str, value: float) -> int:
@@ -121,6 +125,7 @@ def assemble(ev: Evaluated, source: str) -> UsageData:
         warnings=tuple(warnings),
         failed_namespaces=dict(ev.failed_namespaces),
         traffic=_traffic(ev.traffic),
+        usage_elsewhere=ev.usage_elsewhere,
     )
 
 

@@ -11,7 +11,10 @@ does not grow with the number of containers:
    CFS periods, observed requests and limits), all aggregated on the server
    ``by (namespace, pod, container)`` (``gitbot.metrics.evaluated`` lists the expressions);
 4. five instant queries for the join tables (pod owners, ReplicaSet owners, Job owners, pod info,
-   node labels);
+   node labels), and one more for the three owner tables of every other namespace, summed up with
+   ``group by`` (one row per pod, ReplicaSet or Job, not per container): the pods no workload of the
+   repository claims, and why (``gitbot.metrics.unmatched``), without a usage query outside the
+   namespaces planned;
 5. three instant queries for service-mesh traffic between workloads (Istio requests, request and
    response bytes), summed over the window per pair; a server that refuses them for its sample
    limit costs only the co-location suggestions (a warning), not the plan.
@@ -54,6 +57,8 @@ from gitbot.metrics.source import (
     MESH_LABELS,
     MESH_METRICS,
     NODE_LABELS,
+    OWNER_LABELS,
+    OWNER_OBJECT_LABELS,
     POD_INFO,
     POD_OWNER,
     REPLICASET_OWNER,
@@ -233,8 +238,15 @@ class PrometheusSource:
         namespaces = sorted(counts)
         rows = {name: self._rows(name, namespaces, end, history) for name in (POD_OWNER, REPLICASET_OWNER, JOB_OWNER, POD_INFO)}
         node_rows = self._rows(NODE_LABELS, None, end, history)
+        owner_warnings: list[str] = []
+        try:
+            elsewhere = self._owners_elsewhere(namespaces, end - history, end)
+        except TooManySamples as exc:
+            elsewhere, owner_warnings = {}, [f"the pods of the other namespaces are left out of the unmatched pods: {exc}"]
+        for name, found in elsewhere.items():
+            rows[name] = rows[name] + found
         traffic, traffic_warnings = self._traffic(query.namespaces, end, history)
-        warnings = [f"prometheus: {w}" for w in dict.fromkeys(self.client.warnings)] + traffic_warnings
+        warnings = [f"prometheus: {w}" for w in dict.fromkeys(self.client.warnings)] + owner_warnings + traffic_warnings
         warnings += [f"no usage for namespace {ns}: {why}" for ns, why in failed.items()]
         evaluated = Evaluated(
             grid=grid,
@@ -342,13 +354,40 @@ class PrometheusSource:
         result = self._whole(f"max_over_time({sel.range(history)})", end)
         return [dict(item.get("metric", {})) for item in result]
 
+    def _owners_elsewhere(self, covered: Sequence[str], start: float, end: float) -> dict[str, list[Labels]]:
+        """The owner tables (pod, ReplicaSet, Job) of every namespace but ``covered`` seen in (start, end],
+        in one instant query: the pods the repository does not claim, and their owners, for the hints.
+
+        Over the server's sample limit the window is halved (the label sets seen in the halves are
+        those seen in the whole); TooManySamples when even 10 minutes are too many."""
+        found: dict[str, dict[tuple[tuple[str, str], ...], Labels]] = {name: {} for name in OWNER_OBJECT_LABELS}
+        for labels in self._owner_rows(covered, start, end):
+            for name, object_label in OWNER_OBJECT_LABELS.items():
+                if labels.get(object_label):
+                    found[name][tuple(sorted(labels.items()))] = labels
+                    break
+        return {name: list(rows.values()) for name, rows in found.items()}
+
+    def _owner_rows(self, covered: Sequence[str], start: float, end: float) -> list[Labels]:
+        try:
+            result = self.client.instant(_owners_query(covered, math.ceil(end - start)), end)
+        except TooManySamples:
+            if end - start <= 600:
+                raise
+            mid = (start + end) / 2
+            return self._owner_rows(covered, start, mid) + self._owner_rows(covered, mid, end)
+        return [dict(item.get("metric", {})) for item in result]
+
     # -- snapshot ------------------------------------------------------------------------------------
 
-    def fetch_raw(self, namespaces: frozenset[str] | None, start: float, end: float) -> dict[str, list[Series]]:
+    def fetch_raw(self, namespaces: frozenset[str] | None, start: float, end: float, window_start: float | None = None) -> dict[str, list[Series]]:
         """Raw samples in (start, end] of every series a plan reads, for ``gitbot snapshot``.
 
         Namespaces are chunked by their raw sample count (measured with one ``count_over_time``
-        query), and a namespace too big for one request is fetched in time slices.
+        query), and a namespace too big for one request is fetched in time slices. The owner tables
+        of the other namespaces are what a plan asks of them (``_owners_elsewhere`` over the plan's
+        window, (window_start, end]): each label set becomes one sample at ``end``, so a plan of the
+        file finds the same unmatched pods as a plan of the server, for a few bytes a pod.
         """
         length = int(math.ceil(end - start))
         sel = _containers(Selector(MEMORY_WORKING_SET), namespaces)
@@ -367,6 +406,13 @@ class PrometheusSource:
         nodes = {labels.get("node") for labels in _label_sets(collected.get(POD_INFO, {}))} - {None, ""}
         if nodes:
             self._raw(NODE_LABELS, str(Selector(NODE_LABELS).where("node", "in", sorted(nodes))), start, end, length, collected)
+        try:
+            elsewhere = self._owners_elsewhere(sorted(samples), start if window_start is None else window_start, end)
+        except TooManySamples as exc:
+            raise SourceUnavailable(f"prometheus {self.client.display_url}: the owner tables exceed the server's sample limit even for 10 minutes ({exc})") from None
+        for name, found in elsewhere.items():
+            for labels in found:
+                collected.setdefault(name, {})[tuple(sorted(labels.items()))] = [(end, 1.0)]
         for name in MESH_METRICS:  # pairs with either end in the namespaces (a pair in both is deduplicated below)
             sides = ("source_workload_namespace", "destination_workload_namespace") if namespaces is not None else ("",)
             for side in sides:
@@ -442,6 +488,17 @@ class _Tables:
             value = _number(item["value"][1])
             if resource in ("cpu", "memory") and math.isfinite(value):
                 self.observed.setdefault(_key(item["metric"]), {})[Field.of(Resource(resource), bound)] = observed_value(resource, value)
+
+
+def _owners_query(covered: Sequence[str], seconds: int) -> str:
+    """``group by (namespace, <object>, owner_kind, owner_name, owner_is_controller) (max_over_time(<owner
+    table>{namespace!~covered}[seconds]))`` for the three owner tables, joined with ``or`` (their label
+    sets never match: each has its own object label), so one request answers all three."""
+    parts = []
+    for name, object_label in OWNER_OBJECT_LABELS.items():
+        sel = Selector(name) if not covered else Selector(name).where("namespace", "not_in", covered)
+        parts.append(f"group {by(('namespace', object_label, *OWNER_LABELS))} (max_over_time({sel.range(seconds)}))")
+    return " or ".join(parts)
 
 
 def _containers(sel: Selector, namespaces: Iterable[str] | None) -> Selector:

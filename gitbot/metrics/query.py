@@ -14,7 +14,7 @@ from typing import Iterable
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
-_OPS = {"eq": "=", "ne": "!=", "in": "=~", "re": "=~", "not_re": "!~"}
+_OPS = {"eq": "=", "ne": "!=", "in": "=~", "not_in": "!~", "re": "=~", "not_re": "!~"}
 
 
 def quote(value: str) -> str:
@@ -42,12 +42,12 @@ class Selector:
             raise ValueError(f"not a metric name: {self.metric!r}")
 
     def where(self, label: str, op: str, value: str | Iterable[str]) -> Selector:
-        """``op``: eq, ne, re (value is a pattern), not_re, in (value is a list of literal values)."""
+        """``op``: eq, ne, re (value is a pattern), not_re, in and not_in (value is a list of literal values)."""
         if not _LABEL_NAME.fullmatch(label):
             raise ValueError(f"not a label name: {label!r}")
-        if op == "in":
+        if op in ("in", "not_in"):
             if isinstance(value, str):
-                raise TypeError("'in' takes a list of values")
+                raise TypeError(f"{op!r} takes a list of values")
             text = "|".join(regex_literal(v) for v in sorted(set(value)))
         elif isinstance(value, str):
             text = value

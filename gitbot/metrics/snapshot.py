@@ -6,6 +6,10 @@ writes one; so can any exporter), so it can equally be backfilled into Prometheu
 Prometheus' own semantics (``gitbot.metrics.promql``), giving exactly the tables the Prometheus
 source gets from the server (``gitbot.metrics.evaluated`` lists the expressions).
 
+Usage is evaluated for the namespaces asked only; the owner tables are read for every namespace,
+and every pod the file holds counts among the unmatched pods when no workload claims it
+(``gitbot.metrics.usage``), since the file already holds whatever it holds.
+
 The window ends at ``--at`` when given, else where the snapshot says it was recorded
 (``gitbot_snapshot_info``), else at the last sample rounded up to the step, so a snapshot replays the
 same plan whenever it is run.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -23,7 +28,7 @@ import numpy as np
 from gitbot.errors import InputError
 from gitbot.metrics import promql
 from gitbot.metrics.evaluated import OOM_LIMIT_LOOKBACK_SECONDS, Evaluated, Key, Labels, assemble, observed_value
-from gitbot.metrics.openmetrics import OpenMetricsError, Series, read_series
+from gitbot.metrics.openmetrics import OpenMetricsError, Series, read_series, sniff
 from gitbot.metrics.source import (
     ALL_METRICS,
     CFS_PERIODS,
@@ -37,6 +42,7 @@ from gitbot.metrics.source import (
     MESH_LABELS,
     MESH_METRICS,
     NODE_LABELS,
+    OWNER_OBJECT_LABELS,
     POD_INFO,
     POD_OWNER,
     REPLICASET_OWNER,
@@ -45,7 +51,7 @@ from gitbot.metrics.source import (
     SNAPSHOT_INFO,
     UsageQuery,
 )
-from gitbot.metrics.usage import UsageData
+from gitbot.metrics.usage import PodKey, UsageData
 from gitbot.model import Bound, Field, Resource
 
 
@@ -60,12 +66,29 @@ class SnapshotSource:
         if not self.path.is_file():
             raise InputError(f"metrics file {self.path}: no such file")
         try:
+            misnamed = self._not_gzip()
             series = read_series(self.path, (*ALL_METRICS, SNAPSHOT_INFO))
         except OpenMetricsError as exc:
-            raise InputError(f"metrics file {exc}") from None
+            raise InputError(f"metrics file {exc}" + (f" ({misnamed})" if misnamed else "")) from None
         except OSError as exc:
             raise InputError(f"metrics file {self.path}: cannot read: {exc}") from None
-        return assemble(evaluate(series, query, self.describe()), self.describe())
+        try:
+            data = assemble(evaluate(series, query, self.describe()), self.describe())
+        except InputError as exc:
+            if misnamed is None:
+                raise
+            raise InputError(f"{exc} ({misnamed})") from None
+        return replace(data, warnings=(*data.warnings, misnamed)) if misnamed else data
+
+    def _not_gzip(self) -> str | None:
+        """For a ``.gz`` file that is plain text: that it was read as such, since its name says otherwise
+        (a file that is neither is refused by ``read_series``, saying what it is)."""
+        if self.path.suffix != ".gz":
+            return None
+        sniffed = sniff(self.path)
+        if sniffed.gzipped or sniffed.problem is not None:
+            return None
+        return f"{self.path} is not gzip (it {sniffed.looks}); read as plain OpenMetrics text"
 
 
 def window_end(series: Mapping[str, list[Series]], query: UsageQuery, source: str) -> float:
@@ -116,7 +139,8 @@ def evaluate(series: Mapping[str, list[Series]], query: UsageQuery, source: str)
         return bool(((s.timestamps > start) & (s.timestamps <= end)).any())
 
     def rows(name: str) -> list[Labels]:
-        return [dict(s.labels) for s in series.get(name, []) if in_window(s) and (name == NODE_LABELS or wanted(s))]
+        everywhere = name == NODE_LABELS or name in OWNER_OBJECT_LABELS  # owners: for the unmatched pods of every namespace
+        return [dict(s.labels) for s in series.get(name, []) if in_window(s) and (everywhere or wanted(s))]
 
     return Evaluated(
         grid=grid,
@@ -135,7 +159,20 @@ def evaluate(series: Mapping[str, list[Series]], query: UsageQuery, source: str)
         pod_info=rows(POD_INFO),
         node_labels=rows(NODE_LABELS),
         traffic=_traffic(series, query, end),
+        usage_elsewhere=_usage_elsewhere(series, wanted, in_window),
     )
+
+
+def _usage_elsewhere(series: Mapping[str, list[Series]], wanted: Callable[[Series], bool], in_window: Callable[[Series], bool]) -> frozenset[PodKey]:
+    """The pods with CPU or memory samples in the window outside the namespaces asked: not evaluated
+    (no plan needs their usage), only counted among the unmatched pods, since the file holds them."""
+    pods: set[PodKey] = set()
+    for name in (CPU_USAGE, MEMORY_WORKING_SET):
+        for s in series.get(name, []):
+            key = None if wanted(s) else _container_key(s)
+            if key is not None and in_window(s):
+                pods.add((key[0], key[1]))
+    return frozenset(pods)
 
 
 def _traffic(series: Mapping[str, list[Series]], query: UsageQuery, end: float) -> list[tuple[str, Labels, float]]:

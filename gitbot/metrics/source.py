@@ -38,6 +38,9 @@ LOOKBACK_SECONDS = 300  # Prometheus' default --query.lookback-delta, for instan
 CADVISOR_METRICS = (CPU_USAGE, MEMORY_WORKING_SET, CFS_THROTTLED, CFS_PERIODS)
 KSM_METRICS = (POD_OWNER, REPLICASET_OWNER, JOB_OWNER, POD_INFO, NODE_LABELS, RESTARTS, LAST_TERMINATED, REQUESTS, LIMITS)
 MESH_METRICS = (MESH_REQUESTS, MESH_REQUEST_BYTES, MESH_RESPONSE_BYTES)
+# the owner tables, read for every namespace (unmatched pods), and the label naming each one's object
+OWNER_OBJECT_LABELS = {POD_OWNER: "pod", REPLICASET_OWNER: "replicaset", JOB_OWNER: "job_name"}
+OWNER_LABELS = ("owner_kind", "owner_name", "owner_is_controller")
 ALL_METRICS = CADVISOR_METRICS + KSM_METRICS + MESH_METRICS
 # one row per pair of workloads and reporting proxy (each request is reported by both ends)
 MESH_LABELS = ("reporter", "source_workload_namespace", "source_workload", "destination_workload_namespace", "destination_workload")

@@ -7,9 +7,14 @@ joins and pools them into a ``UsageProfile`` per workload container, so every so
 same profiles for the same data.
 
 Join path (kube-state-metrics): pod -> ``kube_pod_owner`` -> ReplicaSet -> ``kube_replicaset_owner``
--> Deployment; Job -> ``kube_job_owner`` -> CronJob; StatefulSet and DaemonSet directly; no owner
+-> Deployment; Job -> ``kube_job_owner`` -> CronJob; a Job named a ``generateName`` prefix plus five
+characters -> the Job workload of that prefix; StatefulSet and DaemonSet directly; no owner
 -> the Pod itself. Pods the owner metrics do not cover are matched by name against the workloads in
 the manifests (``web-7d9f8c6b5-x2k4q`` -> Deployment ``web``), and the profile says so.
+
+Every other pod the source saw, in any namespace (the owner tables cover the whole cluster, not only
+the namespaces planned), is an ``UnmatchedPod`` with its resolved owner: the raw material of the
+hints in ``gitbot.metrics.unmatched`` when the repository and the cluster differ.
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ class UsageData:
     warnings: tuple[str, ...] = ()
     failed_namespaces: Mapping[str, str] = field(default_factory=dict)  # namespace -> why it has no usage
     traffic: tuple[Traffic, ...] = ()  # empty without mesh metrics
+    # pods with usage samples in namespaces the query did not ask for: a snapshot holds whatever it
+    # holds, and they still count as unmatched (a server is asked only for their owner series)
+    usage_elsewhere: frozenset[PodKey] = frozenset()
 
     @property
     def window_start(self) -> float:
@@ -189,11 +197,26 @@ class UsageProfile:
         return max(float(np.nanmax(row)) for row in self.memory_rows if not np.isnan(row).all()) if self.memory_samples else None
 
 
+@dataclass(frozen=True)
+class UnmatchedPod:
+    """A pod the usage source saw (usage samples or a ``kube_pod_owner`` series, any namespace) that
+    no workload of the repository claims: the repository and the cluster differ there."""
+
+    namespace: str
+    pod: str
+    owner: tuple[str, str] | None  # resolved controller (kind, name), e.g. ("Deployment", "web"); None: no owner series
+
+
 @dataclass(frozen=True, eq=False)
 class Profiles:
     by_container: Mapping[ContainerKey, UsageProfile]
     data: UsageData
-    unmatched_pods: tuple[PodKey, ...]  # pods with usage that no workload in the repo claims
+    unmatched: tuple[UnmatchedPod, ...]  # sorted by (namespace, pod)
+
+    @property
+    def unmatched_pods(self) -> tuple[PodKey, ...]:
+        """(namespace, pod) of every pod no workload in the repository claims, in all namespaces."""
+        return tuple((u.namespace, u.pod) for u in self.unmatched)
 
     def get(self, workload: WorkloadId, container: str) -> UsageProfile | None:
         return self.by_container.get((workload, container))
@@ -220,30 +243,62 @@ def _read_only(row: np.ndarray) -> np.ndarray:
     return view
 
 
-def build_profiles(workloads: Iterable[Workload], data: UsageData) -> Profiles:
-    known = {w.id for w in workloads}
-    by_namespace: dict[str, list[WorkloadId]] = {}
-    for wid in sorted(known, key=str):
-        by_namespace.setdefault(wid.namespace, []).append(wid)
+def build_profiles(workloads: Iterable[Workload], data: UsageData, repository: Iterable[Workload] | None = None) -> Profiles:
+    """Join each pod container to the workload that claims it and pool them into profiles.
 
+    ``repository``: every workload of the repository, when ``workloads`` is a part of it (a shard):
+    a pod of another part is not "unmatched", only not planned here. Default: ``workloads``.
+    """
+    claims = _Claims(workloads, data)
     groups: dict[ContainerKey, list[PodContainerUsage]] = {}
     joined_by: dict[ContainerKey, str] = {}
-    unmatched: set[PodKey] = set()
     for usage in data.containers:
-        owner = _owner(data, usage.namespace, usage.pod)
-        how = "owner"
-        if owner is None or owner not in known:
-            guess = _guess_owner(usage.pod, by_namespace.get(usage.namespace, []))
-            if guess is None:
-                unmatched.add((usage.namespace, usage.pod))
-                continue
-            owner, how = guess, "name"
+        claimed = claims.claim(usage.namespace, usage.pod)
+        if claimed is None:
+            continue
+        owner, how = claimed
         key = (owner, usage.container)
         groups.setdefault(key, []).append(usage)
         if how == "name" or key not in joined_by:
             joined_by[key] = how
     profiles = {key: _pool(key, items, data, joined_by[key]) for key, items in groups.items()}
-    return Profiles(profiles, data, tuple(sorted(unmatched)))
+    everyone = claims if repository is None else _Claims(repository, data)
+    return Profiles(profiles, data, _unmatched(everyone, data))
+
+
+class _Claims:
+    """Which workload of a set claims a pod: its owner chain, a generateName Job's prefix, else its
+    name (flagged "name": it can be wrong)."""
+
+    def __init__(self, workloads: Iterable[Workload], data: UsageData) -> None:
+        workloads = tuple(workloads)
+        self.data = data
+        self.known = {w.id for w in workloads}
+        self.generated = {w.id for w in workloads if w.generate_name}
+        self.by_namespace: dict[str, list[WorkloadId]] = {}
+        for wid in sorted(self.known, key=str):
+            self.by_namespace.setdefault(wid.namespace, []).append(wid)
+
+    def claim(self, namespace: str, pod: str) -> tuple[WorkloadId, str] | None:
+        owner = _owner(self.data, namespace, pod)
+        if owner is not None and owner not in self.known and owner.kind == "Job":
+            owner = _generated_job(owner, self.generated) or owner
+        if owner is not None and owner in self.known:
+            return owner, "owner"
+        guess = _guess_owner(pod, self.by_namespace.get(namespace, []), self.generated)
+        return None if guess is None else (guess, "name")
+
+
+def _unmatched(claims: _Claims, data: UsageData) -> tuple[UnmatchedPod, ...]:
+    """Every pod with usage or an owner series, in any namespace, that no workload claims, with the
+    controller its owner chain resolves to (for the hints: a namespace that differs, a missing app)."""
+    pods = {(u.namespace, u.pod) for u in data.containers} | set(data.pod_owners) | set(data.usage_elsewhere)
+    out = []
+    for namespace, pod in sorted(pods):
+        if claims.claim(namespace, pod) is None:
+            owner = _owner(data, namespace, pod)
+            out.append(UnmatchedPod(namespace, pod, None if owner is None else (owner.kind, owner.name)))
+    return tuple(out)
 
 
 def _owner(data: UsageData, namespace: str, pod: str) -> WorkloadId | None:
@@ -276,11 +331,30 @@ _POD_SUFFIX = {
 }
 
 
-def _guess_owner(pod: str, candidates: list[WorkloadId]) -> WorkloadId | None:
+# what the API server appends to a generateName (five of "bcdfghjklmnpqrstvwxz2456789"), and a
+# generated Job's pod name after the prefix: the Job's five characters, then the pod's
+_GENERATED = re.compile(r"[a-z0-9]{5}")
+_GENERATED_JOB_POD = re.compile(r"[a-z0-9]{5}-[a-z0-9]{5}")
+
+
+def _generated_job(job: WorkloadId, generated: set[WorkloadId]) -> WorkloadId | None:
+    """The generateName Job workload that ``job`` (a Job the cluster ran) was created from: its
+    name is the prefix plus five characters; the longest prefix wins."""
+    best: WorkloadId | None = None
+    for wid in generated:
+        if (wid.namespace == job.namespace and wid.kind == "Job" and job.name.startswith(wid.name)
+                and _GENERATED.fullmatch(job.name[len(wid.name):]) and (best is None or len(wid.name) > len(best.name))):
+            best = wid
+    return best
+
+
+def _guess_owner(pod: str, candidates: list[WorkloadId], generated: set[WorkloadId]) -> WorkloadId | None:
     """The workload whose name plus its controller's pod suffix gives ``pod``; the longest name wins."""
     best: WorkloadId | None = None
     for wid in candidates:
-        if wid.kind == "Pod":
+        if wid in generated:
+            matched = pod.startswith(wid.name) and _GENERATED_JOB_POD.fullmatch(pod[len(wid.name):]) is not None
+        elif wid.kind == "Pod":
             matched = pod == wid.name
         else:
             suffix = _POD_SUFFIX.get(wid.kind)
