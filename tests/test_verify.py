@@ -90,8 +90,9 @@ def test_overlay_patch_fields_map_to_the_patch_file():
         "memory_limit_bytes": ("patch", patch, "spec.template.spec.containers[0].resources.limits.memory", 17),
     }
     edit = next(e["diff"] for e in doc["edits"] if e["file"] == patch)
+    # the envoy sidecar, which production sizes apart from staging, joins the api in the same patch
     assert edit == (
-        f"--- a/{patch}\n+++ b/{patch}\n@@ -10,8 +10,8 @@\n"
+        f"--- a/{patch}\n+++ b/{patch}\n@@ -10,8 +10,15 @@\n"
         "         - name: api\n"
         "           resources:\n"
         "             requests:\n"
@@ -104,6 +105,13 @@ def test_overlay_patch_fields_map_to_the_patch_file():
         "-              memory: 2Gi\n"
         '+              cpu: "1250m"\n'
         "+              memory: 1Gi\n"
+        "+        - name: envoy\n"
+        "+          resources:\n"
+        "+            requests:\n"
+        "+              cpu: 75m\n"
+        "+              memory: 92Mi\n"
+        "+            limits:\n"
+        "+              memory: 128Mi\n"
     )
 
 
@@ -152,15 +160,24 @@ def test_a_shared_base_needing_different_values_gets_overlay_patches(tmp_path):
         "platform/checkout/overlays/production": "change", "platform/checkout/overlays/staging": "change",
     }
     staging = "platform/checkout/overlays/staging"
+    # the api, by name only, stays first: a strategic-merge patch puts the containers it lists first
     assert (work / staging / "gitbot-resources.yaml").read_text() == (
         f"# Resources for {staging}, set here by gitbot: the base is shared with overlays that need other values.\n"
+        "# A container listed by name only keeps the base's resources; it is there to keep its place (a patch's containers go first).\n"
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  template:\n    spec:\n      containers:\n"
+        "        - name: api\n"
         "        - name: envoy\n          resources:\n            requests:\n              cpu: 50m\n              memory: 72Mi\n"
         "            limits:\n              memory: 144Mi\n"
     )
     assert (work / staging / "kustomization.yaml").read_text().endswith("resources:\n  - ../../base\npatches:\n  - path: gitbot-resources.yaml\n")
-    prod = (work / "platform/checkout/overlays/production/kustomization.yaml").read_text()
-    assert prod.endswith("patches:\n  - path: api-resources.yaml\n  - path: gitbot-resources.yaml\n")
+    # production already patches the Deployment: envoy is added to that patch, not to a second one
+    production = work / "platform/checkout/overlays/production"
+    assert (production / "kustomization.yaml").read_text() == (DEMO / "platform/checkout/overlays/production/kustomization.yaml").read_text()
+    assert not (production / "gitbot-resources.yaml").exists()
+    assert (production / "api-resources.yaml").read_text().endswith(
+        "        - name: envoy\n          resources:\n            requests:\n              cpu: 75m\n              memory: 92Mi\n"
+        "            limits:\n              memory: 128Mi\n"
+    )
     # the base's envoy lines are untouched; a second plan finds the fields in the new patches
     assert "cpu: 100m" in (work / "platform/checkout/base/deployment.yaml").read_text()
     _, again = plan(PlanRequest(repo=work, metrics_file=METRICS))

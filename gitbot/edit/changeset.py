@@ -3,7 +3,9 @@
 1. Every changed field of every ``change`` recommendation becomes an intent at its source location.
 2. One location written for several targets (a Kustomize base used by two overlays) is edited only
    when they all want the same value; otherwise the changes move into per-overlay patches
-   (``gitbot.edit.overlay``) where possible, else each becomes comment-only, with the values.
+   (``gitbot.edit.overlay``) where possible, else each becomes comment-only, with the values. A
+   container that moves stops reading the shared places of the fields it changes, not of the ones
+   it keeps: another overlay's edit there still needs its agreement.
 3. Intents are spliced into the file text (``gitbot.edit.splice``), then the file is parsed again and
    compared with the original: exactly the intended values changed and nothing else, or the file is
    left alone and its recommendations become comment-only with the reason.
@@ -15,11 +17,11 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from gitbot.edit.splice import CannotEdit, Splice, apply_splices, insert_fields, replace_scalar
+from gitbot.edit.splice import CannotEdit, Splice, Tree, apply_splices, insert_fields, replace_scalar
 from gitbot.errors import GitbotError, InputError, SourceError
 from gitbot.model import Embedded, Field, Resource, Status, YamlPath
 from gitbot.quantity import QuantityError, format_cpu, format_memory, parse_cpu_m, parse_memory_bytes
@@ -56,15 +58,15 @@ class FileChange:
         after = self.after.splitlines(keepends=True)
         if self.created:
             return "".join(difflib.unified_diff(before, after, fromfile="/dev/null", tofile=f"b/{self.path}"))
-        if len(before) == len(after):
-            return _paired_diff(self.path, before, after)
-        return "".join(difflib.unified_diff(before, after, fromfile=f"a/{self.path}", tofile=f"b/{self.path}"))
+        return _paired_diff(self.path, before, after)
 
 
 def _paired_diff(path: str, before: list[str], after: list[str], context: int = 3) -> str:
-    """A unified diff for edits that only replace values: line i stays line i, so each changed line
-    shows as its own -/+ pair (a generic diff may pair an old limit with a new, equal request)."""
-    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    """A unified diff for edits that replace values and insert lines: lines are matched by what they
+    hold before the value (indentation and key), so each changed value shows as its own -/+ pair and
+    inserted lines as additions (a generic diff may pair an old limit with a new, equal request)."""
+    rows = _aligned(before, after)
+    changed = [i for i, (a, b) in enumerate(rows) if a != b]
     if not changed:
         return ""
     hunks: list[list[int]] = [[changed[0], changed[0]]]
@@ -75,21 +77,50 @@ def _paired_diff(path: str, before: list[str], after: list[str], context: int = 
             hunks.append([i, i])
     out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
     for first, last in hunks:
-        lo, hi = max(0, first - context), min(len(before), last + context + 1)
-        out.append(f"@@ -{lo + 1},{hi - lo} +{lo + 1},{hi - lo} @@\n")
+        lo, hi = max(0, first - context), min(len(rows), last + context + 1)
+        old_start = sum(1 for a, _ in rows[:lo] if a is not None)
+        new_start = sum(1 for _, b in rows[:lo] if b is not None)
+        old_count = sum(1 for a, _ in rows[lo:hi] if a is not None)
+        new_count = sum(1 for _, b in rows[lo:hi] if b is not None)
+        out.append(f"@@ -{_range(old_start, old_count)} +{_range(new_start, new_count)} @@\n")
         i = lo
         while i < hi:
-            if before[i] == after[i]:
-                out.append(" " + _with_newline(before[i]))
+            a, b = rows[i]
+            if a == b:
+                out.append(" " + _with_newline(a or ""))
                 i += 1
                 continue
             j = i
-            while j < hi and before[j] != after[j]:
+            while j < hi and rows[j][0] != rows[j][1]:
                 j += 1
-            out.extend("-" + _with_newline(line) for line in before[i:j])
-            out.extend("+" + _with_newline(line) for line in after[i:j])
+            out.extend("-" + _with_newline(a) for a, _ in rows[i:j] if a is not None)
+            out.extend("+" + _with_newline(b) for _, b in rows[i:j] if b is not None)
             i = j
     return "".join(out)
+
+
+def _aligned(before: list[str], after: list[str]) -> list[tuple[str | None, str | None]]:
+    """(old line, new line) rows; None where a line is only on one side."""
+    matcher = difflib.SequenceMatcher(None, [_line_key(x) for x in before], [_line_key(x) for x in after], autojunk=False)
+    rows: list[tuple[str | None, str | None]] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            rows.extend(zip(before[i1:i2], after[j1:j2]))
+        else:
+            rows.extend((line, None) for line in before[i1:i2])
+            rows.extend((None, line) for line in after[j1:j2])
+    return rows
+
+
+def _line_key(line: str) -> str:
+    """What a value edit leaves alone on a line: everything before its first ``:`` (or the whole line)."""
+    text = line.rstrip("\r\n")
+    return text.split(":", 1)[0] if ":" in text else text
+
+
+def _range(start: int, count: int) -> str:
+    """A hunk's line range as unified diffs write it (an empty range names the line before it)."""
+    return f"{start + 1},{count}" if count else f"{start},0"
 
 
 def _with_newline(line: str) -> str:
@@ -114,11 +145,12 @@ Verifier = Callable[[Sequence["FileChange"], frozenset[RecKey]], Mapping[RecKey,
 class OverlayPlan:
     """How recommendations moved out of a shared base are written in their overlays."""
 
-    files: list[FileChange]  # new patch files and kustomization entries
-    intents: list[Intent]  # fields written into patch documents the overlays already have
+    files: list[FileChange]  # new patch files
+    intents: list[Intent]  # values edited in place, fields and containers added to the overlays' patches, kustomization entries
     appends: dict[str, tuple[str, str]]  # existing gitbot patch file -> (its text, documents to append)
     written: dict[tuple[RecKey, Field], str]
     failures: dict[RecKey, str]
+    sources: dict[str, YamlFile] = field(default_factory=dict)  # files the intents edit that the loader did not read
 
 
 class Overlays(Protocol):
@@ -144,7 +176,8 @@ def plan_changes(
     overlaid: set[RecKey] = set()
     while True:
         live = [i for i in intents if i.key not in downgraded and i.key not in overlaid]
-        conflicts = _conflicts(live, readers, set(downgraded), files, ignore=overlaid)
+        moved_reads = {(k, f) for k in overlaid for f in by_key[k].changed_fields}
+        conflicts = _conflicts(live, readers, set(downgraded), files, ignore=moved_reads)
         if conflicts:
             movable = {k for k in conflicts if overlays is not None and overlays.eligible(by_key[k])}
             overlaid |= movable
@@ -157,7 +190,7 @@ def plan_changes(
             if extra.failures:
                 downgraded.update(extra.failures)
                 continue
-        changes, failures = _apply_intents(live + extra.intents, files)
+        changes, failures = _apply_intents(live + extra.intents, {**files, **extra.sources} if extra.sources else files)
         if failures:
             downgraded.update(failures)
             continue
@@ -275,29 +308,30 @@ def value_text(rec: Recommendation, f: Field) -> str:
 Location = tuple[str, int, YamlPath]  # (file, document, path in the document)
 
 
-def _readers(recs: Sequence[Recommendation]) -> dict[Location, set[RecKey]]:
+def _readers(recs: Sequence[Recommendation]) -> dict[Location, set[tuple[RecKey, Field]]]:
     """Every container field that renders from a location (a shared base is read by each overlay)."""
-    out: dict[Location, set[RecKey]] = {}
+    out: dict[Location, set[tuple[RecKey, Field]]] = {}
     for rec in recs:
-        for current in rec.container.fields.values():
+        for f, current in rec.container.fields.items():
             s = current.source
             if s.file is not None and s.doc_index is not None and s.yaml_path is not None:
-                out.setdefault((s.file, s.doc_index, s.yaml_path), set()).add(rec_key(rec))
+                out.setdefault((s.file, s.doc_index, s.yaml_path), set()).add((rec_key(rec), f))
     return out
 
 
 def _conflicts(
-    intents: list[Intent], readers: Mapping[Location, set[RecKey]], downgraded: set[RecKey], files: Mapping[str, YamlFile],
-    ignore: set[RecKey] = frozenset(),  # type: ignore[assignment]
+    intents: list[Intent], readers: Mapping[Location, set[tuple[RecKey, Field]]], downgraded: set[RecKey], files: Mapping[str, YamlFile],
+    ignore: set[tuple[RecKey, Field]] = frozenset(),  # type: ignore[assignment]
 ) -> dict[RecKey, str]:
-    """Edits of a shared location need every target that renders from it to want the same text."""
+    """Edits of a shared location need every target that renders from it to want the same text.
+    ``ignore``: fields that no longer read their location (they move into an overlay patch)."""
     by_location: dict[Location, list[Intent]] = {}
     for i in intents:
         by_location.setdefault((i.file, i.doc_index, i.path), []).append(i)
     out: dict[RecKey, str] = {}
     for (file, doc_index, path), group in by_location.items():
         values = sorted({i.text for i in group})
-        others = readers.get((file, doc_index, path), set()) - {i.key for i in group} - ignore
+        others = {k for k, f in readers.get((file, doc_index, path), set()) if (k, f) not in ignore} - {i.key for i in group}
         blocked = sorted({key[0] for key in others if key in downgraded})
         keeping = sorted({key[0] for key in others if key not in downgraded})
         if len(values) == 1 and not others:
@@ -338,7 +372,7 @@ def _apply_intents(intents: list[Intent], files: Mapping[str, YamlFile]) -> tupl
             after = _splice_file(yfile, group)
             _verify(yfile, after, group)
         except CannotEdit as exc:
-            for i in group:
+            for i in by_file[file]:  # every container with an edit here, also one whose intent was a duplicate
                 failures.setdefault(i.key, f"cannot edit {file}: {exc}")
             continue
         changes.append(FileChange(file, yfile.text, after))
@@ -354,7 +388,9 @@ def _dedupe(intents: list[Intent]) -> list[Intent]:
 
 def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
     splices: list[Splice] = []
-    inserts: dict[tuple[int, YamlPath], dict[str, Any]] = {}
+    inserts: dict[tuple[int, YamlPath], Tree] = {}
+    created: set[tuple[int, YamlPath]] = set()
+    named: set[tuple[int, YamlPath]] = set()
     for i in intents:
         doc = yfile.documents[i.doc_index]
         split = split_embedded(i.path)
@@ -365,17 +401,29 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
         if depth == len(i.path):
             splices.append(replace_scalar(yfile.text, doc, i.path, i.text))
             continue
-        anchor = i.path[:depth]
-        missing = i.path[depth:]
-        if any(not isinstance(k, str) for k in missing):
-            raise CannotEdit(f"cannot create list items on the way to {'.'.join(map(str, i.path))}")
-        tree = inserts.setdefault((i.doc_index, anchor), {})
-        for key in missing[:-1]:
-            tree = tree.setdefault(str(key), {})
-        tree[str(missing[-1])] = i.text
+        items = _add_insert(inserts.setdefault((i.doc_index, i.path[:depth]), {}), i.path[depth:], i.text)
+        created |= {(i.doc_index, i.path[:depth] + item) for item in items}
+        if i.field is None:
+            named |= {(i.doc_index, i.path[:depth] + item) for item in items}
+    # a new list item (a container in an overlay patch, a patches entry) is made only together with
+    # what identifies it (a companion intent: its name, its path), never for a value alone
+    unnamed = sorted(created - named, key=repr)
+    if unnamed:
+        raise CannotEdit(f"{_show(unnamed[0][1])} does not exist")
     for (doc_index, anchor), tree in inserts.items():
         splices.append(insert_fields(yfile.text, yfile.documents[doc_index], anchor, tree))
     return apply_splices(yfile.text, splices)
+
+
+def _add_insert(tree: Tree, missing: YamlPath, text: str) -> list[YamlPath]:
+    """``missing`` (the keys below the deepest existing node) into ``tree``; the new list items on the
+    way (an int key), as paths below that node."""
+    if not isinstance(missing[-1], str) or any(not isinstance(k, (str, int)) for k in missing):
+        raise CannotEdit(f"cannot create {_show(missing)}")
+    for key in missing[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[missing[-1]] = text
+    return [missing[: n + 1] for n, key in enumerate(missing) if isinstance(key, int)]
 
 
 def _embedded_splice(yfile: YamlFile, doc: YamlDocument, split: tuple[YamlPath, Embedded, YamlPath], text: str) -> Splice:

@@ -3,7 +3,10 @@
 Nothing here re-emits YAML. A present value is replaced inside its scalar's span (quotes kept); a
 missing field is inserted as new lines at the indentation of its siblings (block style) or as a
 ``key: value`` entry (flow style, JSON quoting when the mapping uses it), next to where a person
-would put it: ``requests`` before ``limits``, ``cpu`` before ``memory``, ``resources`` last.
+would put it: ``requests`` before ``limits``, ``cpu`` before ``memory``, ``resources`` last,
+``initContainers`` before ``containers``. A new container in an overlay patch is a new item at the
+end of a block list (``- name: ...`` at the dash column of the items already there), or a new list
+indented the way the file indents its other lists.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from gitbot.model import YamlPath
 from gitbot.yamldoc import YamlDocument, find_node, mapping_items
 
 NULL_TAG = "tag:yaml.org,2002:null"
-KEY_ORDER = {"requests": 0, "limits": 1, "cpu": 0, "memory": 1}
+KEY_ORDER = {"name": -1, "requests": 0, "limits": 1, "cpu": 0, "memory": 1, "initContainers": 0, "containers": 1}
+DEFAULT_SEQUENCE_INDENT = 2  # "containers:" then "  - name: ...", when the file has no block list to copy
+Tree = dict[Any, Any]  # str keys: mapping entries; int keys: new list items (mappings), in order
 
 
 class CannotEdit(Exception):
@@ -72,27 +77,34 @@ def replace_scalar(text: str, doc: YamlDocument, path: YamlPath, new_value: str)
     return Splice(start, end, new_value)
 
 
-def insert_fields(text: str, doc: YamlDocument, anchor_path: YamlPath, tree: dict[str, Any]) -> Splice:
-    """Insert the nested mapping ``tree`` (keys -> values or sub-trees) under ``anchor_path``."""
+def insert_fields(text: str, doc: YamlDocument, anchor_path: YamlPath, tree: Tree) -> Splice:
+    """Insert the nested mapping ``tree`` (keys -> values or sub-trees) under ``anchor_path``; a
+    sub-tree with int keys is a list of new items (appended to the list at ``anchor_path``, or a new
+    list under its key)."""
     anchor, shared = doc.node(anchor_path)
     if shared:
         raise CannotEdit(f"{_dotted(anchor_path)} is shared through a YAML anchor")
     step = indent_step(doc.root)
+    dash = sequence_indent(doc.root)
+    if isinstance(anchor, SequenceNode):
+        return _append_items(text, anchor_path, anchor, tree, step, dash)
     if isinstance(anchor, MappingNode):
         if anchor.flow_style:
+            if _any_items(tree):
+                raise CannotEdit(f"{_dotted(anchor_path)}: no list items are added inside a flow mapping")
             if not anchor.value:
-                return _replace_with_block(text, doc, anchor_path, anchor, tree, step)
+                return _replace_with_block(text, doc, anchor_path, anchor, tree, step, dash)
             return _insert_flow(text, anchor, tree)
-        return _insert_block(text, anchor, tree, step)
+        return _insert_block(text, anchor, tree, step, dash)
     if isinstance(anchor, ScalarNode) and anchor.tag == NULL_TAG:
-        return _replace_with_block(text, doc, anchor_path, anchor, tree, step)
+        return _replace_with_block(text, doc, anchor_path, anchor, tree, step, dash)
     raise CannotEdit(f"{_dotted(anchor_path)} is not a mapping")
 
 
 # -- block mappings --------------------------------------------------------------------------
 
 
-def _insert_block(text: str, anchor: MappingNode, tree: dict[str, Any], step: int) -> Splice:
+def _insert_block(text: str, anchor: MappingNode, tree: Tree, step: int, dash: int = DEFAULT_SEQUENCE_INDENT) -> Splice:
     column = anchor.start_mark.column
     line_end = _line_ending(text)
     sibling = _first_sibling_after(anchor, tree)
@@ -100,12 +112,29 @@ def _insert_block(text: str, anchor: MappingNode, tree: dict[str, Any], step: in
         line_start = text.rfind("\n", 0, sibling.start_mark.index) + 1
         if text[line_start:sibling.start_mark.index].strip():
             raise CannotEdit("sibling key does not start its line")
-        return Splice(line_start, line_start, _block(tree, column, step, line_end))
-    return insert_after_mapping(text, anchor, _block(tree, column, step, "\n"))
+        return Splice(line_start, line_start, _block(tree, column, step, line_end, dash))
+    return insert_after_mapping(text, anchor, _block(tree, column, step, "\n", dash))
 
 
-def insert_after_mapping(text: str, anchor: MappingNode, block: str) -> Splice:
-    """Lines of ``block`` (already indented, ``\n``-separated) after the last entry of a block mapping."""
+def _append_items(text: str, path: YamlPath, anchor: SequenceNode, tree: Tree, step: int, dash: int) -> Splice:
+    """New items after the last one of a block list, at the column of its dashes and with its items'
+    indentation after the dash (``- name: envoy`` below ``- name: api``)."""
+    if anchor.flow_style or not anchor.value:
+        raise CannotEdit(f"{_dotted(path)} is not a block list")
+    if text[anchor.start_mark.index:anchor.start_mark.index + 1] != "-":
+        raise CannotEdit(f"{_dotted(path)}: its first item does not start with a dash")
+    first = anchor.value[0]
+    dash_column = anchor.start_mark.column
+    after_dash = first.start_mark.column - dash_column if first.start_mark.line == anchor.start_mark.line else 2
+    if after_dash < 2:
+        raise CannotEdit(f"{_dotted(path)}: unexpected indentation of its items")
+    block = _items(tree, len(anchor.value), dash_column, after_dash, step, "\n", dash)
+    return insert_after_mapping(text, anchor, block)
+
+
+def insert_after_mapping(text: str, anchor: MappingNode | SequenceNode, block: str) -> Splice:
+    """Lines of ``block`` (already indented, ``\n``-separated) after the last entry of a block mapping
+    or the last item of a block list."""
     line_end = _line_ending(text)
     block = block.replace("\n", line_end)
     end = _content_end(anchor)
@@ -119,7 +148,9 @@ def insert_after_mapping(text: str, anchor: MappingNode, block: str) -> Splice:
     return Splice(newline + 1, newline + 1, block)
 
 
-def _replace_with_block(text: str, doc: YamlDocument, path: YamlPath, node: Node, tree: dict[str, Any], step: int) -> Splice:
+def _replace_with_block(
+    text: str, doc: YamlDocument, path: YamlPath, node: Node, tree: Tree, step: int, dash: int = DEFAULT_SEQUENCE_INDENT
+) -> Splice:
     """``resources: {}`` / ``resources:`` (null) -> a block mapping below the key."""
     if not path:
         raise CannotEdit("the document itself is empty")
@@ -135,26 +166,55 @@ def _replace_with_block(text: str, doc: YamlDocument, path: YamlPath, node: Node
         raise CannotEdit(f"{_dotted(path)}: no ':' after the key")
     end = colon + 1 if empty else node.end_mark.index
     line_end = _line_ending(text)
-    block = _block(tree, key_node.start_mark.column + step, step, line_end).rstrip("\r\n")
+    block = _block(tree, key_node.start_mark.column + step, step, line_end, dash).rstrip("\r\n")
     return Splice(colon + 1, end, line_end + block)
 
 
-def _block(tree: dict[str, Any], column: int, step: int, line_end: str = "\n") -> str:
+def _block(tree: Tree, column: int, step: int, line_end: str = "\n", dash: int = DEFAULT_SEQUENCE_INDENT) -> str:
+    """``tree`` as block-style lines at ``column``; ``dash``: how far a new list's dashes sit right of its key."""
+    if any(not isinstance(key, str) for key in tree):
+        raise CannotEdit("a list item where a mapping key belongs")
     lines: list[str] = []
     for key in sorted(tree, key=_order):
         value = tree[key]
-        if isinstance(value, dict):
+        if _has_items(value):
             lines.append(f"{' ' * column}{key}:{line_end}")
-            lines.append(_block(value, column + step, step, line_end))
+            lines.append(_items(value, 0, column + dash, 2, step, line_end, dash))
+        elif isinstance(value, dict):
+            lines.append(f"{' ' * column}{key}:{line_end}")
+            lines.append(_block(value, column + step, step, line_end, dash))
         else:
             lines.append(f"{' ' * column}{key}: {value}{line_end}")
     return "".join(lines)
 
 
+def _items(items: Tree, first: int, dash_column: int, after_dash: int, step: int, line_end: str, dash: int) -> str:
+    """New list items ``first``, ``first + 1``, ... (each a mapping) as ``- key: value`` blocks."""
+    if sorted(items) != list(range(first, first + len(items))):
+        raise CannotEdit(f"new list items must follow the last one (item {first})")
+    out: list[str] = []
+    for index in sorted(items):
+        item = items[index]
+        if not isinstance(item, dict) or not item or _has_items(item):
+            raise CannotEdit("a new list item must be a mapping")
+        body = _block(item, dash_column + after_dash, step, line_end, dash)
+        out.append(" " * dash_column + "-" + " " * (after_dash - 1) + body[dash_column + after_dash:])
+    return "".join(out)
+
+
+def _has_items(value: Any) -> bool:
+    return isinstance(value, dict) and any(isinstance(k, int) for k in value)
+
+
+def _any_items(tree: Tree) -> bool:
+    """New list items anywhere in ``tree``."""
+    return _has_items(tree) or any(_any_items(v) for v in tree.values() if isinstance(v, dict))
+
+
 # -- flow mappings ---------------------------------------------------------------------------
 
 
-def _insert_flow(text: str, anchor: MappingNode, tree: dict[str, Any]) -> Splice:
+def _insert_flow(text: str, anchor: MappingNode, tree: Tree) -> Splice:
     quoted = any(k.style == '"' for k, _ in mapping_items(anchor))
     rendered = ", ".join(_flow_entry(k, tree[k], quoted) for k in sorted(tree, key=_order))
     sibling = _first_sibling_after(anchor, tree)
@@ -183,7 +243,7 @@ def _order(key: str) -> tuple[int, str]:
     return (KEY_ORDER.get(key, 99), key)
 
 
-def _first_sibling_after(anchor: MappingNode, tree: dict[str, Any]) -> ScalarNode | None:
+def _first_sibling_after(anchor: MappingNode, tree: Tree) -> ScalarNode | None:
     """The first existing key that belongs after all the new keys (memory after cpu ...), if any."""
     last_new = max(KEY_ORDER.get(k, 99) for k in tree)
     for key_node, _ in mapping_items(anchor):
@@ -244,6 +304,29 @@ def indent_step(root: Node | None) -> int:
 
     walk(root)
     return steps.most_common(1)[0][0] if steps else 2
+
+
+def sequence_indent(root: Node | None) -> int:
+    """How far the file puts a block list's dashes right of its key (0: ``containers:`` / ``- name``),
+    the most common offset, default 2."""
+    offsets: Counter[int] = Counter()
+
+    def walk(node: Node | None, depth: int = 0) -> None:
+        if node is None or depth > 64:
+            return
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if isinstance(value, SequenceNode) and not value.flow_style and value.value:
+                    offset = value.start_mark.column - key.start_mark.column
+                    if offset >= 0:
+                        offsets[offset] += 1
+                walk(value, depth + 1)
+        elif isinstance(node, SequenceNode):
+            for item in node.value:
+                walk(item, depth + 1)
+
+    walk(root)
+    return offsets.most_common(1)[0][0] if offsets else DEFAULT_SEQUENCE_INDENT
 
 
 def _line_ending(text: str) -> str:
