@@ -1,7 +1,8 @@
 """Command line: parse options, call the pipeline, render, map errors to exit codes.
 
 Exit codes: 0 ok; 1 proposals found and --fail-on-changes given; 2 usage or input error;
-3 internal error; 4 usage source unavailable; 5 git or GitHub refused. Every option can also come
+3 internal error; 4 usage source unavailable; 5 git or GitHub refused; 6 some render targets
+failed (without --allow-partial). Every option can also come
 from a GITBOT_* environment variable.
 """
 
@@ -25,11 +26,12 @@ import click
 
 from gitbot import __version__
 from gitbot.config import parse_duration
-from gitbot.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_OK, GitbotError, InputError
+from gitbot.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_OK, EXIT_PARTIAL, GitbotError, InputError
+from gitbot.load.charts import Credentials
 from gitbot.publish.proposal import Proposal
 from gitbot.publish.scope import SCOPES, Shard, parse_shard
 from gitbot.metrics.prometheus import PrometheusOptions
-from gitbot.output.render import FORMATS, human_value, render
+from gitbot.output.render import FORMATS, coverage_line, human_value, render
 from gitbot.pricing.cost import format_usd, usd
 from gitbot.quantity import QuantityError, parse_memory_bytes
 from gitbot.redact import Redactor, redacted_logging
@@ -221,12 +223,19 @@ def prometheus_options(f: F) -> F:
         _option("--render-cache", envvar="GITBOT_RENDER_CACHE", metavar="DIR|off",
                 help="Where rendered Kustomize roots and Helm releases are kept, keyed by the content of everything they "
                      "read (default: $XDG_CACHE_HOME/gitbot/renders, else ~/.cache/gitbot/renders); off: render everything."),
+        _option("--chart-cache", envvar="GITBOT_CHART_CACHE", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+                help="Where charts pulled from Helm repositories and OCI registries are kept, by content digest "
+                     "(default: $XDG_CACHE_HOME/gitbot/charts, else ~/.cache/gitbot/charts). Logins come from "
+                     "GITBOT_HELM_USERNAME/GITBOT_HELM_PASSWORD (or their _<HOST> forms) and the docker config."),
+        _option("--offline", envvar="GITBOT_OFFLINE", is_flag=True,
+                help="Pull no charts: use the chart cache and the charts in the repository, and name each chart missing."),
     ]
 
     @functools.wraps(f)
     def collapse(*args: Any, prometheus_url: str | None, prometheus_headers: tuple[str, ...], prometheus_user: str | None,
                  ca_bundle: Path | None, insecure: bool, timeout: float, retries: int, history: str | None,
-                 step: str | None, quiet: bool, render_cache: str | None, **kwargs: Any) -> Any:
+                 step: str | None, quiet: bool, render_cache: str | None, chart_cache: Path | None, offline: bool,
+                 **kwargs: Any) -> Any:
         kwargs["usage"] = UsageOptions(
             prometheus=_prometheus(prometheus_url, prometheus_headers, prometheus_user, ca_bundle, insecure, timeout, retries),
             history_seconds=_duration(history, "--history"),
@@ -234,6 +243,8 @@ def prometheus_options(f: F) -> F:
             progress=_progress(quiet),
             quiet=quiet,
             render_cache=_render_cache(render_cache),
+            chart_cache=chart_cache.expanduser() if chart_cache is not None else _cache_home() / "charts",
+            offline=offline,
         )
         return f(*args, **kwargs)
 
@@ -253,6 +264,8 @@ class UsageOptions:
     progress: Callable[[str], None] | None
     quiet: bool
     render_cache: Path | None = None
+    chart_cache: Path | None = None
+    offline: bool = False
 
 
 def _render_cache(value: str | None) -> Path | None:
@@ -260,8 +273,11 @@ def _render_cache(value: str | None) -> Path | None:
         return None
     if value:
         return Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gitbot" / "renders"
+    return _cache_home() / "renders"
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "gitbot"
 
 
 def _prometheus(url: str | None, headers: tuple[str, ...], user: str | None, ca_bundle: Path | None, insecure: bool,
@@ -318,6 +334,11 @@ def _done(progress: Callable[[str], None] | None) -> None:
         _echo("\r\033[K", err=True, nl=False)
 
 
+partial_option = _option(
+    "--allow-partial", envvar="GITBOT_ALLOW_PARTIAL", is_flag=True,
+    help="Exit 0 even when some render targets failed (they are listed either way, and nothing of theirs is edited).",
+)
+
 verbose_option = _option("-v", "--verbose", envvar="GITBOT_VERBOSE", is_flag=True, help="Also list skipped inputs; tracebacks on internal errors.")
 
 
@@ -356,7 +377,9 @@ def main() -> None:
     \b
     Exit codes: 0 ok, 1 proposals found (with --fail-on-changes), 2 usage or input error, 3 internal error,
     4 usage source unavailable (Prometheus down, timing out or answering errors), 5 git or GitHub refused
-    (bad token, missing permission, rejected push, rate limited).
+    (bad token, missing permission, rejected push, rate limited), 6 some render targets failed (a chart
+    that cannot be pulled, a Kustomize root that does not build; the rest is planned) and --allow-partial
+    was not given.
     """
 
 
@@ -372,11 +395,12 @@ def main() -> None:
 @fail_option
 @at_option
 @shard_option
+@partial_option
 @verbose_option
 @_handle_errors
 def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str | None, config_file: Path | None,
          fmt: str | None, output: Path | None, write: bool, fail_on_changes: bool, at: str | None, shard: Shard | None,
-         verbose: bool) -> int:
+         allow_partial: bool, verbose: bool) -> int:
     """Propose right-sized requests and limits for the workloads in PATH (default: .).
 
     Usage comes from a metrics snapshot (--metrics-file) or a live Prometheus-compatible server
@@ -388,13 +412,13 @@ def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: st
             _, document = run_plan(request)
         finally:
             _done(usage.progress)
-        _emit(document, fmt, out)
-    _report(document, verbose)
+        chosen = _emit(document, fmt, out)
+    _report(document, verbose, chosen)
     summary: Any = document["summary"]
     _github_outputs(summary["by_status"]["change"], Decimal(summary["monthly_cost"]["delta_usd"]), [], render(document, "markdown"))
     if fail_on_changes and summary["by_status"]["change"]:
         return EXIT_CHANGES
-    return EXIT_OK
+    return _partial(document, allow_partial)
 
 
 @main.command(epilog=EPILOG_INVENTORY)
@@ -405,10 +429,11 @@ def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: st
 @format_option
 @output_option
 @at_option
+@partial_option
 @verbose_option
 @_handle_errors
 def inventory(path: Path, metrics_file: Path | None, usage: UsageOptions, config_file: Path | None, fmt: str | None,
-              output: Path | None, at: str | None, verbose: bool) -> int:
+              output: Path | None, at: str | None, allow_partial: bool, verbose: bool) -> int:
     """List the workloads and containers in PATH with their current values and where each is written.
 
     With a usage source (--metrics-file or --prometheus-url), each container also shows what it used.
@@ -420,9 +445,9 @@ def inventory(path: Path, metrics_file: Path | None, usage: UsageOptions, config
             document = run_inventory(_request(path, config_file, metrics_file, usage, at))
         finally:
             _done(usage.progress)
-        _emit(document, fmt, out)
-    _report(document, verbose)
-    return EXIT_OK
+        chosen = _emit(document, fmt, out)
+    _report(document, verbose, chosen)
+    return _partial(document, allow_partial)
 
 
 @main.command(epilog=EPILOG_SNAPSHOT)
@@ -475,11 +500,12 @@ def snapshot(path: Path, usage: UsageOptions, config_file: Path | None, output: 
 @_option("--format", "fmt", envvar="GITBOT_FORMAT", type=click.Choice(("text", "json")), default="text", show_default=True,
          help="Output format of the result.")
 @shard_option
+@partial_option
 @verbose_option
 @_handle_errors
 def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str | None, config_file: Path | None, at: str | None,
        scope: str | None, repository: str | None, base: str | None, remote: str, github_url: str, dry_run: bool,
-       allow_dirty: bool, fmt: str, shard: Shard | None, verbose: bool) -> int:
+       allow_dirty: bool, fmt: str, shard: Shard | None, allow_partial: bool, verbose: bool) -> int:
     """Open, update or close one right-sizing pull request per scope of PATH (default: .).
 
     Each scope's edits are committed on branch gitbot/<scope> (from a scratch worktree: the checkout is
@@ -513,6 +539,9 @@ def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str 
         [o.url for o in outcomes if o.url and o.action in ("created", "updated", "unchanged")],
         "\n\n".join(p.body for p in live),
     )
+    if found:
+        _report_coverage(found[0].document)
+        return _partial(found[0].document, allow_partial)
     return EXIT_OK
 
 
@@ -705,10 +734,13 @@ def _append(path: str, text: str) -> None:
 
 def _request(path: Path, config_file: Path | None, metrics_file: Path | None, usage: UsageOptions, at: str | None,
              **extra: Any) -> PlanRequest:
+    credentials = Credentials.from_environment()
+    _redactor().add(credentials.secrets)
     return PlanRequest(
         repo=path, config_file=config_file, metrics_file=metrics_file, prometheus=usage.prometheus,
         at=_parse_time(at), now=time.time(), history_seconds=usage.history_seconds, step_seconds=usage.step_seconds,
-        progress=usage.progress, render_cache=usage.render_cache, **extra,
+        progress=usage.progress, render_cache=usage.render_cache, chart_cache=usage.chart_cache, offline=usage.offline,
+        helm_credentials=credentials, **extra,
     )
 
 
@@ -745,18 +777,40 @@ class _OutputFile:
             Path(self._tmp).unlink(missing_ok=True)
 
 
-def _emit(document: Mapping[str, Any], fmt: str | None, output: _OutputFile) -> None:
+def _emit(document: Mapping[str, Any], fmt: str | None, output: _OutputFile) -> str:
+    """Render ``document`` to stdout or --output; the format chosen."""
     chosen = fmt or ("table" if output.path is None and sys.stdout.isatty() else "json")
     text = _redactor()(render(document, chosen))
     if output.path is None:
         _echo(text, nl=False)
     else:
         output.write(text)
+    return chosen
 
 
-def _report(document: Mapping[str, Any], verbose: bool) -> None:
+def _partial(document: Mapping[str, Any], allow_partial: bool) -> int:
+    """Exit 6 when render targets failed, unless the run allows that."""
+    failed = (document.get("coverage") or {}).get("by_status", {}).get("failed", 0)
+    return EXIT_PARTIAL if failed and not allow_partial else EXIT_OK
+
+
+def _report_coverage(document: Mapping[str, Any], failed: bool = True) -> None:
+    """The failed targets and the coverage line, on stderr (for outputs a reader does not see: json, diff, pr)."""
+    for t in document.get("targets") or [] if failed else []:
+        if t["status"] == "failed":
+            _echo(f"gitbot: failed {t['name']}: {t['detail']}", err=True)
+    line = coverage_line(document)
+    if line and (document.get("coverage") or {}).get("by_status", {}).get("failed"):
+        _echo(f"gitbot: {line}", err=True)
+
+
+def _report(document: Mapping[str, Any], verbose: bool, fmt: str = "table") -> None:
+    """Warnings and skipped inputs on stderr; the render targets too when the output format (json,
+    diff) does not show them to a reader."""
     for warning in document.get("warnings", []):
         _echo(f"gitbot: warning: {warning}", err=True)
+    if fmt in ("json", "diff"):
+        _report_coverage(document, failed=not verbose)  # with -v the skipped inputs below name them
     skipped = document.get("skipped_inputs", [])
     if verbose:
         for s in skipped:

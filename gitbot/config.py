@@ -25,6 +25,11 @@ Example::
         podinfo: vendor/charts/podinfo
       rendered:                   # or their `helm template` output: HelmRelease namespace/name -> directory
         monitoring/grafana: rendered/grafana
+      mirrors:                    # pull charts through a mirror: URL prefix -> replacement
+        oci://ghcr.io: oci://harbor.example.com/ghcr
+        https://charts.bitnami.com/bitnami: https://artifactory.example.com/helm-bitnami
+    repository_urls:              # this repository's URLs besides its git remotes (Argo CD repoURL)
+      - https://github.com/acme/gitops.git
     exemptions:
       - workload: "shop/Deployment/legacy-*"
         container: "*"
@@ -126,6 +131,8 @@ class Config:
     helm_releases: tuple[HelmRelease, ...] = ()
     helm_charts: Mapping[str, str] = field(default_factory=dict)  # chart name -> vendored chart directory
     helm_rendered: Mapping[str, str] = field(default_factory=dict)  # HelmRelease "namespace/name" -> `helm template` output dir
+    helm_mirrors: Mapping[str, str] = field(default_factory=dict)  # chart repository URL prefix -> mirror URL prefix
+    repository_urls: tuple[str, ...] = ()  # URLs this repository is known by, besides its git remotes
     exemptions: tuple[Exemption, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
     history_seconds: int = 14 * 86400
@@ -182,7 +189,7 @@ def parse_config(data: Any, name: str) -> Config:
     top = r.mapping(data, "", {
         "environments", "default_environment", "exclude", "namespaces", "kustomize", "helm",
         "exemptions", "settings", "history", "step", "catalog", "rules", "version", "pull_requests", "placement",
-        "limits",
+        "limits", "repository_urls",
     })
     envs = tuple(_environment(r, e, f"environments[{i}]") for i, e in enumerate(r.seq(top.get("environments"), "environments")))
     names = [e.name for e in envs]
@@ -200,7 +207,11 @@ def parse_config(data: Any, name: str) -> Config:
     )
     kustomize = r.mapping(top.get("kustomize", {}), "kustomize", {"targets"})
     targets = tuple(r.strings(kustomize["targets"], "kustomize.targets")) if "targets" in kustomize else None
-    helm = r.mapping(top.get("helm", {}), "helm", {"releases", "charts", "rendered"})
+    helm = r.mapping(top.get("helm", {}), "helm", {"releases", "charts", "rendered", "mirrors"})
+    mirrors = {
+        _chart_url(r, name, "helm.mirrors"): _chart_url(r, url, f"helm.mirrors.{name}")
+        for name, url in r.mapping(helm.get("mirrors", {}), "helm.mirrors", None).items()
+    }
     rendered = {
         r.string(name, "helm.rendered"): r.string(path, f"helm.rendered.{name}").strip("/").removeprefix("./")
         for name, path in r.mapping(helm.get("rendered", {}), "helm.rendered", None).items()
@@ -227,6 +238,8 @@ def parse_config(data: Any, name: str) -> Config:
         helm_releases=releases,
         helm_charts=charts,
         helm_rendered=rendered,
+        helm_mirrors=mirrors,
+        repository_urls=tuple(r.strings(top.get("repository_urls", []), "repository_urls")),
         exemptions=exemptions,
         settings=dict(r.mapping(top.get("settings", {}), "settings", None)),
         history_seconds=r.duration(top.get("history", "14d"), "history"),
@@ -238,6 +251,13 @@ def parse_config(data: Any, name: str) -> Config:
         placement=_placement(r, top.get("placement", "comment")),
         max_file_bytes=_max_file_bytes(r, r.mapping(top.get("limits", {}), "limits", {"max_file_size"})),
     )
+
+
+def _chart_url(r: _Reader, data: Any, key: str) -> str:
+    text = r.string(data, key)
+    if not text.startswith(("http://", "https://", "oci://")):
+        r.fail(key, f"{text!r} is not an http(s):// or oci:// URL")
+    return text.rstrip("/")
 
 
 def _max_file_bytes(r: _Reader, limits: dict[str, Any]) -> int:

@@ -110,15 +110,40 @@ class Target:
     """A unit that renders to Kubernetes objects: a plain file, a Kustomize root or a Helm release."""
 
     kind: TargetKind
-    path: str  # repo-relative posix path of the file / kustomization dir / chart dir
+    path: str  # repo-relative posix path of the file / kustomization dir / chart dir; for a pulled chart, its reference
     name: str  # display name; for Helm "chart-dir@release"
     release: str | None = None  # Helm release name
     namespace: str | None = None  # Helm release namespace
     values_files: tuple[str, ...] = ()  # Helm values files, repo-relative
     inline_values: str = ""  # JSON of values set outside files (an Argo CD Application's helm.values), applied last
     origin: str | None = None  # what declared this release, e.g. "apps/web.yaml: web-prod" (Argo CD)
-    declared_by: Target | None = None  # for a Flux HelmRelease: the target that renders the HelmRelease
-    declared_as: str | None = None  # and the HelmRelease there, "namespace/name"
+    declared_by: Target | None = None  # the target that renders the object declaring this one (a HelmRelease, an Application ...)
+    declared_as: str | None = None  # and that object there, "namespace/name"
+    declared_kind: str | None = None  # its kind: HelmRelease, Kustomization (Flux) or Application (Argo CD)
+    chart: str | None = None  # Helm: the chart archive or directory rendered when it is not ``path`` in the repository (pulled, absolute)
+    chart_deps: tuple[str, ...] = ()  # Helm: dependency archives gitbot pulled for the chart (absolute), added under charts/
+
+
+class Coverage(str, enum.Enum):
+    """What became of one render target."""
+
+    RENDERED = "rendered"
+    CACHED = "cached"  # read from the render cache (nothing it reads changed)
+    PULLED = "pulled"  # its chart, or a dependency, was downloaded in this run, then rendered
+    FAILED = "failed"  # could not be rendered: its workloads are not sized
+    SKIPPED = "skipped"  # deliberately not rendered (another repository's path, a library chart ...)
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    """One render target and its outcome, for the coverage list every output ends with."""
+
+    name: str
+    kind: str  # plain | kustomize | helm
+    status: Coverage
+    detail: str | None = None  # why it failed or was skipped; for a pulled chart, what was pulled
+    declared_kind: str | None = None  # HelmRelease | Application | Kustomization, when one declared it
+    declared_by: str | None = None  # "file: HelmRelease namespace/name"
 
 
 @dataclass(frozen=True)
@@ -255,6 +280,7 @@ class Workload:
     hpa: HpaInfo | None = None
     namespace_explicit: bool = True  # False when the namespace was defaulted
     pod_labels: tuple[tuple[str, str], ...] = ()  # labels that select its pods (selector.matchLabels, else the template's)
+    generate_name: bool = False  # id.name is a metadata.generateName prefix (a Job created, not applied): its Jobs are <prefix><5 chars>
 
     def container(self, name: str) -> Container | None:
         return next((c for c in self.containers if c.name == name), None)

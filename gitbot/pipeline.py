@@ -29,11 +29,13 @@ from gitbot.edit.verify import ClosedLoop
 from gitbot.errors import InputError, PublishError
 from gitbot.load import LoadResult, load_repo
 from gitbot.load.cache import RenderCache
+from gitbot.load.charts import ChartFetcher, Credentials, Mirrors
 from gitbot.metrics.evaluated import OOM_LIMIT_LOOKBACK_SECONDS
 from gitbot.metrics.openmetrics import Family, Series, families_of, write_file
 from gitbot.metrics.prometheus import PrometheusOptions, PrometheusSource
 from gitbot.metrics.snapshot import SnapshotSource
 from gitbot.metrics.source import LOOKBACK_SECONDS, SNAPSHOT_INFO, MetricSource, UsageQuery
+from gitbot.metrics.unmatched import unmatched_hints
 from gitbot.metrics.usage import Profiles, build_profiles
 from gitbot.output.document import Plan, PlanEntry, UsageWindow, final_status, inventory_document, plan_document
 from gitbot.pricing.catalog import CatalogError, load_catalog
@@ -41,7 +43,7 @@ from gitbot.placement import Placement, for_workloads as placements_of
 from gitbot.colocation import Colocation, suggest as colocations_of
 from gitbot.pricing.estimate import estimate
 from gitbot.publish.github import GitHubPulls
-from gitbot.publish.gitrepo import GitRepository, Identity
+from gitbot.publish.gitrepo import GitRepository, Identity, remote_urls
 from gitbot.publish.pr import Outcome, publish
 from gitbot.publish.proposal import Proposal, build as build_proposal
 from gitbot.publish.review import (
@@ -81,6 +83,9 @@ class PlanRequest:
     progress: Callable[[str], None] | None = None  # progress lines for long fetches
     shard: Shard | None = None  # plan only the scopes of this shard (the others still count as readers)
     render_cache: Path | None = None  # directory of earlier renders (gitbot.load.cache); None: render everything
+    chart_cache: Path | None = None  # where pulled charts are kept (gitbot.load.charts); None: charts are not pulled
+    offline: bool = False  # pull nothing: charts come from the chart cache or the repository
+    helm_credentials: Credentials = field(default_factory=Credentials)  # chart-source logins (from the environment, in the CLI)
     scope: str | None = None  # how workloads group into scopes; None: the config's pull_requests.scope
 
 
@@ -93,7 +98,7 @@ class _Inputs:
 
 def _load(request: PlanRequest) -> _Inputs:
     config = load_config(request.repo, request.config_file)
-    loaded = load_repo(request.repo, config, _cache(request))
+    loaded = _load_repo(request, config)
     return _Inputs(config, loaded, build_workloads(loaded, config))
 
 
@@ -115,6 +120,7 @@ def inventory(request: PlanRequest) -> dict[str, object]:
         inputs.loaded.skipped + inputs.workloads.skipped,
         warnings,
         profiles,
+        inputs.loaded.coverage,
     )
 
 
@@ -150,7 +156,7 @@ def _plan(request: PlanRequest) -> _Planned:
     except CatalogError as exc:
         raise InputError(f"catalog: {exc}") from None
 
-    loaded = load_repo(request.repo, config, _cache(request))
+    loaded = _load_repo(request, config)
     workload_set = build_workloads(loaded, config)
     everything = workload_set.workloads
     workloads = everything
@@ -169,9 +175,11 @@ def _plan(request: PlanRequest) -> _Planned:
         query = _query(request, config, frozenset(w.id.namespace for w in workloads))
         data = source.fetch(query)
         failed = dict(data.failed_namespaces)
-        profiles = build_profiles(workloads, data)
+        profiles = build_profiles(workloads, data, everything)
+        unmatched = unmatched_hints(profiles.unmatched, (w.id for w in everything))
         window = UsageWindow(
-            data.source, data.window_start, data.window_end, data.step_seconds, query.history_seconds, len(profiles.unmatched_pods)
+            data.source, data.window_start, data.window_end, data.step_seconds, query.history_seconds, unmatched.pods,
+            unmatched.namespaces, unmatched.hints,
         )
         colocations = colocations_of(workloads, profiles, data.window_end - data.window_start, catalog.zone_transfer)
 
@@ -240,6 +248,7 @@ def _result(request: PlanRequest, planned: _Planned, placed: _Placed, subset: Se
         skipped=planned.loaded.skipped + planned.workload_set.skipped,
         warnings=planned.warnings,
         written=written,
+        coverage=planned.loaded.coverage,
     )
 
 
@@ -273,6 +282,18 @@ def scoped_plans(request: PlanRequest, mode: str | None = None) -> tuple[Config,
         changes = plan_changes(subset, planned.loaded.files, planned.verify, planned.overlays, readers_of=planned.readers)
         out.append((scope, _result(request, planned, _placed(planned, changes, subset), subset, False)))
     return planned.config, out
+
+
+def _load_repo(request: PlanRequest, config: Config) -> LoadResult:
+    """Render the repository, pulling the charts it names from elsewhere into the chart cache."""
+    fetcher = None
+    if request.chart_cache is not None:
+        fetcher = ChartFetcher(request.chart_cache, Mirrors.of(config.helm_mirrors), request.helm_credentials, request.offline)
+    try:
+        return load_repo(request.repo, config, _cache(request), fetcher, (*config.repository_urls, *remote_urls(request.repo)))
+    finally:
+        if fetcher is not None:
+            fetcher.close()
 
 
 def _cache(request: PlanRequest) -> RenderCache | None:
@@ -311,13 +332,13 @@ def snapshot(request: PlanRequest, output: Path) -> dict[str, object]:
     if request.prometheus is None:
         raise InputError("gitbot snapshot needs --prometheus-url")
     config = load_config(request.repo, request.config_file)
-    workloads = build_workloads(load_repo(request.repo, config, _cache(request)), config).workloads
+    workloads = build_workloads(_load_repo(request, config), config).workloads
     namespaces = frozenset(w.id.namespace for w in workloads)
     query = _query(request, config, namespaces)
     assert query.end is not None
     margin = max(query.rate_window_seconds, query.step_seconds, LOOKBACK_SECONDS, OOM_LIMIT_LOOKBACK_SECONDS)
     source = PrometheusSource(request.prometheus, request.progress)
-    series = source.fetch_raw(namespaces, query.end - query.history_seconds - margin, query.end)
+    series = source.fetch_raw(namespaces, query.end - query.history_seconds - margin, query.end, query.end - query.history_seconds)
     info = Series(
         SNAPSHOT_INFO,
         (("history_seconds", str(query.history_seconds)), ("step_seconds", str(query.step_seconds))),

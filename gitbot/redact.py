@@ -20,6 +20,8 @@ MIN_SECRET = 6  # shorter values are not treated as secrets: replacing "team" ev
 
 # environment variables whose values are credentials
 SECRET_ENV = ("GITBOT_PROMETHEUS_TOKEN", "GITBOT_PROMETHEUS_PASSWORD", "GITBOT_GITHUB_TOKEN", "GITHUB_TOKEN")
+# and every variable whose name starts with one of these (per-host chart-source passwords)
+SECRET_ENV_PREFIXES = ("GITBOT_HELM_PASSWORD",)
 # header names whose values are credentials (lower case; any header containing one of these words)
 _SECRET_HEADER_WORDS = ("authorization", "token", "secret", "password", "api-key", "apikey", "cookie", "key")
 
@@ -54,6 +56,7 @@ class Redactor:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Redactor:
         env = os.environ if environ is None else environ
         redactor = cls(env.get(name, "") for name in SECRET_ENV)
+        redactor.add(value for name, value in env.items() if name.startswith(SECRET_ENV_PREFIXES))
         headers: dict[str, str] = {}
         for line in env.get("GITBOT_PROMETHEUS_HEADERS", "").splitlines():
             name, _, value = line.partition(":")

@@ -78,6 +78,9 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
             if isinstance(value_at(obj.data, ("spec", "template", "spec", "containers")), list):
                 skipped.append(Skipped(obj.source.file, f"{obj.kind} {obj.name}: a custom resource with a pod template; not sized "
                                        f"(gitbot sizes {', '.join(WORKLOAD_KINDS)})", obj.source.line))
+            elif _operator_resources(obj):
+                skipped.append(Skipped(obj.source.file, f"{obj.kind} {namespace_of(obj, config)[0]}/{obj.name}: a custom resource "
+                                       "with spec.resources (its operator creates the pods); not sized", obj.source.line))
             continue
         workload = _workload(obj, loaded, config, hpas, skipped)
         if workload is not None:
@@ -95,11 +98,23 @@ def build_workloads(loaded: LoadResult, config: Config) -> WorkloadSet:
     return WorkloadSet(tuple(workloads), tuple(skipped), warnings)
 
 
+def _operator_resources(obj: RenderedObject) -> bool:
+    """A custom resource that sizes its operator's pods in ``spec.resources`` (Prometheus,
+    Alertmanager, ThanosRuler, CloudNativePG Cluster ...): its requests and limits are the ones to
+    right-size, but gitbot cannot see which pods are its. Built-in kinds (a PersistentVolumeClaim's
+    storage request) and mappings other than requests/limits are left alone."""
+    api = str(obj.data.get("apiVersion", ""))
+    group = api.split("/", 1)[0] if "/" in api else ""
+    resources = value_at(obj.data, ("spec", "resources"))
+    return ("." in group and not group.endswith(".k8s.io") and isinstance(resources, dict)
+            and set(map(str, resources)) <= {"requests", "limits", "claims"})
+
+
 def namespace_of(obj: RenderedObject, config: Config) -> tuple[str, bool]:
     """The object's namespace, and whether it was set explicitly (vs defaulted)."""
     if obj.namespace:
         return obj.namespace, True
-    if obj.target.kind is TargetKind.HELM and obj.target.namespace:
+    if obj.target.namespace:  # a Helm release's, or an Argo CD Application's destination
         return obj.target.namespace, True
     configured = config.default_namespace(obj.source.file) or config.default_namespace(obj.target.path)
     if configured:
@@ -117,13 +132,17 @@ def _workload(
     files = loaded.files
     namespace, explicit = namespace_of(obj, config)
     file, line = obj.source.file, obj.source.line
-    if not obj.name:
-        skipped.append(Skipped(file, f"{obj.kind} without metadata.name", line))
+    name, generated = _workload_name(obj)
+    if not name:
+        prefix = _generate_name(obj)
+        skipped.append(Skipped(file, f"{obj.kind} without metadata.name" + (
+            f" (generateName {prefix!r} is followed for Jobs only)" if prefix else ""), line))
         return None
-    if not _DNS_SUBDOMAIN.fullmatch(obj.name) or not _DNS_LABEL.fullmatch(namespace):
-        skipped.append(Skipped(file, f"{obj.kind} {namespace}/{obj.name}: not a valid Kubernetes name (a template?)", line))
+    # a generateName is a name's beginning: valid once the API server appends its characters
+    if not _DNS_SUBDOMAIN.fullmatch(name + "x" if generated else name) or not _DNS_LABEL.fullmatch(namespace):
+        skipped.append(Skipped(file, f"{obj.kind} {namespace}/{name}: not a valid Kubernetes name (a template?)", line))
         return None
-    wid = WorkloadId(namespace, obj.kind, obj.name)
+    wid = WorkloadId(namespace, obj.kind, name)
     pod_path = POD_SPEC_PATH[obj.kind]
     pod_spec = value_at(obj.data, pod_path)
     if not isinstance(pod_spec, dict):
@@ -168,10 +187,26 @@ def _workload(
         tier=environment.tier,
         replicas=replicas,
         containers=tuple(containers),
-        hpa=hpas.get((namespace, obj.kind, obj.name)),
+        hpa=hpas.get((namespace, obj.kind, name)),
         namespace_explicit=explicit,
         pod_labels=_pod_labels(obj.data, pod_path),
+        generate_name=generated,
     )
+
+
+def _workload_name(obj: RenderedObject) -> tuple[str, bool]:
+    """The workload's name, and whether it is a ``generateName`` prefix: a Job written for
+    ``kubectl create`` or as an Argo CD / Helm hook has only that, and every run creates a Job named
+    the prefix plus five characters, whose pods are that Job's usage."""
+    if obj.name:
+        return obj.name, False
+    prefix = _generate_name(obj) if obj.kind == "Job" else None
+    return (prefix, True) if prefix else ("", False)
+
+
+def _generate_name(obj: RenderedObject) -> str | None:
+    prefix = value_at(obj.data, ("metadata", "generateName"))
+    return prefix if isinstance(prefix, str) and prefix else None
 
 
 def _resources_problem(resources: Any) -> str | None:
@@ -491,6 +526,9 @@ class _FieldLocator:
         """The values key that feeds this field (see gitbot.load.helm_values), in the release's values file."""
         template = FieldSource(SourceKind.HELM_TEMPLATE, self.obj.source.file, self.obj.source.doc_index, None, None, rendered_text is not None)
         key = self.helm.fields.get(((self.obj.kind, self.obj.name, self.name), f)) if self.helm else None
+        if key is None and self.obj.target.kind is TargetKind.PLAIN and self.obj.target.origin:  # pre-rendered output
+            return _not_editable(template, f"pre-rendered from {self.obj.target.origin}, whose chart is remote; no resources block "
+                                           f"of its spec.values holds these numbers: set it there")
         if key is None:
             if rendered_text is None:
                 return _not_editable(template, "not set, and no values key of the chart feeds it")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
 MI = 2**20
+PARTIAL = 6  # the bad input breaks a render target (a Kustomize root, a Helm release): the rest is planned, exit 6
 
 GOOD = """\
 apiVersion: apps/v1
@@ -137,7 +138,7 @@ class Case:
     category: str
     files: Mapping[str, str | bytes]
     expect: tuple[str, ...]
-    exit_code: int = 0
+    exit_code: int = 0  # PARTIAL when a render target fails: shop/good is still edited
     symlinks: Mapping[str, str] = field(default_factory=dict)  # path -> target ({outside} allowed)
     config: str | bytes | None = None  # .gitbot.yaml
     catalog: str | bytes | None = None  # a CSV passed as --catalog
@@ -215,16 +216,76 @@ def _yaml_places(name: str, text: str, reason: tuple[str, ...]) -> Iterator[tupl
     yield "helm-values", {**CHART, "charts/web/values.yaml": text}, ("charts/web/values.yaml", *reason)
 
 
+def _exit(place: str) -> int:
+    """A bad plain manifest is a skipped input; anywhere else it breaks the target that reads it."""
+    return 0 if place == "plain" else PARTIAL
+
+
 def yaml_cases() -> Iterator[Case]:
     for name, text in MALFORMED.items():
         for place, files, expect in _yaml_places(name, text, ("invalid YAML",)):
-            yield Case(f"malformed-yaml/{name}/{place}", "malformed YAML", files, expect)
+            yield Case(f"malformed-yaml/{name}/{place}", "malformed YAML", files, expect, exit_code=_exit(place))
     for name, text in DUPLICATE_KEYS.items():
         for place, files, expect in _yaml_places(name, text, ("duplicate key",)):
-            yield Case(f"duplicate-keys/{name}/{place}", "duplicate keys", files, expect)
+            yield Case(f"duplicate-keys/{name}/{place}", "duplicate keys", files, expect, exit_code=_exit(place))
     for name, (text, word) in EXPANSION.items():
         for place, files, expect in _yaml_places(name, text, (word,)):
-            yield Case(f"expansion/{name}/{place}", "alias bombs and deep nesting", files, expect)
+            yield Case(f"expansion/{name}/{place}", "alias bombs and deep nesting", files, expect, exit_code=_exit(place))
+
+
+# ---- real-world YAML that kubectl accepts ------------------------------------------------------------
+
+# every tag kubectl (go-yaml) accepts: the file loads, and nothing is said about it
+TAGGED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: tagged
+  namespace: shop
+  annotations:
+    built: !!timestamp 2024-01-02T03:04:05Z
+    ref: !Ref build-id
+data:
+  str: !!str 123
+  int: !!int "42"
+  float: !!float "1.5"
+  bool: !!bool "true"
+  nothing: !!null ""
+  binary: !!binary aGVsbG8=
+  map: !!map {a: 1}
+  seq: !!seq [1, 2]
+  set: !!set {x, y}
+  omap: !!omap [x: 1, y: 2]
+  pairs: !!pairs [x: 1, x: 2]
+  value: {=: 5}
+  value-tag: {!!value =: 6}
+  reference: !reference [.defaults, script]
+  merged:
+    !!merge <<: &base {k: v}
+    own: 1
+"""
+
+REUSED_ANCHORS = {
+    "plain": ({"apps/bad/anchors.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: anchors\n  namespace: shop\n"
+                                        "  labels: &x {a: b}\ndata: &x {k: v}\n"}, "apps/bad/anchors.yaml:7"),
+    "kustomize-resource": ({**KUSTOMIZE, "deploy/base/deployment.yaml": LEAK.replace("leak", "api").replace(
+        "    matchLabels: {app: api}", "    matchLabels: &labels {app: api}").replace("      labels: {app: api}", "      labels: &labels {app: api}")},
+        "deploy/base/deployment.yaml:11"),
+    "kustomization": ({**KUSTOMIZE, "deploy/overlays/prod/kustomization.yaml": "resources: &x\n  - ../../base\nnamespace: &x shop\n"},
+                      "deploy/overlays/prod/kustomization.yaml:3"),
+    "helm-values": ({**CHART, "charts/web/values.yaml": "resources: &x\n  requests:\n    cpu: 100m\n    memory: 128Mi\nother: &x {}\n"},
+                    "charts/web/values.yaml:5"),
+}
+
+
+def real_yaml_cases() -> Iterator[Case]:
+    yield Case("real-yaml/every-tag/plain", "real-world YAML", {"apps/bad/tagged.yaml": TAGGED}, ())
+    yield Case("real-yaml/every-tag/kustomize-resource", "real-world YAML",
+               {**KUSTOMIZE, "deploy/base/tagged.yaml": TAGGED.replace("!!value =: 6", "=: 6"),  # kustomize's own parser refuses a tagged key
+                "deploy/base/kustomization.yaml": "resources:\n  - deployment.yaml\n  - tagged.yaml\n"}, ())
+    for place, (files, where) in REUSED_ANCHORS.items():
+        yield Case(f"real-yaml/reused-anchor/{place}", "real-world YAML", files,
+                   (where, "anchor &", "is defined again (first at line", "the later definition wins"))
 
 
 # ---- files that are not YAML text -----------------------------------------------------------------
@@ -251,15 +312,15 @@ def encoding_cases() -> Iterator[Case]:
     for name, blob in BINARY.items():
         yield Case(f"binary/{name}/plain", "binary files", {"apps/bad/blob.yaml": blob}, ("apps/bad/blob.yaml", "binary"))
         yield Case(f"binary/{name}/helm-values", "binary files", {**CHART, "charts/web/values.yaml": blob},
-                   ("charts/web/values.yaml", "binary"))
+                   ("charts/web/values.yaml", "binary"), exit_code=PARTIAL)
         yield Case(f"binary/{name}/kustomize-resource", "binary files",
-                   {**KUSTOMIZE, "deploy/base/deployment.yaml": blob}, ("deploy/base/deployment.yaml", "binary"))
+                   {**KUSTOMIZE, "deploy/base/deployment.yaml": blob}, ("deploy/base/deployment.yaml", "binary"), exit_code=PARTIAL)
     for name, blob in NOT_UTF8.items():
         yield Case(f"not-utf8/{name}/plain", "non-UTF-8", {"apps/bad/text.yaml": blob}, ("apps/bad/text.yaml", "not UTF-8"))
         yield Case(f"not-utf8/{name}/helm-values", "non-UTF-8", {**CHART, "charts/web/values.yaml": blob},
-                   ("charts/web/values.yaml", "not UTF-8"))
+                   ("charts/web/values.yaml", "not UTF-8"), exit_code=PARTIAL)
         yield Case(f"not-utf8/{name}/kustomize-resource", "non-UTF-8",
-                   {**KUSTOMIZE, "deploy/base/deployment.yaml": blob}, ("deploy/base/deployment.yaml", "not UTF-8"))
+                   {**KUSTOMIZE, "deploy/base/deployment.yaml": blob}, ("deploy/base/deployment.yaml", "not UTF-8"), exit_code=PARTIAL)
 
 
 def bom_case() -> Iterator[Case]:
@@ -272,16 +333,16 @@ def size_cases() -> Iterator[Case]:
         f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{a: '{'x' * 1000}'}}\n---\n" for i in range(11_000))
     yield Case("huge/plain-default-cap", "huge files", {"apps/bad/huge.yaml": big}, ("apps/bad/huge.yaml", "larger than 10 MiB"))
     yield Case("huge/helm-values-default-cap", "huge files", {**CHART, "charts/web/values.yaml": "# " + "x" * (11 * MI) + "\n"},
-               ("charts/web/values.yaml", "larger than 10 MiB"))
+               ("charts/web/values.yaml", "larger than 10 MiB"), exit_code=PARTIAL)
     small_cap = "limits:\n  max_file_size: 2Ki\n"
     padded = GOOD.replace("good", "padded") + "# " + "x" * 3000 + "\n"
     yield Case("huge/plain-configured-cap", "huge files", {"apps/bad/padded.yaml": padded},
                ("apps/bad/padded.yaml", "larger than 2 KiB"), config=small_cap)
     yield Case("huge/kustomize-resource-configured-cap", "huge files", {**KUSTOMIZE, "deploy/base/deployment.yaml": padded},
-               ("deploy/base/deployment.yaml", "larger than 2 KiB"), config=small_cap)
+               ("deploy/base/deployment.yaml", "larger than 2 KiB"), config=small_cap, exit_code=PARTIAL)
     yield Case("huge/kustomization-configured-cap", "huge files",
                {**KUSTOMIZE, "deploy/overlays/prod/kustomization.yaml": "resources:\n  - ../../base\n# " + "x" * 3000 + "\n"},
-               ("deploy/overlays/prod/kustomization.yaml", "larger than 2 KiB"), config=small_cap)
+               ("deploy/overlays/prod/kustomization.yaml", "larger than 2 KiB"), config=small_cap, exit_code=PARTIAL)
 
 
 # ---- Helm and Kustomize structure -----------------------------------------------------------------
@@ -308,11 +369,11 @@ def helm_cases() -> Iterator[Case]:
     yield Case("helm-template/include", "Helm templates outside a chart",
                {"apps/bad/templates/deployment.yaml": TEMPLATE + '  labels: {{ include "x.labels" . | nindent 4 }}\n'}, where)
     yield Case("helm-template/chart-yaml-broken", "Helm templates outside a chart",
-               {**CHART, "charts/web/Chart.yaml": "apiVersion: v2\nname: [web\n"}, ("charts/web/Chart.yaml", "invalid YAML"))
+               {**CHART, "charts/web/Chart.yaml": "apiVersion: v2\nname: [web\n"}, ("charts/web/Chart.yaml", "invalid YAML"), exit_code=PARTIAL)
     yield Case("helm-template/template-error", "Helm templates outside a chart",
-               {**CHART, "charts/web/templates/bad.yaml": "{{ .Values.missing.deeper }}\n"}, ("charts/web", "nil pointer"))
+               {**CHART, "charts/web/templates/bad.yaml": "{{ .Values.missing.deeper }}\n"}, ("charts/web", "nil pointer"), exit_code=PARTIAL)
     yield Case("helm-template/template-syntax", "Helm templates outside a chart",
-               {**CHART, "charts/web/templates/bad.yaml": "{{ if }}\n"}, ("charts/web", "bad.yaml"))
+               {**CHART, "charts/web/templates/bad.yaml": "{{ if }}\n"}, ("charts/web", "bad.yaml"), exit_code=PARTIAL)
 
 
 KUSTOMIZE_ERRORS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
@@ -367,9 +428,9 @@ CYCLES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 
 def kustomize_cases() -> Iterator[Case]:
     for name, (files, expect) in KUSTOMIZE_ERRORS.items():
-        yield Case(f"kustomization-error/{name}", "kustomization errors", {**KUSTOMIZE, **files}, expect)
+        yield Case(f"kustomization-error/{name}", "kustomization errors", {**KUSTOMIZE, **files}, expect, exit_code=PARTIAL)
     for name, (files, expect) in CYCLES.items():
-        yield Case(f"kustomize-cycle/{name}", "cyclic kustomize bases", {**KUSTOMIZE, **files}, expect)
+        yield Case(f"kustomize-cycle/{name}", "cyclic kustomize bases", {**KUSTOMIZE, **files}, expect, exit_code=PARTIAL)
 
 
 # ---- leaving the repository -----------------------------------------------------------------------
@@ -385,14 +446,14 @@ def escape_cases() -> Iterator[Case]:
     yield Case("symlink/dir-to-root", "symlinks outside the repo", {}, ("apps/root", outside), symlinks={"apps/root": "/"})
     yield Case("symlink/kustomize-resource", "symlinks outside the repo",
                {k: v for k, v in KUSTOMIZE.items() if k != "deploy/base/deployment.yaml"}, ("deploy/base/deployment.yaml", outside),
-               symlinks={"deploy/base/deployment.yaml": "{outside}/leak.yaml"})
+               symlinks={"deploy/base/deployment.yaml": "{outside}/leak.yaml"}, exit_code=PARTIAL)
     yield Case("symlink/kustomize-base-dir", "symlinks outside the repo",
                {**KUSTOMIZE, "deploy/overlays/prod/kustomization.yaml": "resources:\n  - ../../base\n  - ../../linked\n"},
-               ("deploy/linked", outside), symlinks={"deploy/linked": "{outside}"})
+               ("deploy/linked", outside), symlinks={"deploy/linked": "{outside}"}, exit_code=PARTIAL)
     yield Case("symlink/helm-values", "symlinks outside the repo", {k: v for k, v in CHART.items() if not k.endswith("values.yaml")},
-               ("charts/web/values.yaml", outside), symlinks={"charts/web/values.yaml": "{outside}/values.yaml"})
+               ("charts/web/values.yaml", outside), symlinks={"charts/web/values.yaml": "{outside}/values.yaml"}, exit_code=PARTIAL)
     yield Case("symlink/helm-template", "symlinks outside the repo", dict(CHART), ("charts/web/templates/leak.yaml", outside),
-               symlinks={"charts/web/templates/leak.yaml": "{outside}/leak.yaml"})
+               symlinks={"charts/web/templates/leak.yaml": "{outside}/leak.yaml"}, exit_code=PARTIAL)
     yield Case("symlink/dangling", "symlinks outside the repo", {}, ("apps/bad/gone.yaml", "broken symlink"),
                symlinks={"apps/bad/gone.yaml": "does-not-exist.yaml"})
     yield Case("symlink/loop", "symlinks outside the repo", {}, ("apps/bad/a.yaml", "symlink"),
@@ -402,20 +463,20 @@ def escape_cases() -> Iterator[Case]:
     escapes = "outside the repository"
     yield Case("dotdot/kustomize-resource", "../ paths escaping the repo",
                {**KUSTOMIZE, "deploy/overlays/prod/kustomization.yaml": "resources:\n  - ../../base\n  - ../../../../outside\n"},
-               ("deploy/overlays/prod/kustomization.yaml", escapes))
+               ("deploy/overlays/prod/kustomization.yaml", escapes), exit_code=PARTIAL)
     yield Case("dotdot/kustomize-resource-file", "../ paths escaping the repo",
                {**KUSTOMIZE, "deploy/base/kustomization.yaml": "resources:\n  - deployment.yaml\n  - ../../../outside/leak.yaml\n"},
-               ("deploy/base/kustomization.yaml", escapes))
+               ("deploy/base/kustomization.yaml", escapes), exit_code=PARTIAL)
     yield Case("dotdot/kustomize-patch", "../ paths escaping the repo",
                {**KUSTOMIZE, "deploy/overlays/prod/kustomization.yaml": "resources:\n  - ../../base\npatches:\n  - path: ../../../../outside/leak.yaml\n"},
-               ("deploy/overlays/prod/kustomization.yaml", escapes))
+               ("deploy/overlays/prod/kustomization.yaml", escapes), exit_code=PARTIAL)
     yield Case("dotdot/kustomize-generator", "../ paths escaping the repo",
                {**KUSTOMIZE, "deploy/overlays/prod/kustomization.yaml":
                 "resources:\n  - ../../base\nconfigMapGenerator:\n  - name: x\n    files: [../../../../outside/leak.yaml]\n"},
-               ("deploy/overlays/prod/kustomization.yaml", escapes))
+               ("deploy/overlays/prod/kustomization.yaml", escapes), exit_code=PARTIAL)
     yield Case("dotdot/kustomize-absolute", "../ paths escaping the repo",
                {**KUSTOMIZE, "deploy/overlays/prod/kustomization.yaml": "resources:\n  - ../../base\n  - /etc/hosts\n"},
-               ("deploy/overlays/prod/kustomization.yaml", escapes))
+               ("deploy/overlays/prod/kustomization.yaml", escapes), exit_code=PARTIAL)
     yield Case("dotdot/helm-values-file", "../ paths escaping the repo", dict(CHART), ("helm.releases[0].values[0]", escapes),
                exit_code=2, config="helm:\n  releases:\n    - chart: charts/web\n      name: web\n      namespace: shop\n"
                                    "      values: [../outside/values.yaml]\n", good_edited=False)
@@ -428,7 +489,7 @@ def escape_cases() -> Iterator[Case]:
                {**CHART, "apps/argo/web.yaml": argo.format(path="charts/web", values="../../../outside/values.yaml")},
                ("apps/argo/web.yaml", escapes))
     yield Case("dotdot/argo-path", "../ paths escaping the repo",
-               {"apps/argo/web.yaml": argo.format(path="../outside", values="values.yaml")}, ("apps/argo/web.yaml", escapes))
+               {"apps/argo/web.yaml": argo.format(path="../outside", values="values.yaml")}, ("apps/argo/web.yaml", escapes), exit_code=PARTIAL)
     flux = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\n"
             "spec:\n  path: ./../outside\n  sourceRef: {kind: GitRepository, name: flux-system}\n  targetNamespace: shop\n")
     yield Case("dotdot/flux-path", "../ paths escaping the repo", {"clusters/prod/apps.yaml": flux}, ("clusters/prod/apps.yaml", escapes))
@@ -498,6 +559,10 @@ def object_cases() -> Iterator[Case]:
         "spec-is-a-list": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: listspec, namespace: shop}\nspec: [1, 2]\n",
         "template-is-a-string": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: tstr, namespace: shop}\nspec: {template: x}\n",
         "list-kind-with-bad-items": "apiVersion: v1\nkind: List\nitems: [1, {kind: Deployment}]\n",
+        "operator-resources": "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: main, namespace: monitoring}\n"
+                              "spec:\n  replicas: 2\n  resources:\n    requests: {memory: 400Mi}\n",
+        "generate-name-deployment": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {generateName: web-, namespace: shop}\nspec:\n"
+                                    "  template:\n    spec:\n      containers: [{name: x, image: y}]\n",
     }
     expected = {
         "unknown-kind": ("apps/bad/object.yaml", "Widget w", "pod template", "not sized"),
@@ -514,6 +579,8 @@ def object_cases() -> Iterator[Case]:
         "spec-is-a-list": ("apps/bad/object.yaml", "spec is a list, not a mapping"),
         "template-is-a-string": ("shop/Deployment/tstr", "no pod template"),
         "list-kind-with-bad-items": ("apps/bad/object.yaml", "items[0]", "not a Kubernetes object"),
+        "operator-resources": ("apps/bad/object.yaml", "Prometheus monitoring/main", "custom resource with spec.resources", "not sized"),
+        "generate-name-deployment": ("apps/bad/object.yaml", "Deployment without metadata.name", "generateName 'web-'", "Jobs only"),
     }
     for name, text in kinds.items():
         yield Case(f"object/{name}", "unknown kinds and CRDs", {"apps/bad/object.yaml": text}, expected[name])
@@ -576,7 +643,7 @@ def config_cases() -> Iterator[Case]:
 
 
 def all_cases() -> list[Case]:
-    cases = [*yaml_cases(), *encoding_cases(), *bom_case(), *size_cases(), *helm_cases(), *kustomize_cases(), *escape_cases(),
+    cases = [*yaml_cases(), *real_yaml_cases(), *encoding_cases(), *bom_case(), *size_cases(), *helm_cases(), *kustomize_cases(), *escape_cases(),
              *object_cases(), *config_cases()]
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "case ids must be unique"

@@ -12,7 +12,8 @@ from gitbot.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = YAML(typ="safe").load((ROOT / "action.yml").read_text())
-SECRET_VARIABLES = {"GITBOT_PROMETHEUS_TOKEN", "GITBOT_GITHUB_TOKEN"}  # read from the environment only, never options
+# read from the environment only, never options
+SECRET_VARIABLES = {"GITBOT_PROMETHEUS_TOKEN", "GITBOT_GITHUB_TOKEN", "GITBOT_HELM_USERNAME", "GITBOT_HELM_PASSWORD"}
 ACTION_VARIABLES = {"GITBOT_MODE", "GITBOT_ACTION_PATH"}  # used by the steps' own one-line commands
 
 

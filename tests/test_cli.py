@@ -28,7 +28,9 @@ UPDATE = os.environ.get("GITBOT_UPDATE_GOLDEN") == "1"
 
 
 def run(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
-    runner = CliRunner()
+    """The CLI in-process, without the render cache: outputs name each target "rendered", never
+    "cached", whatever ran before."""
+    runner = CliRunner(env={"GITBOT_RENDER_CACHE": "off"})
     old = os.getcwd()
     os.chdir(cwd)
     try:
@@ -141,14 +143,17 @@ def test_write_changes_one_line_per_field_and_a_second_plan_proposes_nothing(dem
                     key = f["source"]["file"]
                     added, removed = changed.get(key, (0, 0))
                     changed[key] = (added + 1, removed + (1 if f["source"]["present"] else 0))
-    # envoy's base lines are shared by both overlays, which want different values: each overlay gets
-    # a new 16-line patch file and a `patches:` entry (+1 line, or +2 with the key), the base stays
+    # envoy's base lines are shared by both overlays, which want different values, and the base
+    # stays: production's patch of the Deployment gets an envoy item (7 lines after the api's edited
+    # values), staging a new 18-line patch file (the api listed by name, to stay first) and a
+    # `patches:` entry (+2 lines with the key)
     overlay_files = {
-        "platform/checkout/overlays/production/gitbot-resources.yaml": (16, 0),
-        "platform/checkout/overlays/production/kustomization.yaml": (1, 0),
-        "platform/checkout/overlays/staging/gitbot-resources.yaml": (16, 0),
+        "platform/checkout/overlays/staging/gitbot-resources.yaml": (18, 0),
         "platform/checkout/overlays/staging/kustomization.yaml": (2, 0),
     }
+    # (git pairs the api's old `memory: 1Gi` request with its new, equal limit: one line less each way)
+    api, _ = changed["platform/checkout/overlays/production/api-resources.yaml"]
+    changed["platform/checkout/overlays/production/api-resources.yaml"] = (api + 7 - 1, api - 1)
     demo_copy.git.add("-N", ".")
     numstat = {}
     for line in demo_copy.git.diff("--numstat").splitlines():
@@ -169,7 +174,7 @@ def test_write_changes_one_line_per_field_and_a_second_plan_proposes_nothing(dem
         "apps/storefront/deployment.yaml": (4, 4),
         "charts/search/values-production.yaml": (6, 6),
         "platform/checkout/base/deployment.yaml": (4, 4),
-        "platform/checkout/overlays/production/api-resources.yaml": (4, 4),
+        "platform/checkout/overlays/production/api-resources.yaml": (10, 3),
         "platform/pricing-engine/base/deployment.yaml": (3, 3),
     }
     # the applied values read back as the recommendations
@@ -272,7 +277,7 @@ def test_the_diff_output_applies_with_git_apply_and_equals_write(demo_copy, tmp_
     demo_copy.git.clean("-fdq")
     run("plan", ".", "--metrics-file", metrics, "--write", "--format", "json", cwd=work)
     written = touched()
-    assert applied == written and len(written) == 15
+    assert applied == written and len(written) == 13
 
 
 def test_pr_dry_run_prints_the_complete_pull_request(tmp_path, monkeypatch):

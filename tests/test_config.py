@@ -86,7 +86,7 @@ catalog: aws
     ("text", "message"),
     [
         ("- a\n", "config .gitbot.yaml: expected a mapping, got a list"),
-        ("environment: []\n", "config .gitbot.yaml: environment: unknown key (allowed: catalog, default_environment, environments, exclude, exemptions, helm, history, kustomize, limits, namespaces, placement, pull_requests, rules, settings, step, version)"),
+        ("environment: []\n", "config .gitbot.yaml: environment: unknown key (allowed: catalog, default_environment, environments, exclude, exemptions, helm, history, kustomize, limits, namespaces, placement, pull_requests, repository_urls, rules, settings, step, version)"),
         ("environments:\n  - name: prod\n    tier: live\n", "config .gitbot.yaml: environments[0].tier: must be one of production, non-production, not 'live'"),
         ("environments:\n  - tier: production\n", "config .gitbot.yaml: environments[0].name: is required"),
         ("environments:\n  - name: a\n  - name: a\n", "config .gitbot.yaml: environments: duplicate environment name 'a'"),

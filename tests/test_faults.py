@@ -300,14 +300,14 @@ def test_a_full_disk_while_writing_a_temp_file_leaves_no_temp_file(
 
 
 def test_a_failed_last_rename_in_the_demo_undoes_new_and_edited_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The demo's ``plan --write`` edits 13 files and creates 2 overlay patches
-    (``gitbot-resources.yaml``). The rename of the last file in path order fails with EROFS after
-    the other 14 are in place: the 13 edited files get their old bytes back, the 2 new files are
+    """The demo's ``plan --write`` edits 12 files and creates an overlay patch (staging's
+    ``gitbot-resources.yaml``). The rename of the last file in path order fails with EROFS after
+    the other 12 are in place: the edited files get their old bytes back, the new file is
     removed, and gitbot says so in one line with exit 2."""
     repo = tmp_path / "demo"
     shutil.copytree(DEMO, repo)
     before = tree(repo)
-    fault = DiskFault(errno.EROFS, 15, repo)
+    fault = DiskFault(errno.EROFS, 13, repo)
     fault.on_replace(monkeypatch)
     result = plan_write(repo, DEMO_METRICS)
     monkeypatch.undo()
@@ -315,9 +315,8 @@ def test_a_failed_last_rename_in_the_demo_undoes_new_and_edited_files(tmp_path: 
     renamed = [Path(p).relative_to(repo.resolve()).as_posix() for p in fault.seen]
     assert renamed[-1] == "platform/pricing-engine/base/deployment.yaml"  # the one that failed
     assert {p for p in renamed if p.endswith("gitbot-resources.yaml")} == {
-        "platform/checkout/overlays/production/gitbot-resources.yaml",
         "platform/checkout/overlays/staging/gitbot-resources.yaml",
-    }  # both new files were already in place when the fault struck
+    }  # the new file was already in place when the fault struck
     assert_one_line_error(result, 2, "cannot write changes: [Errno 30] Read-only file system", "; restored the files already written")
     assert tree(repo) == before
     assert leftovers(repo) == []

@@ -108,8 +108,8 @@ def test_each_environment_edits_its_own_values_patch_and_a_second_plan_proposes_
     ]
     # the two remote OCI charts are still reported, naming their source
     assert [s["reason"] for s in inv["skipped_inputs"]] == [
-        "HelmRelease cert-manager: the chart comes from OCIRepository cert-manager and cannot be rendered offline; its workloads are not sized",
-        "HelmRelease envoy-gateway: the chart comes from OCIRepository gateway-helm and cannot be rendered offline; its workloads are not sized",
+        "HelmRelease cert-manager (infrastructure/controllers): chart oci://quay.io/jetstack/charts/cert-manager 1.x is not in the repository, and pulling charts is off; its workloads are not sized",
+        "HelmRelease envoy-gateway (infrastructure/controllers): chart oci://docker.io/envoyproxy/gateway-helm >= 1.8.0-rc.0 is not in the repository, and pulling charts is off; its workloads are not sized",
     ]
 
     snapshot = usage(tmp_path / "usage.om.gz", 200, 256 * 2**20)
@@ -267,8 +267,9 @@ def test_a_chart_from_a_git_repository_is_the_chart_directory_in_this_repository
 
 
 def test_a_remote_chart_is_sized_from_its_pre_rendered_output_but_not_edited(tmp_path: Path) -> None:
-    """No vendored chart, but `helm template` output committed under rendered/ and named in
-    helm.rendered: the workloads are sized; the fields are comment-only, naming the HelmRelease."""
+    """No vendored chart (and no chart cache to pull it into), but `helm template` output committed
+    under rendered/ and named in helm.rendered: the workloads are sized; the fields no spec.values
+    block holds are comment-only, naming the HelmRelease."""
     deployment = (
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  template:\n"
         "    spec:\n      containers:\n        - name: podinfo\n          image: podinfo:6\n          resources:\n"
@@ -285,11 +286,11 @@ def test_a_remote_chart_is_sized_from_its_pre_rendered_output_but_not_edited(tmp
     ]
     cpu = inv["workloads"][0]["containers"][0]["fields"]["cpu_request_m"]
     assert (cpu["current"], cpu["source"]["kind"], cpu["source"]["file"], cpu["source"]["editable"]) == (
-        1, "unknown", "rendered/podinfo/deployment.yaml", False,
+        1, "helm-template", "rendered/podinfo/deployment.yaml", False,
     )
     assert cpu["source"]["not_editable_reason"] == (
         "pre-rendered from apps/base/podinfo/release.yaml: HelmRelease podinfo/podinfo, whose chart is remote; "
-        "set it in the HelmRelease's spec.values"
+        "no resources block of its spec.values holds these numbers: set it there"
     )
     # the rendered output is not also read as plain manifests, and the HelmRelease is not reported as skipped
     assert [s["path"] for s in inv["skipped_inputs"]] == [
@@ -391,3 +392,37 @@ def test_flux_kustomization_patches_and_target_namespace_are_applied_and_edited(
     assert (work / "apps/web/deployment.yaml").read_text() == WEB.replace("cpu: 100m\n              memory: 128Mi", "cpu: 80m\n              memory: 106Mi")
     _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))
     assert again["summary"]["by_status"]["change"] == 0
+
+
+def test_pre_rendered_fields_whose_numbers_the_helmrelease_values_hold_are_edited_there(tmp_path: Path) -> None:
+    """The same, with the HelmRelease's spec.values setting exactly the numbers the output renders:
+    that block is where they come from, so the edit goes there (the environment's own patch)."""
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  template:\n"
+        "    spec:\n      containers:\n        - name: podinfo\n          image: podinfo:6\n          resources:\n"
+        "            requests:\n              cpu: 100m\n              memory: 64Mi\n            limits:\n              memory: 128Mi\n"
+    )
+    base = (FLUX / "apps/base/podinfo/release.yaml").read_text().replace(
+        "  values:\n", "  values:\n    resources:\n      requests:\n        cpu: 100m\n        memory: 64Mi\n      limits:\n        memory: 128Mi\n"
+    )
+    work, repo = make_repo(tmp_path, {
+        ".gitbot.yaml": CONFIG.replace("  charts:\n    podinfo: vendor/podinfo\n", "  rendered:\n    podinfo/podinfo: rendered/podinfo\n"),
+        "rendered/podinfo/deployment.yaml": deployment,
+        "apps/base/podinfo/release.yaml": base,
+    })
+    shutil.rmtree(work / "vendor")
+    inv = inventory(PlanRequest(repo=work))
+    fields = inv["workloads"][0]["containers"][0]["fields"]
+    assert {k: (f["current"], f["source"]["kind"], f["source"]["file"], f["source"]["yaml_path"], f["source"]["editable"])
+            for k, f in fields.items()} == {
+        "cpu_request_m": (100, "helmrelease-values", "apps/production/podinfo-values.yaml", "spec.values.resources.requests.cpu", True),
+        "memory_request_bytes": (64 * 2**20, "helmrelease-values", "apps/production/podinfo-values.yaml", "spec.values.resources.requests.memory", True),
+        "cpu_limit_m": (None, "helmrelease-values", "apps/production/podinfo-values.yaml", "spec.values.resources.limits.cpu", True),
+        "memory_limit_bytes": (128 * 2**20, "helmrelease-values", "apps/production/podinfo-values.yaml", "spec.values.resources.limits.memory", True),
+    }
+    _, doc = plan(PlanRequest(repo=work, metrics_file=usage(tmp_path / "usage.om.gz", 200, 256 * 2**20), at=END, write=True))
+    assert [e["file"] for e in doc["edits"]] == ["apps/production/podinfo-values.yaml"]
+    assert (work / "apps/production/podinfo-values.yaml").read_text().endswith(
+        "    resources:\n      requests:\n        cpu: 160m\n        memory: 185Mi\n      limits:\n        memory: 199Mi\n"
+    )
+    assert (work / "apps/base/podinfo/release.yaml").read_text() == base

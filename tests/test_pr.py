@@ -87,7 +87,7 @@ def test_first_run_opens_one_pull_request_and_a_second_run_changes_nothing(check
     assert head.message.splitlines()[0] == "Right-size resources in the repository"
     assert [p.hexsha for p in head.parents] == [bare.commit("main").hexsha]
     changed = sorted(d.b_path or d.a_path for d in head.parents[0].diff(head))
-    assert changed == sorted(c.path for c in proposals[0].changes.files) and len(changed) == 15
+    assert changed == sorted(c.path for c in proposals[0].changes.files) and len(changed) == 13
     for c in proposals[0].changes.files:
         assert (head.tree / c.path).data_stream.read().decode() == c.after
     # the checkout the plan ran in is untouched
@@ -171,7 +171,7 @@ def test_dry_run_makes_no_request_and_pushes_nothing(checkout, github) -> None:
     proposals, outcomes = run(work, github, dry_run=True)
     assert outcomes == [] and github.calls() == []
     assert [h.name for h in git.Repo(remote).heads] == ["main"]
-    assert proposals[0].scope.branch == "gitbot/all" and len(proposals[0].changes.files) == 15
+    assert proposals[0].scope.branch == "gitbot/all" and len(proposals[0].changes.files) == 13
 
 
 @pytest.mark.parametrize(
@@ -411,7 +411,6 @@ def test_scopes_split_the_demo_into_pull_requests_per_app_or_environment() -> No
             "apps/cart/deployment.yaml", "apps/image-resizer/deployment.yaml", "apps/legacy-admin/deployment.yaml",
             "apps/node-agent/daemonset.yaml", "apps/reports/cronjob.yaml", "apps/storefront/deployment.yaml",
             "charts/search/values-production.yaml", "platform/checkout/overlays/production/api-resources.yaml",
-            "platform/checkout/overlays/production/gitbot-resources.yaml", "platform/checkout/overlays/production/kustomization.yaml",
             "platform/pricing-engine/base/deployment.yaml",
         ],
         "gitbot/staging": [

@@ -748,36 +748,39 @@ def test_examples_bare_pods_are_joined_by_owner(examples: Run) -> None:
 @needs_kustomize
 def test_flux_example_inventory() -> None:
     # README: no container or resources block anywhere; everything comes from remote Helm charts
-    # referenced by HelmReleases. The Flux/kustomize roots render, but hold no workload (with the
-    # podinfo chart vendored and mapped, they do: tests/test_flux.py).
-    # The HelmReleases are listed as skipped (podinfo's twice: staging and production overlays), so
+    # referenced by HelmReleases. The Flux/kustomize roots render, but hold no workload. Without a
+    # chart cache nothing is pulled (with the charts served locally: tests/test_remote_charts.py).
+    # The HelmReleases are listed as failed (podinfo's twice: staging and production overlays), so
     # an empty plan is not mistaken for "nothing to do".
     inv = inventory(PlanRequest(repo=FLUX))
     assert inv["summary"] == {"workloads": 0, "containers": 0}
     assert inv["workloads"] == [] and inv["warnings"] == []
-    def reason(chart: str, kind: str, source: str) -> str:
-        hint = " (vendor it and map it in helm.charts)" if kind == "HelmRepository" else ""
-        return f"{chart} comes from {kind} {source} and cannot be rendered offline{hint}; its workloads are not sized"
-
+    off = "is not in the repository, and pulling charts is off; its workloads are not sized"
     assert inv["skipped_inputs"] == [
-        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": "HelmRelease podinfo: " + reason("chart 'podinfo'", "HelmRepository", "podinfo")},
-        {"path": "apps/base/podinfo/release.yaml", "line": 1, "reason": "HelmRelease podinfo: " + reason("chart 'podinfo'", "HelmRepository", "podinfo")},
-        {"path": "infrastructure/controllers/cert-manager.yaml", "line": 23, "reason": "HelmRelease cert-manager: " + reason("the chart", "OCIRepository", "cert-manager")},
-        {"path": "infrastructure/controllers/envoy-gateway.yaml", "line": 23, "reason": "HelmRelease envoy-gateway: " + reason("the chart", "OCIRepository", "gateway-helm")},
+        {"path": "apps/base/podinfo/release.yaml", "line": 1,
+         "reason": f"HelmRelease podinfo (apps/production): chart podinfo from https://stefanprodan.github.io/podinfo >=1.0.0 {off}"},
+        {"path": "apps/base/podinfo/release.yaml", "line": 1,
+         "reason": f"HelmRelease podinfo (apps/staging): chart podinfo from https://stefanprodan.github.io/podinfo >=1.0.0-alpha {off}"},
+        {"path": "infrastructure/controllers/cert-manager.yaml", "line": 23,
+         "reason": f"HelmRelease cert-manager (infrastructure/controllers): chart oci://quay.io/jetstack/charts/cert-manager 1.x {off}"},
+        {"path": "infrastructure/controllers/envoy-gateway.yaml", "line": 23,
+         "reason": f"HelmRelease envoy-gateway (infrastructure/controllers): chart oci://docker.io/envoyproxy/gateway-helm >= 1.8.0-rc.0 {off}"},
     ]
 
 
 def test_bitnami_charts_inventory() -> None:
-    # README: both charts depend on bitnami/common through an OCI registry and need it vendored into
-    # <chart>/charts/ to render offline; it is not, so both renders fail and are skipped with Helm's
-    # reason (common itself is a library chart and renders nothing). With common vendored, they
-    # render: test_bitnami_presets_become_explicit_blocks_in_the_release_values_file.
+    # README: both charts depend on bitnami/common through an OCI registry; it is not vendored into
+    # <chart>/charts/, and without a chart cache nothing is pulled, so both releases fail naming the
+    # dependency (never Helm's nil-pointer or missing-template message). common itself is a library
+    # chart: listed, not rendered. With common pulled through a mirror: tests/test_remote_charts.py;
+    # vendored: test_bitnami_presets_become_explicit_blocks_in_the_release_values_file.
     inv = inventory(PlanRequest(repo=BITNAMI))
     assert inv["summary"] == {"workloads": 0, "containers": 0}
-    assert [s["path"] for s in inv["skipped_inputs"]] == ["bitnami/nginx@nginx", "bitnami/redis@redis"]
-    for s in inv["skipped_inputs"]:
-        assert s["reason"].startswith("helm render failed: ")
-        assert 'no template "common.names.fullname"' in s["reason"]
+    missing = "dependency common 2.31.4 (oci://registry-1.docker.io/bitnamicharts) is missing from charts/, and pulling charts is off"
+    assert inv["skipped_inputs"] == [
+        {"path": "bitnami/nginx@nginx", "line": None, "reason": missing},
+        {"path": "bitnami/redis@redis", "line": None, "reason": missing},
+    ]
 
 
 BITNAMI_CONFIG = """\
@@ -792,22 +795,22 @@ REDIS_PRODUCTION = "architecture: replication\nmaster:\n  persistence:\n    size
 REDIS_PRODUCTION_AFTER = REDIS_PRODUCTION + """\
   resources:
     requests:
-      cpu: 50m
-      memory: 90Mi
+      cpu: 65m
+      memory: 128Mi
       ephemeral-storage: 50Mi
     limits:
-      cpu: 100m
-      memory: 98Mi
+      cpu: 130m
+      memory: 142Mi
       ephemeral-storage: 2Gi
 replica:
   resources:
     requests:
-      cpu: 60m
-      memory: 103Mi
+      cpu: 80m
+      memory: 72Mi
       ephemeral-storage: 50Mi
     limits:
-      cpu: 120m
-      memory: 113Mi
+      cpu: 150m
+      memory: 96Mi
       ephemeral-storage: 2Gi
 """
 
@@ -863,7 +866,7 @@ def test_bitnami_presets_become_explicit_blocks_in_the_release_values_file(tmp_p
     assert nginx["status"] == "comment-only"
     assert nginx["reasons"][-1] == (
         "nginx/values.yaml:352 is shared by nginx@nginx nginx/nginx, nginx@nginx nginx/preserve-logs-symlinks, "
-        "which need different values (50m vs unchanged); set them apart by hand (an overlay patch, a separate values key)"
+        "which need different values (60m vs unchanged); set them apart by hand (an overlay patch, a separate values key)"
     )
     assert (work / "redis" / "values-production.yaml").read_text() == REDIS_PRODUCTION_AFTER
     _, again = plan(PlanRequest(repo=work, metrics_file=snapshot, at=END))

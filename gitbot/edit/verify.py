@@ -9,6 +9,7 @@ the edits behind it become comment-only with the difference as the reason.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,11 +17,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from gitbot.edit.changeset import FileChange, RecKey, rec_key
 from gitbot.errors import SourceError
-from gitbot.load import LoadResult, flux, helm, kustomize
+from gitbot.load import LoadResult, argocd, charts, flux, helm, kustomize
 from gitbot.load.objects import kubernetes_objects, object_name, pod_containers
 from gitbot.model import FIELDS, Field, Resource, Status, Target, TargetKind
 from gitbot.quantity import QuantityError, human_cpu, human_memory, parse_cpu_m, parse_memory_bytes
 from gitbot.strategies.base import Recommendation
+from gitbot.workloads import value_at
 from gitbot.yamldoc import load_yaml_file
 
 Ref = tuple[str, str, str]  # (kind, name, container) within one target
@@ -35,6 +37,7 @@ class ClosedLoop:
             ref = (rec.workload.id.kind, rec.workload.id.name, rec.container.name)
             self.by_target.setdefault(rec.workload.target.name, {})[ref] = rec
         self.before: dict[str, dict[Ref, dict[Field, int | None]]] = {}
+        self.order: dict[str, dict[tuple[str, str], list[tuple[str, ...]]]] = {}  # each object's containers, in order
         self.reads: dict[str, set[str]] = {}
         for obj in loaded.objects:
             t = obj.target.name
@@ -45,6 +48,8 @@ class ClosedLoop:
                 reads.update(ref.file for ref in loaded.patches.get(kfile, ()) if ref.file is not None)
             for container, spec in pod_containers(obj.data):
                 self.before.setdefault(t, {})[(str(obj.data.get("kind")), object_name(obj.data), container)] = _fields(spec)
+            names = tuple(container for container, _ in pod_containers(obj.data))
+            self.order.setdefault(t, {}).setdefault((str(obj.data.get("kind")), object_name(obj.data)), []).append(names)
         for target in loaded.targets:
             if target.kind is TargetKind.KUSTOMIZE:  # its own kustomization and any patch file added there
                 prefix = f"{target.path}/" if target.path else ""
@@ -56,6 +61,9 @@ class ClosedLoop:
         for target in loaded.targets:  # a Flux release also reads what renders its HelmRelease
             if target.declared_by is not None:
                 self.reads.setdefault(target.name, set()).update(self.reads.get(target.declared_by.name, set()))
+        for name, argo in loaded.argo_releases.items():  # an Argo CD release reads its Application's inline values
+            if argo.obj is not None:
+                self.reads.setdefault(name, set()).add(argo.obj.source.file)
 
     def __call__(self, changes: Sequence[FileChange], applied: Iterable[RecKey]) -> dict[RecKey, str]:
         applied_keys = set(applied)
@@ -98,11 +106,14 @@ class ClosedLoop:
     def _check(self, copy: Path, target: Target, applied: set[RecKey]) -> tuple[str, RecKey | None] | None:
         """The first difference from what was intended, and the edit meant to change that field."""
         try:
-            after = dict(self._render(copy, target))
+            rendered = list(self._render(copy, target))
+            after = dict(rendered)
         except SourceError as exc:
             return f"it no longer renders ({exc.detail})", None
         recs = self.by_target.get(target.name, {})
         before = self.before.get(target.name, {})
+        for ref in sorted(set(after) - set(before)):  # e.g. a patch item merged into an object it was not meant for
+            return f"{ref[0]}/{ref[1]} gains a container {ref[2]}", None
         for ref, old in sorted(before.items()):
             new = after.get(ref)
             if new is None:
@@ -114,30 +125,52 @@ class ClosedLoop:
                     wanted, own = rec.fields[f].recommended, rec_key(rec)
                 if new[f] != wanted:
                     return f"{ref[0]}/{ref[1]} {ref[2]} {f.value} becomes {_show(f, new[f])}, expected {_show(f, wanted)}", own
-        return None
+        return _reordered(self.order.get(target.name, {}), [ref for ref, _ in rendered])
 
     def _render(self, copy: Path, target: Target) -> Iterable[tuple[Ref, dict[Field, int | None]]]:
-        if target.kind is TargetKind.KUSTOMIZE and target.declared_by is not None:
+        if target.kind is TargetKind.KUSTOMIZE and target.declared_kind == "Kustomization":
             kustomization, _ = self._declaring_object(copy, target, "Kustomization")
             patches = [p for _, p in flux.patches_of(kustomization)]
             namespace = (kustomization.get("spec") or {}).get("targetNamespace") or None
             data_list = [obj.data for obj in kustomize.render(copy, target.path, patches, namespace=namespace)]
         elif target.kind is TargetKind.KUSTOMIZE:
             data_list = [obj.data for obj in kustomize.render(copy, target.path)]
-        elif target.declared_by is not None:
+        elif target.declared_kind == "HelmRelease":
             assert target.release is not None
             release, siblings = self._declaring_object(copy, target, "HelmRelease")
             values = flux.values_of(release, siblings)
-            data_list = [o.data for o in helm.render_values(copy, target.path, target.release, target.namespace or "default", values)]
+            location = self._chart(copy, target, values)
+            data_list = [o.data for o in helm.render_values(location, target.path, target.release, target.namespace or "default", values)]
         else:
             assert target.release is not None
-            data_list = [
-                o.data for o in helm.render(copy, target.path, target.release, target.namespace or "default", target.values_files, target.inline_values)
-            ]
+            values = helm.release_values(copy, target.values_files, self._inline_values(copy, target))
+            location = self._chart(copy, target, values)
+            data_list = [o.data for o in helm.render_values(location, target.path, target.release, target.namespace or "default", values)]
         for data in data_list:
             for container, spec in pod_containers(data):
                 yield (str(data.get("kind")), object_name(data), container), _fields(spec)
 
+    def _inline_values(self, copy: Path, target: Target) -> str:
+        """The release's inline values as the edited copy has them: an Argo CD Application's
+        ``helm.valuesObject`` is read again from its file (the edit may be there)."""
+        argo = self.loaded.argo_releases.get(target.name)
+        if argo is None or argo.obj is None or argo.values_object_path is None or argo.obj.source.doc_index is None:
+            return target.inline_values
+        source = argo.obj.source
+        docs = load_yaml_file(copy / source.file, source.file).documents
+        app = value_at(docs[source.doc_index].data, source.yaml_path) if source.doc_index < len(docs) else None
+        block = value_at(app, argo.values_object_path[:-1]) if isinstance(app, dict) else None
+        if not isinstance(block, dict):
+            raise SourceError(source.file, f"the Application {argo.application} has no helm block at {'.'.join(map(str, argo.values_object_path[:-1]))} any more")
+        inline = argocd.inline_values(block, argo.application)
+        return json.dumps(inline, sort_keys=True) if inline else ""
+
+    def _chart(self, copy: Path, target: Target, values: Mapping[str, Any]) -> Path:
+        """The chart as the edited copy has it, prepared with the dependencies pulled at load time."""
+        source = Path(target.chart) if target.chart else copy / target.path
+        builds = self.loaded.chart_builds or copy.parent / "built"
+        deps = tuple(Path(d) for d in target.chart_deps)
+        return charts.prepare(source, target.path, values, builds, None, copy if target.chart is None else None, deps).location
 
     @staticmethod
     def _declaring_object(copy: Path, target: Target, kind: str) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
@@ -155,6 +188,19 @@ class ClosedLoop:
             if data.get("kind") == kind and f"{meta.get('namespace') or ''}/{meta.get('name')}" == target.declared_as:
                 return data, siblings
         raise SourceError(declared.path, f"{kind} {target.declared_as} is gone")
+
+
+def _reordered(before: Mapping[tuple[str, str], list[tuple[str, ...]]], rendered: Sequence[Ref]) -> tuple[str, None] | None:
+    """An object whose containers come in another order than before the edit (a strategic-merge
+    patch puts its items first): init containers run in order, and the first app container is the
+    one ``kubectl logs`` and ``exec`` pick. Objects whose kind and name are not unique are left out."""
+    now: dict[tuple[str, str], list[str]] = {}
+    for kind, name, container in rendered:
+        now.setdefault((kind, name), []).append(container)
+    for key, lists in sorted(before.items()):
+        if len(lists) == 1 and key in now and tuple(now[key]) != lists[0]:
+            return f"{key[0]}/{key[1]} containers come in another order: {', '.join(now[key])} (was {', '.join(lists[0])})", None
+    return None
 
 
 def _fields(spec: Mapping[str, Any]) -> dict[Field, int | None]:

@@ -63,6 +63,7 @@ class Discovery:
     kustomizations: dict[str, Kustomization] = field(default_factory=dict)
     charts: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)  # kustomization dirs that cannot be read or build on each other in a cycle: why
 
 
 def discover(repo: Path, config: Config) -> Discovery:
@@ -86,12 +87,15 @@ def discover(repo: Path, config: Config) -> Discovery:
         if _inside_chart(kdir, result.charts):
             continue
         try:
-            result.kustomizations[kdir] = _read_kustomization(repo, kdir, kfile, kustomize_dirs, config.max_file_bytes)
+            result.kustomizations[kdir] = _read_kustomization(repo, kdir, kfile, kustomize_dirs, config.max_file_bytes, result.skipped)
         except SourceError as exc:
             result.skipped.append(Skipped(exc.path, exc.detail, exc.line))
+            result.broken[kdir] = str(exc)
     for cycle in _cycles(result.kustomizations):
         first = result.kustomizations[cycle[0]]
-        result.skipped.append(Skipped(first.file, f"kustomization cycle: {' -> '.join([*cycle, cycle[0]])}; not rendered"))
+        reason = f"kustomization cycle: {' -> '.join([*cycle, cycle[0]])}; not rendered"
+        result.skipped.append(Skipped(first.file, reason))
+        result.broken[cycle[0]] = f"{first.file}: {reason}"
         for kdir in cycle:
             del result.kustomizations[kdir]
 
@@ -148,9 +152,11 @@ def _walk(repo: Path, config: Config, skipped: list[Skipped]) -> list[tuple[str,
     return found
 
 
-def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[str, str], max_bytes: int) -> Kustomization:
+def _read_kustomization(repo: Path, kdir: str, kfile: str, kustomize_dirs: dict[str, str], max_bytes: int,
+                        notes: list[Skipped]) -> Kustomization:
+    """The kustomization in ``kfile``; the parser's notes on it (an anchor defined twice) go to ``notes``."""
     text = read_text(repo / kfile, kfile, max_bytes)
-    docs = parse_yaml(text, kfile)
+    docs = parse_yaml(text, kfile, notes)
     data = docs[0].data if docs else None
     if not isinstance(data, dict):
         raise SourceError(kfile, "kustomization is not a mapping")

@@ -1,18 +1,21 @@
 """Flux HelmReleases whose chart gitbot can render become Helm releases.
 
-A HelmRelease found in a rendered target (a Kustomize root or a plain file) is rendered when its
-chart is in the repository:
+A HelmRelease found in a rendered target (a Kustomize root, a plain file, a chart) is rendered with
+its chart:
 
 - ``spec.chart.spec.sourceRef.kind: GitRepository`` with ``chart: ./path`` naming a chart directory;
-- a chart from a HelmRepository/OCIRepository that the config maps to a vendored copy
-  (``helm.charts: {<chart name>: <directory>}``).
+- a chart that the config maps to a vendored copy (``helm.charts: {<chart name>: <directory>}``);
+- else a chart pulled (``gitbot.load.charts``) from the HelmRepository (HTTP(S) index or
+  ``type: oci``) that ``spec.chart.spec.sourceRef`` names, at ``spec.chart.spec.version``; or from
+  the OCIRepository (``ref.tag``/``semver``/``digest``) or HelmChart that ``spec.chartRef`` names.
+  The source object must be in this repository.
 
 The release's values are what Flux would pass: ``spec.valuesFrom`` (ConfigMaps and Secrets rendered by
 the same target, in order; a ``targetPath`` sets one value), then ``spec.values`` on top. Edits go to
 ``spec.values`` of the HelmRelease document that sets the key — the base file or an overlay's patch —
 or, for a key only the chart sets, to the values of the last patch (the environment's own) else the
-base. Keys set by ``valuesFrom`` are comment-only. A chart that is neither in the repository nor
-mapped is reported, naming its source, so an empty plan is never mistaken for "nothing to do".
+base. Keys set by ``valuesFrom`` are comment-only. A chart gitbot cannot have is reported, naming its
+source and why, so an empty plan is never mistaken for "nothing to do".
 
 Flux Kustomizations (``kustomize.toolkit.fluxcd.io``) from a GitRepository whose ``spec.path`` is a
 Kustomize root here are found too: with ``spec.patches`` or ``spec.targetNamespace`` the loader
@@ -28,6 +31,7 @@ from typing import Any, Iterable, Mapping
 
 from gitbot.errors import SourceError
 from gitbot.load.discover import normalise
+from gitbot.load.charts import ChartRef, split_oci
 from gitbot.load.helm import merge_values
 from gitbot.model import RenderedObject, Skipped, YamlPath
 from gitbot.yamldoc import parse_yaml
@@ -39,37 +43,43 @@ VALUES_PATH: YamlPath = ("spec", "values")
 @dataclass(frozen=True)
 class FluxRelease:
     obj: RenderedObject  # the HelmRelease as its target renders it
-    chart: str  # repo-relative chart directory
+    chart: str  # repo-relative chart directory; "" for a pulled chart
     release: str
     namespace: str
     values: Mapping[str, Any]  # valuesFrom merged, then spec.values
     values_from: Mapping[str, Any]  # the part that came from valuesFrom (not editable)
     missing: tuple[str, ...]  # valuesFrom sources that are not in the repository
+    remote: ChartRef | None = None  # the chart, when it comes from a HelmRepository, OCIRepository or HelmChart
 
 
 @dataclass(frozen=True)
 class Followed:
     releases: tuple[FluxRelease, ...]
-    unrendered: tuple[tuple[RenderedObject, str], ...]  # HelmReleases whose chart is not here, and why
+    unrendered: tuple[tuple[RenderedObject, str], ...]  # HelmReleases whose chart cannot be had, and why
 
 
 def is_helmrelease(obj: RenderedObject) -> bool:
     return obj.kind == "HelmRelease" and str(obj.data.get("apiVersion", "")).startswith(HELMRELEASE_API)
 
 
-def follow(objects: Iterable[RenderedObject], charts: Iterable[str], chart_map: Mapping[str, str]) -> Followed:
+def follow(objects: Iterable[RenderedObject], charts: Iterable[str], chart_map: Mapping[str, str],
+           everything: Iterable[RenderedObject] | None = None) -> Followed:
+    """The HelmReleases among ``objects``; ``everything`` (default: ``objects``) is where their
+    sources (HelmRepository, OCIRepository, HelmChart) and valuesFrom ConfigMaps are looked up."""
     chart_dirs = set(charts)
-    all_objects = list(objects)
+    candidates = list(objects)
+    all_objects = list(everything) if everything is not None else candidates
     by_target: dict[str, list[RenderedObject]] = {}
     for obj in all_objects:
         by_target.setdefault(obj.target.name, []).append(obj)
+    sources = Sources.of(all_objects)
     releases: list[FluxRelease] = []
     unrendered: list[tuple[RenderedObject, str]] = []
-    for obj in all_objects:
+    for obj in candidates:
         if not is_helmrelease(obj):
             continue
-        chart, why_not = chart_of(obj, chart_dirs, chart_map)
-        if chart is None:
+        chart, remote, why_not = chart_of(obj, chart_dirs, chart_map, sources)
+        if chart is None and remote is None:
             unrendered.append((obj, f"HelmRelease {obj.name}: {why_not}"))
             continue
         spec = obj.data.get("spec") or {}
@@ -78,36 +88,104 @@ def follow(objects: Iterable[RenderedObject], charts: Iterable[str], chart_map: 
         siblings = [o.data for o in by_target.get(obj.target.name, [])]
         from_refs, missing = _values_from(spec.get("valuesFrom"), siblings, obj.namespace)
         inline = spec.get("values") if isinstance(spec.get("values"), dict) else {}
-        releases.append(FluxRelease(obj, chart, release, namespace, merge_values(from_refs, inline), from_refs, tuple(missing)))
+        releases.append(FluxRelease(obj, chart or "", release, namespace, merge_values(from_refs, inline), from_refs, tuple(missing), remote))
     return Followed(tuple(releases), tuple(unrendered))
 
 
-def chart_of(obj: RenderedObject, chart_dirs: set[str], chart_map: Mapping[str, str]) -> tuple[str | None, str]:
-    """The repo-relative chart directory a HelmRelease renders, or None and why not."""
-    spec = (obj.data.get("spec") or {}).get("chart", {})
-    spec = spec.get("spec") if isinstance(spec, dict) else None
+@dataclass(frozen=True)
+class Sources:
+    """Flux source objects of the repository, by (kind, namespace, name)."""
+
+    by_key: Mapping[tuple[str, str, str], RenderedObject]
+
+    @classmethod
+    def of(cls, objects: Iterable[RenderedObject]) -> Sources:
+        found: dict[tuple[str, str, str], RenderedObject] = {}
+        for obj in objects:
+            if obj.kind in SOURCE_KINDS and str(obj.data.get("apiVersion", "")).startswith(SOURCE_API):
+                found.setdefault((obj.kind, obj.namespace or "", obj.name), obj)
+        return cls(found)
+
+    def get(self, kind: str, namespace: str, name: str) -> RenderedObject | None:
+        return self.by_key.get((kind, namespace, name))
+
+
+SOURCE_API = "source.toolkit.fluxcd.io/"
+SOURCE_KINDS = ("HelmRepository", "OCIRepository", "HelmChart", "GitRepository")
+
+
+def chart_of(obj: RenderedObject, chart_dirs: set[str], chart_map: Mapping[str, str],
+             sources: Sources | None = None) -> tuple[str | None, ChartRef | None, str]:
+    """The repo-relative chart directory a HelmRelease renders, or the remote chart, or neither and why."""
+    spec_all = obj.data.get("spec") or {}
+    chart_spec = spec_all.get("chart", {})
+    spec = chart_spec.get("spec") if isinstance(chart_spec, dict) else None
+    found = sources or Sources({})
+    ref = spec_all.get("chartRef")
+    if isinstance(ref, dict):  # Flux refuses a HelmRelease with both; chartRef is the newer way
+        return _chart_ref(obj, ref, chart_dirs, chart_map, found)
     if not isinstance(spec, dict):
-        ref = (obj.data.get("spec") or {}).get("chartRef")
-        if isinstance(ref, dict):
-            return None, f"the chart comes from {ref.get('kind', '?')} {ref.get('name', '?')} and cannot be rendered offline; its workloads are not sized"
-        return None, "no spec.chart.spec; its workloads are not sized"
+        return None, None, "no spec.chart.spec or spec.chartRef; its workloads are not sized"
+    return _chart_spec(obj, spec, chart_dirs, chart_map, found)
+
+
+def _chart_spec(obj: RenderedObject, spec: Mapping[str, Any], chart_dirs: set[str], chart_map: Mapping[str, str],
+                sources: Sources) -> tuple[str | None, ChartRef | None, str]:
+    """``spec.chart.spec`` of a HelmRelease (or the spec of a HelmChart): chart, version, sourceRef."""
     name = str(spec.get("chart", ""))
     source = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
     kind = str(source.get("kind", "?"))
     if kind == "GitRepository":
         path = normalise("", name)
         if path is not None and path in chart_dirs:
-            return path, ""
-        return None, f"chart {name!r} from GitRepository {source.get('name', '?')} is not a chart directory in this repository; its workloads are not sized"
+            return path, None, ""
+        return None, None, f"chart {name!r} from GitRepository {source.get('name', '?')} is not a chart directory in this repository; its workloads are not sized"
     mapped = chart_map.get(name)
     if mapped is not None:
         if mapped in chart_dirs:
-            return mapped, ""
-        return None, f"helm.charts maps chart {name!r} to {mapped!r}, which is not a chart directory in this repository"
-    return None, (
-        f"chart {name!r} comes from {kind} {source.get('name', '?')} and cannot be rendered offline "
-        f"(vendor it and map it in helm.charts); its workloads are not sized"
-    )
+            return mapped, None, ""
+        return None, None, f"helm.charts maps chart {name!r} to {mapped!r}, which is not a chart directory in this repository"
+    namespace = str(source.get("namespace") or obj.namespace or "")
+    if kind != "HelmRepository":
+        return None, None, f"chart {name!r} comes from {kind} {source.get('name', '?')}, which gitbot cannot pull from; its workloads are not sized"
+    repository = sources.get(kind, namespace, str(source.get("name", "")))
+    if repository is None:
+        return None, None, (f"chart {name!r} comes from HelmRepository {namespace}/{source.get('name', '?')}, which is not in this "
+                            f"repository (vendor the chart and map it in helm.charts); its workloads are not sized")
+    rspec = repository.data.get("spec") or {}
+    url = str(rspec.get("url") or "").rstrip("/")
+    if not url:
+        return None, None, f"HelmRepository {namespace}/{repository.name} has no spec.url"
+    if rspec.get("type") == "oci" and not url.startswith("oci://"):
+        url = f"oci://{url.split('://', 1)[-1]}"
+    version = spec.get("version")
+    return None, ChartRef(url, name, str(version) if version not in (None, "") else None), ""
+
+
+def _chart_ref(obj: RenderedObject, ref: Mapping[str, Any], chart_dirs: set[str], chart_map: Mapping[str, str],
+               sources: Sources) -> tuple[str | None, ChartRef | None, str]:
+    """``spec.chartRef``: an OCIRepository or a HelmChart."""
+    kind, name = str(ref.get("kind", "?")), str(ref.get("name", "?"))
+    namespace = str(ref.get("namespace") or obj.namespace or "")
+    source = sources.get(kind, namespace, name) if kind in ("OCIRepository", "HelmChart") else None
+    if kind not in ("OCIRepository", "HelmChart"):
+        return None, None, f"the chart comes from {kind} {name}, which gitbot cannot pull from; its workloads are not sized"
+    if source is None:
+        return None, None, f"the chart comes from {kind} {namespace}/{name}, which is not in this repository; its workloads are not sized"
+    spec = source.data.get("spec") or {}
+    if kind == "HelmChart":
+        return _chart_spec(source, spec, chart_dirs, chart_map, sources)
+    url = str(spec.get("url") or "")
+    if not url.startswith("oci://"):
+        return None, None, f"OCIRepository {namespace}/{name} has no oci:// spec.url"
+    base, chart = split_oci(url)
+    mapped = chart_map.get(chart)
+    if mapped is not None and mapped in chart_dirs:
+        return mapped, None, ""
+    pin = spec.get("ref") if isinstance(spec.get("ref"), dict) else {}
+    version = pin.get("semver") or pin.get("tag")
+    digest = pin.get("digest")
+    return None, ChartRef(base, chart, str(version) if version else None, str(digest) if digest else None), ""
 
 
 def values_of(data: Mapping[str, Any], siblings: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Render local Helm charts in-process with helm-python-sdk (Helm v4 SDK, no helm binary).
 
-A chart is rendered once per release configured in ``.gitbot.yaml`` (``helm.releases``), or once
-with its own defaults when none is configured. Values files are merged in order like ``helm -f a -f
+A chart is rendered once per release configured in ``.gitbot.yaml`` (``helm.releases``), Flux
+HelmRelease or Argo CD Application, or once with its own defaults when none is configured. The chart
+is a directory of the repository or a pulled archive (``gitbot.load.charts``). Values files are merged in order like ``helm -f a -f
 b``: mappings merge key by key, anything else replaces, and ``null`` removes a chart default.
 Helm test hooks are not workloads and are left out.
 """
@@ -30,9 +31,11 @@ class HelmObject:
     doc_index: int
 
 
-def render(repo: Path, chart_dir: str, release: str, namespace: str, values_files: tuple[str, ...], inline: str = "",
+def render(repo: Path, location: Path, label: str, release: str, namespace: str, values_files: tuple[str, ...], inline: str = "",
            cache: RenderCache | None = None) -> list[HelmObject]:
-    return render_values(repo, chart_dir, release, namespace, release_values(repo, values_files, inline), cache)
+    """Render the chart at ``location`` (a directory or archive; ``label`` names it in template
+    paths) with the release's values files from ``repo`` and its inline values."""
+    return render_values(location, label, release, namespace, release_values(repo, values_files, inline), cache)
 
 
 def release_values(repo: Path, values_files: tuple[str, ...], inline: str = "") -> dict[str, Any]:
@@ -41,20 +44,38 @@ def release_values(repo: Path, values_files: tuple[str, ...], inline: str = "") 
     return merge_values(values, json.loads(inline)) if inline else values
 
 
-def render_values(repo: Path, chart_dir: str, release: str, namespace: str, values: dict[str, Any],
+def render_values(location: Path, label: str, release: str, namespace: str, values: dict[str, Any],
                   cache: RenderCache | None = None) -> list[HelmObject]:
     """Render with ``values`` given directly (merged over the chart's own values.yaml by Helm);
     with ``cache``, an unchanged chart and the same values are read from it."""
+    return render_cached(location, label, release, namespace, values, cache)[0]
+
+
+def render_cached(location: Path, label: str, release: str, namespace: str, values: dict[str, Any],
+                  cache: RenderCache | None = None) -> tuple[list[HelmObject], bool]:
+    """``render_values``, and whether the objects came from the render cache."""
     key = None
     if cache is not None:
-        key = cache.key("helm", [_renderer(), chart_dir, release, namespace, values], cache.tree(repo / chart_dir))
+        files = cache.tree(location) if location.is_dir() else [location]
+        key = cache.key("helm", [_renderer(), label, release, namespace, values], files)
         hit = cache.get(key)
         if isinstance(hit, list):
-            return [HelmObject(data, template, index) for data, template, index in hit]
-    objects = _render_values(repo, chart_dir, release, namespace, values)
+            return [HelmObject(data, template, index) for data, template, index in hit], True
+    objects = _render_values(location, label, release, namespace, values)
     if cache is not None:
         cache.put(key, [[o.data, o.template, o.doc_index] for o in objects])
-    return objects
+    return objects, False
+
+
+def chart_values(location: Path, label: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The values the chart at ``location`` renders with: its defaults (and its subcharts') with
+    ``user`` merged over them, as Helm coalesces them."""
+    helm_python = _sdk(label)
+    try:
+        with helm_python.Chart.load(str(location)) as chart:
+            return chart.merge_values(user or {})
+    except helm_python.HelmError as exc:
+        raise SourceError(label, f"helm cannot read the chart: {_one_line(str(exc))}") from None
 
 
 @functools.cache
@@ -65,23 +86,28 @@ def _renderer() -> str:
         return "helm-python-sdk"
 
 
-def _render_values(repo: Path, chart_dir: str, release: str, namespace: str, values: dict[str, Any]) -> list[HelmObject]:
+def _sdk(label: str) -> Any:
     try:
         import helm_python
     except ImportError as exc:  # pragma: no cover - the dependency is declared
-        raise SourceError(chart_dir, f"helm-python-sdk is not importable: {exc}") from None
+        raise SourceError(label, f"helm-python-sdk is not importable: {exc}") from None
+    return helm_python
+
+
+def _render_values(location: Path, label: str, release: str, namespace: str, values: dict[str, Any]) -> list[HelmObject]:
+    helm_python = _sdk(label)
     try:
-        with helm_python.Chart.load(str(repo / chart_dir)) as chart:
+        with helm_python.Chart.load(str(location)) as chart:  # loaded for each render: Helm drops disabled subcharts from it
             manifests = chart.render(values, name=release, namespace=namespace)
             chart_name = chart.name
     except helm_python.HelmError as exc:
-        raise SourceError(chart_dir, f"helm render failed: {_one_line(str(exc))}") from None
+        raise SourceError(label, f"helm render failed: {_one_line(str(exc))}") from None
 
     objects: list[HelmObject] = []
     for key in sorted(manifests):
         if not key.endswith((".yaml", ".yml", ".json")):
             continue  # NOTES.txt and the like
-        template = _template_path(chart_dir, chart_name, key)
+        template = _template_path(label, chart_name, key)
         for index, data in enumerate(load_all(manifests[key], template)):
             for found in kubernetes_objects(index, data):
                 hook = ((found.data.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")

@@ -1,7 +1,7 @@
 """Which Helm values key feeds each rendered resources field, found by rendering with sentinels.
 
-Every ``resources``-shaped place in the release's effective values (chart ``values.yaml`` merged
-with the release's values files) gets a unique sentinel quantity in each of its four fields —
+Every ``resources``-shaped place in the release's effective values (the chart's and its subcharts'
+defaults coalesced with the release's values, as Helm does) gets a unique sentinel quantity in each of its four fields —
 ``requests.cpu``, ``limits.memory``, ... — including empty ``resources: {}`` blocks and ones a
 chart fills from a preset (``resourcesPreset``). The chart is rendered once more with them; a
 container field that renders as sentinel *n* comes from values key *n*. That handles
@@ -19,14 +19,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from gitbot.errors import SourceError
 from gitbot.load import helm
 from gitbot.load.cache import RenderCache
 from gitbot.load.objects import object_name, pod_containers
-from gitbot.model import Field, Target, YamlPath
-from gitbot.yamldoc import load_yaml_file
+from gitbot.model import Field, Resource, Target, YamlPath
+from gitbot.quantity import QuantityError, parse_cpu_m, parse_memory_bytes
 
 SENTINEL_BASE = 987_650_000  # far from any real request: 987650001m, 987650002Mi ...
 PRESET_KEYS = ("resourcesPreset",)
@@ -49,16 +48,15 @@ class HelmMapping:
     why_not: str | None  # why there is no edit file
 
 
-def map_release(repo: Path, target: Target, cache: RenderCache | None = None) -> HelmMapping:
-    """Render ``target`` with sentinels and map container fields to values keys."""
+def map_release(repo: Path, target: Target, location: Path, cache: RenderCache | None = None) -> HelmMapping:
+    """Render ``target`` (its chart prepared at ``location``) with sentinels and map container fields to values keys."""
     assert target.release is not None
-    chart_values = _chart_values(repo, target.path)
     user = helm.release_values(repo, target.values_files, target.inline_values)
     inline = json.loads(target.inline_values) if target.inline_values else {}
-    effective = helm.merge_values(chart_values, user)
+    effective = helm.chart_values(location, target.path, user)
     sentinels: dict[str, ValuesKey] = {}
     overrides = _sentinel_overrides(effective, (), sentinels)
-    rendered = helm.render_values(repo, target.path, target.release, target.namespace or "default", helm.merge_values(user, overrides), cache)
+    rendered = helm.render_values(location, target.path, target.release, target.namespace or "default", helm.merge_values(user, overrides), cache)
     fields: dict[tuple[ContainerRef, Field], ValuesKey] = {}
     for obj in rendered:
         for container, spec in pod_containers(obj.data):
@@ -76,26 +74,67 @@ def map_release(repo: Path, target: Target, cache: RenderCache | None = None) ->
 
 
 def _edit_file(repo: Path, target: Target) -> tuple[str | None, str | None]:
-    if target.declared_by is not None:
-        return None, f"the values are set in the HelmRelease ({target.origin})"
     if target.values_files:
         return target.values_files[-1], None
+    if target.declared_kind == "HelmRelease":
+        return None, f"the values are set in the HelmRelease ({target.origin})"
+    if target.chart is not None:
+        return None, f"the chart is pulled from {target.path}; set the value in {target.origin or 'the release'}"
     chart = Path(target.path)
     if any((repo / parent / "Chart.yaml").is_file() for parent in chart.parents if parent != chart and str(parent) != "."):
         return None, "a subchart vendored in another chart; configure a values file for the release to edit"
     return f"{target.path}/values.yaml" if target.path else "values.yaml", None
 
 
-def _chart_values(repo: Path, chart: str) -> dict[str, Any]:
-    path = repo / chart / "values.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        docs = load_yaml_file(path, f"{chart}/values.yaml").documents
-    except SourceError:
-        return {}
-    data = docs[0].data if docs else None
-    return data if isinstance(data, dict) else {}
+def match_rendered(values: Any, objects: Iterable[Mapping[str, Any]]) -> dict[tuple[ContainerRef, Field], ValuesKey]:
+    """For ``helm template`` output whose chart gitbot cannot render: the values key each container
+    field comes from, found by value. A container maps to a ``resources`` block of ``values`` when
+    the block sets exactly the four numbers the container renders with (unset ones included) and no
+    other block does; then all four fields map there (an unset one is inserted in that block)."""
+    blocks: list[tuple[YamlPath, dict[Field, int | None]]] = []
+    _resources_blocks(values, (), blocks)
+    out: dict[tuple[ContainerRef, Field], ValuesKey] = {}
+    for data in objects:
+        for container, spec in pod_containers(data):
+            rendered = _numbers(spec.get("resources"))
+            if rendered is None or not any(v is not None for v in rendered.values()):
+                continue
+            matches = [path for path, numbers in blocks if numbers == rendered]
+            if len(matches) != 1:
+                continue
+            ref = (str(data.get("kind")), object_name(data), container)
+            for f in Field:
+                out[(ref, f)] = ValuesKey((*matches[0], f.bound.value, f.resource.value), None)
+    return out
+
+
+def _resources_blocks(values: Any, path: YamlPath, out: list[tuple[YamlPath, dict[Field, int | None]]]) -> None:
+    if not isinstance(values, dict):
+        return
+    for key, value in values.items():
+        if not isinstance(key, str):
+            continue
+        if key == "resources" and isinstance(value, dict) and value and _looks_like_resources(value):
+            numbers = _numbers(value)
+            if numbers is not None and any(v is not None for v in numbers.values()):
+                out.append(((*path, key), numbers))
+        elif isinstance(value, dict):
+            _resources_blocks(value, (*path, key), out)
+
+
+def _numbers(resources: Any) -> dict[Field, int | None] | None:
+    """The four fields of a resources block as exact numbers; None when one is not a quantity."""
+    if not isinstance(resources, dict):
+        return None
+    out: dict[Field, int | None] = {}
+    for f in Field:
+        bound = resources.get(f.bound.value)
+        value = bound.get(f.resource.value) if isinstance(bound, dict) else None
+        try:
+            out[f] = None if value is None else (parse_cpu_m(value) if f.resource is Resource.CPU else parse_memory_bytes(value))
+        except QuantityError:
+            return None
+    return out
 
 
 def _sentinel_overrides(values: Any, path: YamlPath, sentinels: dict[str, ValuesKey]) -> dict[str, Any]:

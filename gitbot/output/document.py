@@ -15,8 +15,9 @@ import numpy as np
 
 import gitbot
 from gitbot.edit.changeset import ChangeSet, rec_key
+from gitbot.metrics.unmatched import UnmatchedHint, unmatched_hints
 from gitbot.metrics.usage import Profiles, UsageProfile
-from gitbot.model import FIELDS, Container, Embedded, Field, FieldSource, Skipped, Status, Workload, YamlPath
+from gitbot.model import FIELDS, Container, Coverage, Embedded, Field, FieldSource, Skipped, Status, TargetReport, Workload, YamlPath
 from gitbot.colocation import Colocation
 from gitbot.edit.scheduling import PlacementOutcome
 from gitbot.placement import Option, Placement, family_of
@@ -37,6 +38,8 @@ class UsageWindow:
     step_seconds: int
     history_seconds: int
     unmatched_pods: int
+    unmatched_namespaces: int = 0
+    unmatched: tuple[UnmatchedHint, ...] = ()  # why those pods did not join, most pods first
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Plan:
     placement_outcomes: Mapping[str, PlacementOutcome] = field(default_factory=dict)  # by workload id, with `placement: edit`
     colocations: tuple[Colocation, ...] = ()  # comment-only: chatty pairs whose traffic crosses zones
     shard: ShardInfo | None = None  # --shard: the part of the repository planned
+    coverage: tuple[TargetReport, ...] = ()  # every render target and what became of it
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -87,6 +91,31 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "index": plan.shard.shard.index, "count": plan.shard.shard.count, "scope": plan.shard.scope,
             "workloads": plan.shard.workloads, "workloads_in_repository": plan.shard.total,
         },
+        "targets": [_target(t) for t in plan.coverage],
+        "coverage": coverage_summary(plan.coverage),
+    }
+
+
+def _target(t: TargetReport) -> dict[str, Any]:
+    return {"name": t.name, "kind": t.kind, "status": t.status.value, "detail": t.detail,
+            "declared_kind": t.declared_kind, "declared_by": t.declared_by}
+
+
+def coverage_summary(reports: tuple[TargetReport, ...]) -> dict[str, Any]:
+    """Targets by status, and how many of the HelmReleases and Argo CD Applications rendered."""
+    by_status = {c.value: 0 for c in Coverage}
+    declared: dict[str, dict[str, int]] = {}
+    for r in reports:
+        by_status[r.status.value] += 1
+        if r.declared_kind in ("HelmRelease", "Application"):
+            counts = declared.setdefault(r.declared_kind, {"rendered": 0, "total": 0})
+            counts["total"] += 1
+            counts["rendered"] += r.status in (Coverage.RENDERED, Coverage.CACHED, Coverage.PULLED)
+    return {
+        "targets": len(reports),
+        "by_status": by_status,
+        "helm_releases": declared.get("HelmRelease", {"rendered": 0, "total": 0}),
+        "applications": declared.get("Application", {"rendered": 0, "total": 0}),
     }
 
 
@@ -146,6 +175,7 @@ def inventory_document(
     skipped: tuple[Skipped, ...],
     warnings: tuple[str, ...],
     profiles: Profiles | None = None,
+    coverage: tuple[TargetReport, ...] = (),
 ) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -178,6 +208,9 @@ def inventory_document(
         ],
         "skipped_inputs": [_skipped(s) for s in skipped],
         "warnings": list(warnings),
+        "targets": [_target(t) for t in coverage],
+        "coverage": coverage_summary(coverage),
+        **(_inventory_unmatched(profiles, workloads) if profiles is not None else {}),
     }
 
 
@@ -358,7 +391,26 @@ def _usage(u: UsageWindow | None) -> dict[str, Any] | None:
         "step_seconds": u.step_seconds,
         "history_seconds": u.history_seconds,
         "unmatched_pods": u.unmatched_pods,
+        "unmatched_namespaces": u.unmatched_namespaces,
+        "unmatched": [_hint(h) for h in u.unmatched],
     }
+
+
+def _hint(h: UnmatchedHint) -> dict[str, Any]:
+    return {
+        "kind": h.kind,
+        "pods": h.pods,
+        "namespaces": list(h.namespaces),
+        "repository_namespaces": list(h.repository_namespaces),
+        "owners": [{"kind": o.kind, "name": o.name, "pods": o.pods} for o in h.owners],
+        "text": h.text,
+    }
+
+
+def _inventory_unmatched(profiles: Profiles, workloads: tuple[Workload, ...]) -> dict[str, Any]:
+    """The plan's ``usage_source`` unmatched keys, for an inventory with a usage source."""
+    found = unmatched_hints(profiles.unmatched, (w.id for w in workloads))
+    return {"unmatched_pods": found.pods, "unmatched_namespaces": found.namespaces, "unmatched": [_hint(h) for h in found.hints]}
 
 
 def _iso(ts: float) -> str:

@@ -67,7 +67,7 @@ def plan_table(doc: Mapping[str, Any]) -> str:
         delta = Decimal(c["cost"]["delta_usd"])
         money = _money(c["cost"]["delta_usd"], signed=True) if c["status"] in ("change", "comment-only") and delta else ""
         rows.append([c["workload"], c["container"], c["status"], *(_change(k, c["fields"][k]) for k in FIELD_KEYS), money])
-    lines = [_header(doc), ""]
+    lines = [_header(doc), *unmatched_lines(doc["usage_source"]), ""]
     lines += _align([headers, *rows], right={len(headers) - 1})
     notes = [c for c in _sorted(list(doc["containers"])) if c["status"] in ("comment-only", "skipped") and c["reasons"]]
     if notes:
@@ -91,7 +91,10 @@ def plan_table(doc: Mapping[str, Any]) -> str:
         for c in colocations:
             lines.append(f"  {c['source']} → {c['destination']}: {Decimal(c['gib_per_month']):,.0f} GiB/month, "
                          f"{Decimal(c['cross_zone_share']):.0%} across zones, up to {_money(c['monthly_cost']['delta_usd'], signed=True)}/month")
+    lines += target_lines(doc)
     lines += ["", _summary_line(doc)]
+    if doc.get("coverage", {}).get("targets"):
+        lines.append(coverage_line(doc))
     if doc["edits"] and not doc["written"]:
         lines.append("Dry run: nothing written. --format diff shows the edits; --write applies them.")
     elif doc["written"]:
@@ -108,11 +111,80 @@ def inventory_table(doc: Mapping[str, Any]) -> str:
             line = c["fields"]["cpu_request_m"]["source"]["line"]
             where = f"{sorted(sources)[0]}:{line}" if len(sources) == 1 and line else ", ".join(sorted(sources))
             rows.append([w["workload"], c["name"], c["type"], w["environment"], *(human_value(k, c["fields"][k]["current"]) for k in FIELD_KEYS), where])
-    lines = [f"gitbot inventory · {doc['repository']}", ""]
+    lines = [f"gitbot inventory · {doc['repository']}", *unmatched_lines(doc), ""]
     lines += _align([headers, *rows])
     s = doc["summary"]
+    lines += target_lines(doc)
     lines += ["", f"{s['workloads']} workloads, {s['containers']} containers; {len(doc['skipped_inputs'])} inputs skipped"]
+    if doc.get("coverage", {}).get("targets"):
+        lines.append(coverage_line(doc))
     return "\n".join(lines) + "\n"
+
+
+def target_lines(doc: Mapping[str, Any]) -> list[str]:
+    """The render targets, one line each (plain files that rendered: one line per directory)."""
+    rows = [["TARGET", "STATUS", "DETAIL"]]
+    plain: dict[str, int] = {}
+    for t in doc.get("targets") or []:
+        if t["kind"] == "plain" and t["status"] == "rendered" and not t["declared_kind"]:
+            directory = t["name"].rsplit("/", 1)[0] + "/" if "/" in t["name"] else "./"
+            plain[directory] = plain.get(directory, 0) + 1
+            continue
+        rows.append([t["name"], t["status"], t["detail"] or ""])
+    rows += [[f"{d} ({n} plain file{'s' if n != 1 else ''})", "rendered", ""] for d, n in sorted(plain.items())]
+    return ["", *_align(rows)] if len(rows) > 1 else []
+
+
+def coverage_line(doc: Mapping[str, Any]) -> str:
+    """``targets: 88 rendered (12 cached, 3 pulled), 3 failed (see above) · HelmReleases: 66 of 69 rendered``."""
+    cov = doc.get("coverage") or {}
+    counts = cov.get("by_status") or {}
+    if not cov.get("targets"):
+        return ""
+    rendered = counts.get("rendered", 0) + counts.get("cached", 0) + counts.get("pulled", 0)
+    extra = [f"{counts[k]} {k}" for k in ("cached", "pulled") if counts.get(k)]
+    parts = [f"{rendered} rendered" + (f" ({', '.join(extra)})" if extra else "")]
+    if counts.get("failed"):
+        parts.append(f"{counts['failed']} failed (see above)")
+    if counts.get("skipped"):
+        parts.append(f"{counts['skipped']} skipped")
+    line = "targets: " + ", ".join(parts)
+    for key, title in (("helm_releases", "HelmReleases"), ("applications", "Argo CD Applications")):
+        found = cov.get(key) or {}
+        if found.get("total"):
+            line += f" · {title}: {found['rendered']} of {found['total']} rendered"
+    return line
+
+
+UNMATCHED_SHOWN = 5  # hints in the table; the JSON has them all
+UNMATCHED_SHOWN_MD = 20
+
+
+def unmatched_lines(found: Mapping[str, Any] | None) -> list[str]:
+    """``unmatched pods: 57 in 6 namespaces (usage no workload here claims)`` and the first hints,
+    most pods first: why usage did not join (``found``: a plan's usage_source, or an inventory)."""
+    if not found or not found.get("unmatched_pods"):
+        return []
+    hints = found.get("unmatched") or []
+    more = len(hints) - UNMATCHED_SHOWN
+    return [_unmatched_title(found), *(f"  {h['text']}" for h in hints[:UNMATCHED_SHOWN]),
+            *([f"  … {more} more in --format json"] if more > 0 else [])]
+
+
+def _unmatched_title(found: Mapping[str, Any]) -> str:
+    namespaces = found.get("unmatched_namespaces")
+    where = f" in {namespaces} namespace{'' if namespaces == 1 else 's'}" if namespaces else ""
+    return f"unmatched pods: {found['unmatched_pods']}{where} (usage no workload here claims)"
+
+
+def _unmatched_md(usage: Mapping[str, Any]) -> list[str]:
+    """The unmatched pods' hints folded under their count."""
+    if not usage.get("unmatched_pods"):
+        return []
+    hints = usage.get("unmatched") or []
+    more = len(hints) - UNMATCHED_SHOWN_MD
+    return [f"<details><summary>{_unmatched_title(usage)}</summary>", "", *(f"- {h['text']}" for h in hints[:UNMATCHED_SHOWN_MD]),
+            *([f"- … {more} more in the JSON plan"] if more > 0 else []), "", "</details>", ""]
 
 
 def _header(doc: Mapping[str, Any]) -> str:
@@ -169,6 +241,7 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
     if doc["usage_source"]:
         u = doc["usage_source"]
         lines += [f"Usage: {u['source']}, {u['window_start']} → {u['window_end']} ({u['step_seconds'] // 60}-minute steps).", ""]
+        lines += _unmatched_md(u)
     lines += [
         f"Requests cost {_money(cost['before_usd'])}/month today and {_money(cost['after_usd'])}/month with this change. "
         f"{s['by_status']['change']} containers change in {s['files_changed']} files; "
@@ -223,7 +296,22 @@ def plan_markdown(doc: Mapping[str, Any]) -> str:
     if doc["edits"]:
         diff = plan_diff(doc)
         lines += ["<details><summary>Diff</summary>", "", "```diff", diff.rstrip("\n"), "```", "", "</details>", ""]
+    lines += _targets_md(doc)
     return "\n".join(lines)
+
+
+def _targets_md(doc: Mapping[str, Any]) -> list[str]:
+    """Failed targets in view; every target folded under the coverage line."""
+    targets = doc.get("targets") or []
+    if not targets:
+        return []
+    lines = []
+    failed = [t for t in targets if t["status"] == "failed"]
+    if failed:
+        lines += ["### Not covered", "", *(f"- `{t['name']}`: {t['detail']}" for t in failed), ""]
+    lines += [f"<details><summary>{coverage_line(doc)}</summary>", "", "| Target | Status | Detail |", "|---|---|---|"]
+    lines += [f"| `{t['name']}` | {t['status']} | {t['detail'] or ''} |" for t in targets]
+    return [*lines, "", "</details>", ""]
 
 
 def _folded_yaml(summary: str, text: str) -> list[str]:

@@ -37,6 +37,17 @@ class Pushed:
     changed: bool  # False: the branch already held exactly this commit's content on this base
 
 
+def remote_urls(path: Path) -> tuple[str, ...]:
+    """The URLs of every remote of the git repository that holds ``path``; () outside one."""
+    try:
+        import git
+
+        repo = git.Repo(path, search_parent_directories=True)
+        return tuple(url for remote in repo.remotes for url in remote.urls)
+    except Exception:  # not a repository, no git, a broken config: the URLs are just unknown
+        return ()
+
+
 class GitRepository:
     def __init__(self, path: Path, remote: str = "origin", identity: Identity = Identity()) -> None:
         try:
