@@ -536,12 +536,14 @@ class _FieldLocator:
         assert self.helm is not None
         if self.flux is not None:
             return self._helmrelease_source(key, template)
-        argo = self._argo_values_object()
-        if argo is not None and (not key.inline or value_at(argo[3], key.path) is None) and (key.inline or not self.obj.target.values_files):
+        argo = self._argo_values()
+        if argo is not None and (not key.inline or value_at(argo.parameters, key.path) is None):
             # helm.valuesObject of the Application: where it sets the key, or, with no value files, the
-            # release's own place for it rather than the chart's defaults
-            doc, prefix, file, _ = argo
-            return self._values_source(SourceKind.ARGOCD_VALUES, file, doc, prefix, key)
+            # release's own place for it rather than the chart's defaults; helm.values text: only
+            # where it sets the key (gitbot does not add keys inside a block of text)
+            present = argo.doc.deepest(argo.prefix + key.path)[0] == len(argo.prefix + key.path)
+            if (present if argo.outer else key.inline or not self.obj.target.values_files):
+                return self._values_source(SourceKind.ARGOCD_VALUES, argo.file, argo.doc, argo.prefix, key, argo.outer, argo.outer_doc)
         if key.inline:
             return _not_editable(template, f"set inline in the Argo CD Application ({self.obj.target.origin}); edit it there")
         if self.helm.edit_file is None:
@@ -552,16 +554,38 @@ class _FieldLocator:
             return _not_editable(template, f"{self.helm.edit_file} is empty or not a mapping; add the values by hand")
         return self._values_source(SourceKind.HELM_VALUES, self.helm.edit_file, doc, (), key)
 
-    def _argo_values_object(self) -> tuple[YamlDocument, YamlPath, str, Mapping[str, Any]] | None:
-        """The Argo CD Application's ``helm.valuesObject`` mapping, and what its parameters set."""
+    def _argo_values(self) -> _ArgoValues | None:
+        """The Argo CD Application's editable inline values: its ``helm.valuesObject`` mapping, or the
+        YAML inside its ``helm.values`` text, and what its parameters set over them."""
         argo = self.argo
-        if argo is None or argo.obj is None or argo.values_object_path is None:
+        if argo is None or argo.obj is None or (argo.values_object_path is None and argo.values_text_path is None):
             return None
         app = argo.obj.source
         yfile = self.files.get(app.file)
         if app.kind not in (SourceKind.PLAIN, SourceKind.BASE) or yfile is None or app.doc_index is None:
             return None
-        return yfile.documents[app.doc_index], app.yaml_path + argo.values_object_path, app.file, argo.not_editable_values
+        doc = yfile.documents[app.doc_index]
+        if argo.values_object_path is not None:
+            return _ArgoValues(doc, app.yaml_path + argo.values_object_path, app.file, argo.not_editable_values)
+        assert argo.values_text_path is not None
+        outer = app.yaml_path + argo.values_text_path
+        try:
+            inner = embedded_yaml(yfile.text, doc, outer, app.file).documents
+        except SourceError:
+            return None
+        if not inner or not isinstance(inner[0].data, dict):
+            return None
+        return _ArgoValues(inner[0], (), app.file, argo.not_editable_values, outer + (Embedded(0),), doc.index)
+
+
+@dataclass(frozen=True)
+class _ArgoValues:
+    doc: YamlDocument  # the Application's document, or the document inside its helm.values text
+    prefix: YamlPath  # where the values mapping is in ``doc``
+    file: str
+    parameters: Mapping[str, Any]  # what helm.parameters set over them (not editable)
+    outer: YamlPath = ()  # the path to the text block plus Embedded(0), for helm.values
+    outer_doc: int = 0
 
 
 def _json6902_path(ops: list[Any], wanted: YamlPath) -> YamlPath | None:

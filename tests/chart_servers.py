@@ -37,12 +37,10 @@ import ctypes
 import ctypes.util
 import io
 import json
-import logging
 import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tarfile
 import threading
@@ -54,11 +52,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import helm_python as helm
-
-log = logging.getLogger(__name__)
+from debian_tools import DebianTool, PortTaken, free_port, read_log_tail, stop_process, wait_until_ready
 
 SHARED_REPOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "repos"
 PODINFO_CHART = SHARED_REPOS / "stefanprodan__podinfo" / "charts" / "podinfo"
@@ -72,9 +69,7 @@ BJW_S_VERSION = "4.1.1"  # common and app-template
 # -- finding or installing docker-registry --------------------------------------------------------
 
 REGISTRY_PACKAGE = "docker-registry"
-_ensure_lock = threading.Lock()
-_ensured: list[str | None] = []  # the cached result, once computed
-_unavailable_reason = "docker-registry availability not checked yet"
+REGISTRY = DebianTool(REGISTRY_PACKAGE, ("docker-registry",), "GITBOT_REQUIRE_REGISTRY")
 
 
 def ensure_registry() -> str | None:
@@ -83,88 +78,16 @@ def ensure_registry() -> str | None:
     Returns None when it is missing and cannot be installed; :func:`registry_unavailable_reason`
     then says why. The result is cached for the life of the process.
     """
-    global _unavailable_reason
-    with _ensure_lock:
-        if not _ensured:
-            found = shutil.which("docker-registry")
-            if found is None:
-                _unavailable_reason = _install(REGISTRY_PACKAGE)
-                found = shutil.which("docker-registry")
-                if found is None and not _unavailable_reason:
-                    _unavailable_reason = "apt-get installed 'docker-registry' but it is still not on PATH"
-            if found is not None:
-                _unavailable_reason = ""
-            _ensured.append(found)
-        return _ensured[0]
+    found = REGISTRY.ensure()
+    return None if found is None else found[0]
 
 
 def registry_unavailable_reason() -> str:
     """Why :func:`ensure_registry` returned None (empty when it did not)."""
-    return _unavailable_reason
-
-
-def _install(package: str) -> str:
-    """Try ``apt-get install <package>``; an empty string on success, else why it failed."""
-    if os.environ.get("GITBOT_NO_APT") == "1":
-        return f"{package} not on PATH and GITBOT_NO_APT=1 forbids installing it"
-    if shutil.which("apt-get") is None:
-        return f"{package} not on PATH and there is no apt-get to install it"
-    prefix: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            return f"{package} not on PATH; not root and no sudo to install it"
-        prefix = ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*prefix, "apt-get", "install", "-y", "--no-install-recommends", package]
-    log.warning("%s not found; running %s", package, " ".join(install))
-
-    def run(command: list[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env,
-                              stdin=subprocess.DEVNULL, check=False)
-
-    try:
-        result = run(install)
-        if result.returncode != 0:  # perhaps stale package lists
-            run([*prefix, "apt-get", "update"])
-            result = run(install)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"installing the Debian package {package!r} failed: {exc}"
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        return f"installing the Debian package {package!r} failed: " + " | ".join(tail)
-    _stop_system_service(prefix, package)
-    return ""
-
-
-def _stop_system_service(prefix: list[str], service: str) -> None:
-    """Stop and disable the system-wide service the install may have started (Debian's registry
-    listens on :5000 on every interface). Failures are ignored: the harness never uses it."""
-
-    def run(*args: str) -> int:
-        try:
-            return subprocess.run([*prefix, *args], capture_output=True, timeout=60,
-                                  stdin=subprocess.DEVNULL, check=False).returncode
-        except (OSError, subprocess.TimeoutExpired):
-            return -1
-
-    if Path("/run/systemd/system").is_dir() and shutil.which("systemctl"):
-        if run("systemctl", "is-active", "--quiet", service) == 0:
-            run("systemctl", "stop", service)
-        run("systemctl", "disable", service)
-    elif shutil.which("service") and Path(f"/etc/init.d/{service}").exists():
-        if run("service", service, "status") == 0:
-            run("service", service, "stop")
-        if shutil.which("update-rc.d"):
-            run("update-rc.d", service, "disable")
+    return REGISTRY.reason
 
 
 # -- small helpers --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -620,7 +543,7 @@ class OciRegistry:
             try:
                 self._wait_ready()
                 return self
-            except _PortTaken:
+            except PortTaken:
                 self._terminate()
                 if restart or attempt == 4:
                     raise RegistryStartError(f"port {self.port} is taken\n{self.log_tail()}") from None
@@ -671,44 +594,25 @@ class OciRegistry:
 
     def _terminate(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_process(process)
 
     def _wait_ready(self) -> None:
         assert self._process is not None
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
-            if self._process.poll() is not None:
-                with open(self.log_path, "rb") as messages:
-                    messages.seek(self._log_offset)
-                    this_run = messages.read().decode(errors="replace")
-                if "address already in use" in this_run:
-                    raise _PortTaken
-                raise RegistryStartError(f"docker-registry exited with {self._process.returncode}:\n{self.log_tail()}")
-            try:
-                with local_open(f"{self.url}/v2/", timeout=2):
-                    return
-            except urllib.error.HTTPError:  # 401 with auth: it answers
-                return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RegistryStartError(f"docker-registry not answering after {self.ready_timeout:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.05)
+        wait_until_ready(self._process, self._answers, name="docker-registry", timeout=self.ready_timeout,
+                         log_path=self.log_path, log_offset=self._log_offset, error=RegistryStartError,
+                         not_ready="not answering")
+
+    def _answers(self) -> bool:
+        try:
+            with local_open(f"{self.url}/v2/", timeout=2):
+                return True
+        except urllib.error.HTTPError:  # 401 with auth: it answers
+            return True
+        except OSError:
+            return False
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return read_log_tail(self.log_path, lines)
 
     # -- charts
 
@@ -769,10 +673,6 @@ class OciRegistry:
             seen = size
             time.sleep(0.02)
         return seen
-
-
-class _PortTaken(Exception):
-    pass
 
 
 # -- the chart world: every real chart, published where tests expect it ---------------------------
@@ -895,14 +795,10 @@ def _publish_world(work: Path, http: ChartRepoServer, oci: OciRegistry) -> Chart
 # -- pytest glue ----------------------------------------------------------------------------------
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skip a test that needs docker-registry; fail it instead where it must run (CI sets
     GITBOT_REQUIRE_REGISTRY=1, so a missing registry can never pass as a skip)."""
-    import pytest
-
-    if os.environ.get("GITBOT_REQUIRE_REGISTRY") == "1":
-        pytest.fail(f"{reason} (GITBOT_REQUIRE_REGISTRY=1)", pytrace=False)
-    pytest.skip(reason)
+    REGISTRY.skip_or_fail(reason)
 
 
 def require_registry() -> str:

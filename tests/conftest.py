@@ -24,15 +24,18 @@ __all__ = ["start_prometheus"]  # also importable from prometheus_harness
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The CLI's default render and chart caches (``$XDG_CACHE_HOME/gitbot``) in a directory of this
-    session: tests never read what an earlier run left in the user's cache, nor write there."""
-    saved = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    """The CLI's default chart cache (``$XDG_CACHE_HOME/gitbot``) in a directory of this session, and
+    no render cache unless a test asks for one: tests never read what an earlier run (or test) left,
+    so two runs of one plan report their targets alike, and nothing is written into the user's cache."""
+    wanted = {"XDG_CACHE_HOME": str(tmp_path_factory.mktemp("xdg-cache")), "GITBOT_RENDER_CACHE": "off"}
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
     yield
-    if saved is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -34,7 +34,6 @@ import atexit
 import gzip
 import http.client
 import json
-import logging
 import os
 import shutil
 import socket
@@ -52,9 +51,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, cast
 
-log = logging.getLogger(__name__)
+from debian_tools import DebianTool, PortTaken, free_port, read_log_tail, stop_process, wait_until_ready
 
 HOUR = 3600
 TWO_HOURS_MS = 2 * HOUR * 1000
@@ -65,14 +64,7 @@ DEMO_END = 1794787200.0  # 2026-11-16T00:00:00Z
 
 # -- finding or installing the binaries -----------------------------------------------------------
 
-_ensure_lock = threading.Lock()
-_ensured: list[tuple[str, str] | None] = []  # the cached result, once computed
-_unavailable_reason = "prometheus/promtool availability not checked yet"
-
-
-def _which() -> tuple[str, str] | None:
-    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    return (prometheus, promtool) if prometheus and promtool else None
+PROMETHEUS = DebianTool("prometheus", ("prometheus", "promtool"), "GITBOT_REQUIRE_PROMETHEUS")
 
 
 def ensure_prometheus() -> tuple[str, str] | None:
@@ -81,77 +73,12 @@ def ensure_prometheus() -> tuple[str, str] | None:
     Returns None when they are missing and cannot be installed; :func:`unavailable_reason` then
     says why. The result is cached for the life of the process.
     """
-    global _unavailable_reason
-    with _ensure_lock:
-        if not _ensured:
-            found = _which()
-            if found is None:
-                _unavailable_reason = _install()
-                found = _which()
-                if found is None and not _unavailable_reason:
-                    _unavailable_reason = "apt-get installed 'prometheus' but prometheus/promtool are still not on PATH"
-            if found is not None:
-                _unavailable_reason = ""
-            _ensured.append(found)
-        return _ensured[0]
+    return cast("tuple[str, str] | None", PROMETHEUS.ensure())
 
 
 def unavailable_reason() -> str:
     """Why :func:`ensure_prometheus` returned None (empty when it did not)."""
-    return _unavailable_reason
-
-
-def _install() -> str:
-    """Try ``apt-get install prometheus``; an empty string on success, else the reason it failed."""
-    if os.environ.get("GITBOT_NO_APT") == "1":
-        return "prometheus/promtool not on PATH and GITBOT_NO_APT=1 forbids installing them"
-    if shutil.which("apt-get") is None:
-        return "prometheus/promtool not on PATH and there is no apt-get to install them"
-    prefix: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            return "prometheus/promtool not on PATH; not root and no sudo to install them"
-        prefix = ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*prefix, "apt-get", "install", "-y", "--no-install-recommends", "prometheus"]
-    log.warning("prometheus/promtool not found; running %s", " ".join(install))
-    try:
-        result = subprocess.run(install, capture_output=True, text=True, timeout=900, env=env, stdin=subprocess.DEVNULL, check=False)
-        if result.returncode != 0:  # perhaps stale package lists
-            subprocess.run([*prefix, "apt-get", "update"], capture_output=True, timeout=600, env=env, stdin=subprocess.DEVNULL, check=False)
-            result = subprocess.run(install, capture_output=True, text=True, timeout=900, env=env, stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"installing the Debian package 'prometheus' failed: {exc}"
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        return "installing the Debian package 'prometheus' failed: " + " | ".join(tail)
-    _stop_system_service(prefix)
-    return ""
-
-
-def _stop_system_service(prefix: list[str]) -> None:
-    """Stop and disable the system-wide prometheus service, if installing it started one.
-
-    The package was not installed before, so a running service is the install's doing. Neither
-    systemd nor ``service`` may work in a container; failures are ignored (the harness never uses
-    port 9090 anyway).
-    """
-
-    def run(*args: str) -> int:
-        try:
-            return subprocess.run([*prefix, *args], capture_output=True, timeout=60, stdin=subprocess.DEVNULL, check=False).returncode
-        except (OSError, subprocess.TimeoutExpired):
-            return -1
-
-    if Path("/run/systemd/system").is_dir() and shutil.which("systemctl"):
-        if run("systemctl", "is-active", "--quiet", "prometheus") == 0:
-            run("systemctl", "stop", "prometheus")
-        run("systemctl", "disable", "prometheus")
-    elif shutil.which("service") and Path("/etc/init.d/prometheus").exists():
-        if run("service", "prometheus", "status") == 0:
-            run("service", "prometheus", "stop")
-        if shutil.which("update-rc.d"):
-            run("update-rc.d", "prometheus", "disable")
+    return PROMETHEUS.reason
 
 
 _promtool_flags: dict[str, bool] = {}
@@ -332,16 +259,6 @@ class PrometheusStartError(RuntimeError):
     """The server did not start, or did not serve the backfilled data in time."""
 
 
-class _PortTaken(Exception):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _live_servers: weakref.WeakSet[PrometheusServer] = weakref.WeakSet()
 
 
@@ -437,7 +354,7 @@ class PrometheusServer:
             try:
                 self._wait_ready()
                 break
-            except _PortTaken:  # another process took the port between free_port() and the bind
+            except PortTaken:  # another process took the port between free_port() and the bind
                 self._terminate()
                 if attempt == 4:
                     raise PrometheusStartError(f"no free port after 5 tries\n{self.log_tail()}") from None
@@ -458,15 +375,7 @@ class PrometheusServer:
 
     def _terminate(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_process(process)
 
     def command(self, prometheus: str = "prometheus") -> list[str]:
         args = [
@@ -496,32 +405,19 @@ class PrometheusServer:
         _live_servers.add(self)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return read_log_tail(self.log_path, lines)
 
     def _wait_ready(self) -> None:
         assert self._process is not None
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
-            if self._process.poll() is not None:
-                with open(self.log_path, "rb") as log_file:
-                    log_file.seek(self._log_offset)
-                    this_run = log_file.read().decode(errors="replace")
-                if "address already in use" in this_run:
-                    raise _PortTaken
-                raise PrometheusStartError(f"prometheus exited with {self._process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise PrometheusStartError(f"prometheus not ready after {self.ready_timeout:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.05)
+        wait_until_ready(self._process, self._answers, name="prometheus", timeout=self.ready_timeout,
+                         log_path=self.log_path, log_offset=self._log_offset, error=PrometheusStartError)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
 
     def _wait_for_data(self) -> None:
         """Wait until a query at the newest sample time sees the backfilled data."""
@@ -1013,14 +909,10 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skip a test that needs Prometheus; fail it instead where it must run (CI sets
     GITBOT_REQUIRE_PROMETHEUS=1, so a missing server can never pass as a skip)."""
-    import pytest
-
-    if os.environ.get("GITBOT_REQUIRE_PROMETHEUS") == "1":
-        pytest.fail(f"{reason} (GITBOT_REQUIRE_PROMETHEUS=1)", pytrace=False)
-    pytest.skip(reason)
+    PROMETHEUS.skip_or_fail(reason)
 
 
 def start_prometheus(tmp_path_factory: Any, files: Sequence[Path | str], **kw: Any) -> PrometheusServer:

@@ -394,3 +394,51 @@ def test_a_pulled_chart_of_an_application_is_edited_in_its_values_object(tmp_pat
     assert result.written and [e["file"] for e in doc["edits"]] == ["apps/podinfo.yaml"]
     _, again = plan(PlanRequest(repo=root, metrics_file=snapshot, at=END, chart_cache=cache))
     assert again["summary"]["by_status"]["change"] == 0
+
+
+VALUES_TEXT_APP = """apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-staging
+spec:
+  destination:
+    namespace: web-staging
+  source:
+    repoURL: https://example.com/gitops.git
+    path: charts/web
+    helm:
+      values: |
+        replicas: 2
+        resources:
+          requests:
+            cpu: 300m
+"""
+
+
+def test_keys_the_values_text_of_an_application_sets_are_edited_inside_it(tmp_path):
+    """helm.values is YAML in a block of text: a key it sets is edited inside the text (and verified
+    by rendering with the edited text); a key it does not set goes where it would without it."""
+    root = make_repo(tmp_path / "repo")
+    (root / "apps/applications.yaml").write_text(VALUES_TEXT_APP)
+    doc = inventory(PlanRequest(repo=root))
+    fields = doc["workloads"][0]["containers"][0]["fields"]
+    rows = {k: (f["current"], f["source"]["kind"], f["source"]["file"], f["source"]["line"], f["source"]["editable"]) for k, f in fields.items()}
+    assert rows == {
+        "cpu_request_m": (300, "argocd-values", "apps/applications.yaml", 16, True),
+        "memory_request_bytes": (128 * 2**20, "helm-values", "charts/web/values.yaml", 4, True),
+        "cpu_limit_m": (None, "helm-values", "charts/web/values.yaml", 2, True),
+        "memory_limit_bytes": (None, "helm-values", "charts/web/values.yaml", 2, True),
+    }
+    snapshot = tmp_path / "usage.om.gz"
+    container = SimpleContainer("web", 300, 128 * 2**20, None, None)
+    write_snapshot(scenario_for([SimpleWorkload("web-staging", "Deployment", "web", 2, [container])], END), snapshot)
+    result, doc = plan(PlanRequest(repo=root, metrics_file=snapshot, at=END, write=True))
+    assert result.written and [e["file"] for e in doc["edits"]] == ["apps/applications.yaml", "charts/web/values.yaml"]
+    assert (root / "apps/applications.yaml").read_text().splitlines()[12:] == [
+        "        replicas: 2",
+        "        resources:",
+        "          requests:",
+        "            cpu: 150m",
+    ]
+    _, again = plan(PlanRequest(repo=root, metrics_file=snapshot, at=END))
+    assert again["summary"]["by_status"]["change"] == 0

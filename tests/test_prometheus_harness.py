@@ -217,8 +217,8 @@ def test_restart_keeps_data_without_backfilling(tmp_path: Path, handmade_files: 
 def test_ensure_prometheus_is_cached_and_respects_no_apt(monkeypatch: pytest.MonkeyPatch) -> None:
     first = ph.ensure_prometheus()
     assert ph.ensure_prometheus() is first
-    monkeypatch.setattr(ph, "_ensured", [])
-    monkeypatch.setattr(ph, "_unavailable_reason", ph.unavailable_reason())
+    monkeypatch.setattr(ph.PROMETHEUS, "_ensured", [])
+    monkeypatch.setattr(ph.PROMETHEUS, "_reason", ph.unavailable_reason())
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setenv("GITBOT_NO_APT", "1")
     monkeypatch.setattr(ph.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))

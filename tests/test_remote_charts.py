@@ -416,3 +416,16 @@ def test_every_shared_repository_as_a_new_user_runs_it(chart_world: Any, tmp_pat
     assert doc["summary"] == {"workloads": workloads, "containers": containers}
     assert {k: v for k, v in doc["coverage"]["by_status"].items() if v} == statuses
     assert doc["coverage"]["helm_releases"] == {"rendered": rendered, "total": total}
+
+
+def test_the_chart_cache_is_keyed_by_the_upstream_so_offline_needs_no_mirror(chart_world: Any, tmp_path: Path) -> None:
+    work, _ = make_repo(tmp_path, chart_world)
+    cache = tmp_path / "charts"
+    inventory(PlanRequest(repo=work, chart_cache=cache))
+    (work / ".gitbot.yaml").write_text(ENVIRONMENTS)  # a laptop without the CI mirror
+    doc = inventory(PlanRequest(repo=work, chart_cache=cache, offline=True))
+    assert targets(doc)[PROD] == ("rendered", "chart https://stefanprodan.github.io/podinfo/podinfo:6.14.1 from the chart cache")
+    records = [json.loads(p.read_text()) for p in sorted((cache / "refs").glob("*.json"))]
+    assert [(r["repository"], r["name"], sorted(r["versions"])) for r in records] == [
+        ("https://stefanprodan.github.io/podinfo", "podinfo", ["6.14.1"]),
+    ]

@@ -95,6 +95,6 @@ def test_the_cli_uses_the_cache_directory_it_is_given_and_none_with_off(repo: Pa
     assert first.exit_code == 0 and len(list((tmp_path / "c").glob("*/*.json"))) == RENDERS
     off = runner.invoke(main, args, env={"GITBOT_RENDER_CACHE": "off", "XDG_CACHE_HOME": str(tmp_path / "xdg")}, catch_exceptions=False)
     assert off.exit_code == 0 and not (tmp_path / "xdg").exists()
-    default = runner.invoke(main, args, env={"XDG_CACHE_HOME": str(tmp_path / "xdg")}, catch_exceptions=False)
+    default = runner.invoke(main, args, env={"XDG_CACHE_HOME": str(tmp_path / "xdg"), "GITBOT_RENDER_CACHE": None}, catch_exceptions=False)
     assert default.exit_code == 0 and len(list((tmp_path / "xdg" / "gitbot" / "renders").glob("*/*.json"))) == RENDERS
     assert json.loads(first.stdout) == json.loads(off.stdout) == json.loads(default.stdout)

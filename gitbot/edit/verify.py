@@ -154,14 +154,14 @@ class ClosedLoop:
         """The release's inline values as the edited copy has them: an Argo CD Application's
         ``helm.valuesObject`` is read again from its file (the edit may be there)."""
         argo = self.loaded.argo_releases.get(target.name)
-        if argo is None or argo.obj is None or argo.values_object_path is None or argo.obj.source.doc_index is None:
+        if argo is None or argo.obj is None or argo.helm_path is None or argo.obj.source.doc_index is None:
             return target.inline_values
         source = argo.obj.source
         docs = load_yaml_file(copy / source.file, source.file).documents
         app = value_at(docs[source.doc_index].data, source.yaml_path) if source.doc_index < len(docs) else None
-        block = value_at(app, argo.values_object_path[:-1]) if isinstance(app, dict) else None
+        block = value_at(app, argo.helm_path) if isinstance(app, dict) else None
         if not isinstance(block, dict):
-            raise SourceError(source.file, f"the Application {argo.application} has no helm block at {'.'.join(map(str, argo.values_object_path[:-1]))} any more")
+            raise SourceError(source.file, f"the Application {argo.application} has no helm block at {'.'.join(map(str, argo.helm_path))} any more")
         inline = argocd.inline_values(block, argo.application)
         return json.dumps(inline, sort_keys=True) if inline else ""
 

@@ -6,7 +6,8 @@ Each source of an Application (``spec.source`` or each of ``spec.sources``) is o
   ``helm.releaseName`` (else the Application's name), ``spec.destination.namespace``, value files
   relative to the chart or, in a multi-source Application, ``$<ref>/path`` in a source with that
   ``ref`` that is this repository. Inline values (``helm.valuesObject``, ``helm.values``,
-  ``helm.parameters``) apply last; ``valuesObject`` is edited in place, the others are not;
+  ``helm.parameters``) apply last; ``valuesObject`` and the keys the ``values`` text sets are edited
+  in place, parameters are not;
 - a **chart from a Helm repository or OCI registry** (``chart`` + ``repoURL`` + ``targetRevision``):
   pulled (``gitbot.load.charts``) and rendered the same way; value files inside the chart are read
   from it, ``$ref`` files from this repository;
@@ -28,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -55,6 +56,13 @@ class ArgoRelease:
     not_editable_values: Mapping[str, Any] = field(default_factory=dict)  # what helm.values (text) and parameters set
     remote: ChartRef | None = None  # the chart, when it comes from a Helm repository or OCI registry
     chart_value_files: tuple[str, ...] = ()  # value files inside the pulled chart
+    values_text_path: YamlPath | None = None  # where helm.values is, when it is YAML text (and no valuesObject)
+
+    @property
+    def helm_path(self) -> YamlPath | None:
+        """The Application's ``helm`` block that holds its inline values, when they are editable."""
+        path = self.values_object_path or self.values_text_path
+        return path[:-1] if path else None
 
 
 @dataclass(frozen=True)
@@ -189,35 +197,29 @@ def _chart_release(obj: RenderedObject, name: str, where: str, source: Mapping[s
     ref = ChartRef(repository.rstrip("/"), chart, None if version in ("HEAD", "*") else version)
     helm = source.get("helm") if isinstance(source.get("helm"), dict) else {}
     in_chart: list[str] = []
-    files: list[str] = []
-    for vf in helm.get("valueFiles") or []:
-        if not isinstance(vf, str):
-            continue
-        if vf.startswith("$"):
-            resolved = _ref_file(vf, refs, repo, obj, name, problems)
-            if resolved is not None:
-                files.append(resolved)
-        else:
-            in_chart.append(vf.removeprefix("./"))
+    files = _value_files(helm, None, refs, repo, obj, name, problems, in_chart)
     release = HelmRelease("", str(helm.get("releaseName") or name), namespace, tuple(files))
-    found = _release(obj, where, release, helm, source_path, generated)
-    return ArgoRelease(found.release, found.application, found.inline_values, found.obj, found.values_object_path,
-                       found.not_editable_values, ref, tuple(in_chart))
+    return replace(_release(obj, where, release, helm, source_path, generated), remote=ref, chart_value_files=tuple(in_chart))
 
 
 def _release(obj: RenderedObject, where: str, release: HelmRelease, helm: Mapping[str, Any], source_path: YamlPath,
              generated: bool) -> ArgoRelease:
     values_object = helm.get("valuesObject")
     editable_object = isinstance(values_object, dict) and not generated  # an ApplicationSet's template is shared
+    editable_text = not isinstance(values_object, dict) and isinstance(helm.get("values"), str) and not generated
     return ArgoRelease(
         release, where, inline_values(helm, where), obj,
         source_path + ("helm", "valuesObject") if editable_object else None,
-        inline_values({"parameters": helm.get("parameters")}, where) if editable_object else {},
+        inline_values({"parameters": helm.get("parameters")}, where) if editable_object or editable_text else {},
+        values_text_path=source_path + ("helm", "values") if editable_text else None,
     )
 
 
-def _value_files(helm: Mapping[str, Any], chart: str, refs: Mapping[str, Mapping[str, Any]], repo: Repository,
-                 obj: RenderedObject, name: str, problems: list[tuple[str, int | None, str]]) -> list[str]:
+def _value_files(helm: Mapping[str, Any], chart: str | None, refs: Mapping[str, Mapping[str, Any]], repo: Repository,
+                 obj: RenderedObject, name: str, problems: list[tuple[str, int | None, str]],
+                 in_chart: list[str] | None = None) -> list[str]:
+    """The repo-relative value files of a source: ``$ref/...`` ones, and ones relative to ``chart``
+    (a chart here); for a pulled chart (``chart`` None) those are files inside it, put in ``in_chart``."""
     files: list[str] = []
     for vf in helm.get("valueFiles") or []:
         if not isinstance(vf, str):
@@ -226,6 +228,10 @@ def _value_files(helm: Mapping[str, Any], chart: str, refs: Mapping[str, Mapping
             resolved = _ref_file(vf, refs, repo, obj, name, problems)
             if resolved is not None:
                 files.append(resolved)
+            continue
+        if chart is None:
+            if in_chart is not None:
+                in_chart.append(vf.removeprefix("./"))
             continue
         joined = normalise(chart, vf)
         if joined is None:

@@ -10,8 +10,9 @@ process through helm-python-sdk:
   chart pulled.
 
 Archives are kept content-addressed in the chart cache (``<cache>/archives/<sha256>.tgz``); a small
-record per repository and chart (``<cache>/refs/``) says which versions are there with the source's
-digest (the index's archive digest, or the OCI manifest digest). A version whose digest is already
+record per repository and chart (``<cache>/refs/``, by the upstream URL, whatever mirror served it)
+says which versions are there with the source's digest (the index's archive digest, or the OCI
+manifest digest). A version whose digest is already
 in the cache is not downloaded again. With ``offline`` nothing is asked of the network: the newest
 cached version that satisfies the constraint is used, and a chart with none is reported missing.
 
@@ -258,7 +259,7 @@ class ChartFetcher:
         mirrored = f" (mirror {repository})" if repository != ref.repository.rstrip("/") else ""
         if ref.oci != repository.startswith("oci://"):
             raise ChartUnavailable(f"helm.mirrors maps {ref.repository} to {repository}, which is not the same kind of source")
-        cached = self.cache.versions(repository, ref.name)
+        cached = self.cache.versions(ref.repository, ref.name)  # by the upstream: a mirror is only the way there
         if self.offline:
             version = semver.pick(ref.version, [v for v, e in cached.items() if not ref.digest or e["digest"] == ref.digest])
             if version is None:
@@ -310,7 +311,7 @@ class ChartFetcher:
         downloaded = self._pull(url, None, host_of(url))
         if digest and hashlib.sha256(downloaded.read_bytes()).hexdigest() != digest.removeprefix("sha256:"):
             raise ChartUnavailable(f"{url} does not match the digest in {repository}/index.yaml")
-        archive = self.cache.add(repository, ref.name, chosen, digest, downloaded)
+        archive = self.cache.add(ref.repository, ref.name, chosen, digest, downloaded)
         return FetchedChart(ref, repository, chosen, digest, archive, "pulled")
 
     # -- OCI registries ---------------------------------------------------------------------------
@@ -353,7 +354,7 @@ class ChartFetcher:
         if hit is not None and digest and hit["digest"] == digest:
             return FetchedChart(ref, repository, chosen, digest, self.cache.archive(hit["sha256"]), "cached")
         downloaded = self._pull(chart_url, chosen, host_of(repository), client)
-        archive = self.cache.add(repository, ref.name, chosen, digest, downloaded)
+        archive = self.cache.add(ref.repository, ref.name, chosen, digest, downloaded)
         return FetchedChart(ref, repository, chosen, digest, archive, "pulled")
 
     # -- shared -----------------------------------------------------------------------------------
