@@ -43,10 +43,39 @@ class Proposal:
     values: Mapping[str, int | None]  # "workload/container/field" -> proposed value
     changes: ChangeSet
     document: Mapping[str, Any]
+    intents: tuple[str, ...] = ()  # what the change does, most urgent first (INTENTS)
 
     @property
     def empty(self) -> bool:
         return not self.changes.files
+
+
+# what a proposal can do, in the order a reviewer should hear it (labels_by_intent keys on these)
+INTENTS = ("fixes-oom", "adds-requests", "raises", "saves")
+
+
+def intents_of(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The intents of the containers that change: ``fixes-oom`` (memory raised after OOM kills),
+    ``adds-requests`` (a request that was unset gets one), ``raises`` (any other value goes up),
+    ``saves`` (the monthly cost goes down)."""
+    found: set[str] = set()
+    for c in document["containers"]:
+        if c["status"] != "change":
+            continue
+        fields = c["fields"]
+        changed = [f for f in fields.values() if f["changed"]]
+        if (c.get("usage") or {}).get("oom_events") and any(
+            fields[k]["changed"] and (fields[k]["recommended"] or 0) > (fields[k]["current"] or 0)
+            for k in ("memory_request_bytes", "memory_limit_bytes")
+        ):
+            found.add("fixes-oom")
+        if any(fields[k]["changed"] and fields[k]["current"] is None for k in ("cpu_request_m", "memory_request_bytes")):
+            found.add("adds-requests")
+        if any(f["current"] is not None and f["recommended"] is not None and f["recommended"] > f["current"] for f in changed):
+            found.add("raises")
+    if Decimal(document["summary"]["monthly_cost"]["delta_usd"]) < 0:
+        found.add("saves")
+    return tuple(i for i in INTENTS if i in found)
 
 
 def build(scope: Scope, document: Mapping[str, Any], changes: ChangeSet, limit: int = BODY_LIMIT) -> Proposal:
@@ -71,7 +100,8 @@ def build(scope: Scope, document: Mapping[str, Any], changes: ChangeSet, limit: 
         f"{changed} container(s) in {len(changes.files)} file(s); {headline(document)}.\n"
         "Proposed by gitbot from observed usage; see the pull request for the numbers."
     )
-    return Proposal(scope, title, message, _body(marker, document, limit), diff, fingerprint, values, changes, document)
+    return Proposal(scope, title, message, _body(marker, document, limit), diff, fingerprint, values, changes, document,
+                    intents_of(document))
 
 
 def _body(marker: str, document: Mapping[str, Any], limit: int) -> str:
