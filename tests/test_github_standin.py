@@ -209,6 +209,61 @@ def test_labels_accept_the_object_form(standin: GitHubStandIn) -> None:
     assert standin.pulls[1].labels == ["a", "b"]
 
 
+# -- issues ----------------------------------------------------------------------------------------
+
+
+def test_issues_share_numbers_with_pull_requests_and_list_both(standin: GitHubStandIn, repo: Any) -> None:
+    standin.add_pull("gitbot/x")
+    issue = repo.create_issue(title="gitbot: right-sizing dashboard", body="<!-- m -->\n- [ ] refresh x")
+    assert (issue.number, issue.state, issue.user.login) == (2, "open", "gitbot[bot]")
+    assert issue.html_url == "https://github.com/acme/gitops/issues/2"
+    assert standin.requests[-1].body == {"title": "gitbot: right-sizing dashboard", "body": "<!-- m -->\n- [ ] refresh x"}
+    issue.add_to_labels("gitbot-dashboard")  # a label that does not exist yet is created
+    closed = standin.add_issue("old", state="closed", labels=["gitbot-dashboard"])
+    assert closed == 3 and standin.add_pull("gitbot/y") == 4
+
+    listed = list(repo.get_issues())  # open ones, newest first, pull requests included
+    assert [(i.number, "/pull/" in i.html_url) for i in listed] == [(4, True), (2, False), (1, True)]
+    labelled = repo.get_issues(state="all", labels=["gitbot-dashboard"], sort="created", direction="asc")
+    assert [i.number for i in labelled] == [2, 3]
+    assert standin.requests[-1].query == {"state": ["all"], "labels": ["gitbot-dashboard"], "sort": ["created"], "direction": ["asc"]}
+    assert standin.calls()[-2:] == [f"GET {REPO}/issues", f"GET {REPO}/issues"]  # no issue fetched one by one
+
+
+def test_an_issue_is_edited_in_place_and_read_again(standin: GitHubStandIn, repo: Any) -> None:
+    standin.clear_requests()
+    number = standin.add_issue("gitbot: right-sizing dashboard", body="- [ ] skip a until usage moves")
+    standin.edit_issue(number, body="- [x] skip a until usage moves")  # a person, in the web UI: not recorded
+    assert standin.calls() == []
+    issue = repo.get_issue(number)
+    assert issue.body == "- [x] skip a until usage moves" and issue.pull_request is None
+    issue.edit(body="- [ ] skip a until usage moves")
+    assert standin.calls() == [f"GET {REPO}/issues/1", f"PATCH {REPO}/issues/1"]
+    assert standin.requests[-1].body == {"body": "- [ ] skip a until usage moves"}
+    assert standin.issues[number].body == "- [ ] skip a until usage moves"
+    issue.edit(state="closed")
+    assert standin.issues[number].state == "closed" and standin.issues[number].closed_at is not None
+    with pytest.raises(github.GithubException) as caught:
+        repo.get_issue(99)
+    assert caught.value.status == 404
+
+
+def test_a_label_is_removed_and_a_missing_one_is_404(standin: GitHubStandIn, repo: Any) -> None:
+    number = standin.add_pull("gitbot/x")
+    pr = repo.get_pull(number)
+    pr.add_to_labels("resources", "risk/oom")
+    requester = client(standin).requester  # the name escaped whole (PyGithub's remove_from_labels keeps the "/")
+    requester.requestJsonAndCheck("DELETE", f"{REPO}/issues/1/labels/risk%2Foom")
+    assert standin.pulls[number].labels == ["resources"]
+    assert standin.requests[-1].method == "DELETE" and standin.requests[-1].path == f"{REPO}/issues/1/labels/risk%2Foom"
+    with pytest.raises(github.GithubException) as caught:
+        pr.remove_from_labels("resources/x")  # sent as .../labels/resources/x: no such route, like GitHub
+    assert caught.value.status == 404
+    with pytest.raises(github.GithubException) as caught:
+        pr.remove_from_labels("gone")
+    assert (caught.value.status, caught.value.data["message"]) == (404, "Label does not exist")
+
+
 # -- reviews ---------------------------------------------------------------------------------------
 
 
@@ -266,6 +321,33 @@ def test_one_unresolvable_comment_fails_the_whole_review(standin: GitHubStandIn,
     assert caught.value.data["errors"] == [error]
     assert standin.reviews == {}
     assert list(pr.get_reviews()) == []
+
+
+def test_a_review_names_a_commit_of_the_pull_request_or_is_refused(standin: GitHubStandIn,
+                                                                  repo: Any) -> None:
+    """commit_id: the head, or an earlier head after a push (outdated but still the pull request's);
+    any other commit (a merge commit, the base) is a 422 and stores nothing."""
+    first, second, merge = "1" * 40, "2" * 40, "3" * 40
+    number = standin.add_pull("feature/y", user="alice", head_sha=first)
+    standin.set_files(number, FILES)
+    standin.push_head(number, second)
+    pr = repo.get_pull(number)
+
+    def review_on(sha: str) -> Any:
+        commit = github.Commit.Commit(pr.requester, {}, {"sha": sha}, completed=True)
+        return pr.create_review(commit=commit, body="x", event="COMMENT", comments=[
+            {"path": "apps/web/deploy.yaml", "line": 12, "body": "note"}])
+
+    with pytest.raises(github.GithubException) as caught:
+        review_on(merge)
+    assert (caught.value.status, caught.value.data["errors"]) == (422, [{
+        "resource": "PullRequestReview", "code": "custom", "field": "commit_id",
+        "message": "commit_id is not part of the pull request"}])
+    assert standin.reviews == {}
+    assert [review_on(sha).commit_id for sha in (second, first)] == [second, first]
+    assert standin.requests[-1].body == {"body": "x", "event": "COMMENT", "commit_id": first, "comments": [
+        {"path": "apps/web/deploy.yaml", "line": 12, "body": "note"}]}
+    assert [r.commit_id for r in standin.reviews[number]] == [second, first]
 
 
 def test_the_author_cannot_approve_their_own_pull_request(standin: GitHubStandIn,

@@ -52,6 +52,14 @@ class FileChange:
     before: str
     after: str
     created: bool = False  # a new file (before is "")
+    # The splices (offsets in ``before``) that make ``after``: review suggestions are built from them,
+    # so each replaces exactly the lines gitbot's edit replaces. () when not recorded (a new file).
+    splices: tuple[Splice, ...] = field(default=(), compare=False, repr=False)
+
+    def spliced(self) -> bool:
+        """The recorded splices still make ``after``: a later step (a scheduling block) may have
+        edited the text without them, and then they no longer tell which lines the edit replaces."""
+        return bool(self.splices) and apply_splices(self.before, list(self.splices)) == self.after
 
     def diff(self) -> str:
         before = self.before.splitlines(keepends=True)
@@ -211,10 +219,18 @@ def _with_appends(changes: list[FileChange], appends: Mapping[str, tuple[str, st
     out = []
     for change in changes:
         extra = appends.get(change.path)
-        out.append(FileChange(change.path, change.before, _append(change.after, extra[1])) if extra else change)
+        out.append(_appended(change, extra[1]) if extra else change)
     edited = {c.path for c in changes}
-    out.extend(FileChange(path, text, _append(text, docs)) for path, (text, docs) in sorted(appends.items()) if path not in edited)
+    out.extend(_appended(FileChange(path, text, text, splices=()), docs) for path, (text, docs) in sorted(appends.items())
+               if path not in edited)
     return out
+
+
+def _appended(change: FileChange, documents: str) -> FileChange:
+    """``change`` with ``documents`` appended; the append is one more splice at the end of ``before``."""
+    after = _append(change.after, documents)
+    end = len(change.before)
+    return FileChange(change.path, change.before, after, splices=(*change.splices, Splice(end, end, after[len(change.after):])))
 
 
 def _append(text: str, documents: str) -> str:
@@ -369,13 +385,14 @@ def _apply_intents(intents: list[Intent], files: Mapping[str, YamlFile]) -> tupl
         try:
             if yfile is None:
                 raise CannotEdit("the file was not read with positions")
-            after = _splice_file(yfile, group)
+            splices = _file_splices(yfile, group)
+            after = apply_splices(yfile.text, splices)
             _verify(yfile, after, group)
         except CannotEdit as exc:
             for i in by_file[file]:  # every container with an edit here, also one whose intent was a duplicate
                 failures.setdefault(i.key, f"cannot edit {file}: {exc}")
             continue
-        changes.append(FileChange(file, yfile.text, after))
+        changes.append(FileChange(file, yfile.text, after, splices=tuple(splices)))
     return changes, failures
 
 
@@ -387,6 +404,11 @@ def _dedupe(intents: list[Intent]) -> list[Intent]:
 
 
 def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
+    return apply_splices(yfile.text, _file_splices(yfile, intents))
+
+
+def _file_splices(yfile: YamlFile, intents: list[Intent]) -> list[Splice]:
+    """The splices that write ``intents`` into the file's text (CannotEdit when they cannot)."""
     splices: list[Splice] = []
     inserts: dict[tuple[int, YamlPath], Tree] = {}
     created: set[tuple[int, YamlPath]] = set()
@@ -412,7 +434,7 @@ def _splice_file(yfile: YamlFile, intents: list[Intent]) -> str:
         raise CannotEdit(f"{_show(unnamed[0][1])} does not exist")
     for (doc_index, anchor), tree in inserts.items():
         splices.append(insert_fields(yfile.text, yfile.documents[doc_index], anchor, tree))
-    return apply_splices(yfile.text, splices)
+    return splices
 
 
 def _add_insert(tree: Tree, missing: YamlPath, text: str) -> list[YamlPath]:
