@@ -16,6 +16,12 @@ uncategorised families excluded). DaemonSets get no suggestion: they run on ever
 spot price; production stays on-demand. A suggestion is made when it saves at least
 ``MIN_SAVING_PCT`` of the pods' current cost, with a ready-to-paste scheduling snippet using the
 well-known node labels of that cloud.
+
+The snippet's node affinity is *preferred* by default (``placement: {affinity: preferred}``): the
+scheduler, and Karpenter when it provisions, use the family when they can and place the pods
+elsewhere when they cannot, so a cluster whose node pools do not offer the family runs the pods as
+before. *Required* affinity (``affinity: required``) guarantees the family, and leaves the pods
+Pending wherever it cannot be provisioned; spot on GKE/AKS is then a ``nodeSelector`` too.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ GIB = Decimal(2**30)
 MIN_SAVING_PCT = Decimal(10)
 SIZED_CATEGORIES = ("general", "compute", "memory")
 CATEGORY_NAMES = {"general": "general purpose", "compute": "compute-optimised", "memory": "memory-optimised"}
+AFFINITIES = ("preferred", "required")  # how strongly the snippet asks for the family
+PREFERRED_WEIGHT = 100  # the highest: no other preference of the pod spec outweighs it
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class Placement:
     suggested: Option
     speed_ratio: Decimal | None  # candidate perf / current perf; None when unknown (millicores kept)
     scheduling: Mapping[str, Any]  # the pod-spec keys to add (affinity; nodeSelector and tolerations for spot)
+    affinity: str = "preferred"  # of the snippet's node affinity: preferred | required
 
     @property
     def snippet(self) -> str:
@@ -111,8 +120,9 @@ class Market:
 
 
 def suggest(workload: Workload, cpu_m: int, memory_bytes: int, replicas: Decimal, node: NodeInfo,
-            catalog: Catalog | Market, spot: bool) -> Placement | NoPlacement:
-    """The cheapest family for pods of this shape, or why there is no suggestion."""
+            catalog: Catalog | Market, spot: bool, affinity: str = "preferred") -> Placement | NoPlacement:
+    """The cheapest family for pods of this shape, or why there is no suggestion; ``affinity``:
+    how the snippet asks for it (AFFINITIES)."""
     market = catalog if isinstance(catalog, Market) else Market(catalog)
     catalog = market.catalog
     if cpu_m <= 0 or memory_bytes <= 0:
@@ -145,7 +155,7 @@ def suggest(workload: Workload, cpu_m: int, memory_bytes: int, replicas: Decimal
     family = family_of(option.instance)
     fitting = sorted((i for i in local if family_of(i) == family and _fits(i, option.cpu_m, memory_bytes)), key=lambda i: (i.vcpu, i.memory_gib))
     return Placement(workload, cpu_m, memory_bytes, replicas, current, option, ratio,
-                     scheduling(option.instance, [i.instance_type for i in fitting], option.capacity))
+                     scheduling(option.instance, [i.instance_type for i in fitting], option.capacity, affinity), affinity)
 
 
 def family_of(inst: InstanceType) -> str:
@@ -165,11 +175,16 @@ def pod_shape(requests: list[tuple[int | None, int | None]]) -> tuple[int, int] 
     return sum(c for c, _ in requests if c is not None), sum(m for _, m in requests if m is not None)
 
 
-def scheduling(instance: InstanceType, instance_types: list[str], capacity: str) -> dict[str, Any]:
-    """The pod-spec keys that schedule onto the family (and spot capacity), with the cloud's labels."""
+def scheduling(instance: InstanceType, instance_types: list[str], capacity: str, affinity: str = "preferred") -> dict[str, Any]:
+    """The pod-spec keys that schedule onto the family (and spot capacity), with the cloud's labels.
+
+    ``required``: a required node affinity, plus a ``nodeSelector`` for spot on GKE/AKS.
+    ``preferred``: one preferred term (weight 100) holding every label, spot included, so nothing
+    is a hard constraint; spot's toleration is kept (it allows those nodes, it asks for nothing)."""
+    if affinity not in AFFINITIES:
+        raise ValueError(f"affinity must be one of {', '.join(AFFINITIES)}, not {affinity!r}")
     expressions: list[tuple[str, list[str]]] = []
-    selector: dict[str, str] = {}
-    tolerations: list[str] = []
+    spot_label: tuple[str, str] | None = None
     if instance.cloud == "aws":
         expressions.append(("karpenter.k8s.aws/instance-family", [family_of(instance)]))
         if capacity == "spot":
@@ -177,29 +192,33 @@ def scheduling(instance: InstanceType, instance_types: list[str], capacity: str)
     else:
         expressions.append(("node.kubernetes.io/instance-type", instance_types or [instance.instance_type]))
         if capacity == "spot" and instance.cloud == "gcp":
-            selector["cloud.google.com/gke-spot"] = "true"
-            tolerations.append("cloud.google.com/gke-spot")
+            spot_label = ("cloud.google.com/gke-spot", "true")
         elif capacity == "spot" and instance.cloud == "azure":
-            selector["kubernetes.azure.com/scalesetpriority"] = "spot"
-            tolerations.append("kubernetes.azure.com/scalesetpriority")
+            spot_label = ("kubernetes.azure.com/scalesetpriority", "spot")
+    if spot_label is not None and affinity == "preferred":
+        expressions.append((spot_label[0], [spot_label[1]]))
     terms = [{"key": key, "operator": "In", "values": values} for key, values in expressions]
-    out: dict[str, Any] = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": terms}]}}}}
-    if selector:
-        out["nodeSelector"] = selector
-    if tolerations:
-        out["tolerations"] = [{"key": key, "operator": "Equal", "value": selector[key], "effect": "NoSchedule"} for key in tolerations]
+    if affinity == "required":
+        node_affinity: dict[str, Any] = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": terms}]}}
+    else:
+        node_affinity = {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": PREFERRED_WEIGHT, "preference": {"matchExpressions": terms}}]}
+    out: dict[str, Any] = {"affinity": {"nodeAffinity": node_affinity}}
+    if spot_label is not None and affinity == "required":
+        out["nodeSelector"] = {spot_label[0]: spot_label[1]}
+    if spot_label is not None:
+        out["tolerations"] = [{"key": spot_label[0], "operator": "Equal", "value": spot_label[1], "effect": "NoSchedule"}]
     return out
 
 
-def snippet(instance: InstanceType, instance_types: list[str], capacity: str) -> str:
+def snippet(instance: InstanceType, instance_types: list[str], capacity: str, affinity: str = "preferred") -> str:
     """``scheduling`` as ready-to-paste YAML."""
-    return to_yaml(scheduling(instance, instance_types, capacity))
+    return to_yaml(scheduling(instance, instance_types, capacity, affinity))
 
 
 def to_yaml(data: Mapping[str, Any], column: int = 0, step: int = 2) -> str:
     """Block YAML for mappings, lists of mappings and lists of scalars (written ``[a, b]``), keys in
-    their order, each line starting at ``column``; list items are indented one ``step`` under their key."""
+    their order, each line starting at ``column``; list items are indented one ``step`` under their key.
+    Strings are quoted when they would read back as something else; integers are written as numbers."""
     lines: list[str] = []
 
     def mapping(m: Mapping[str, Any], col: int, first_prefix: str | None = None) -> None:
@@ -214,6 +233,8 @@ def to_yaml(data: Mapping[str, Any], column: int = 0, step: int = 2) -> str:
                     mapping(item, col + step + 2, " " * (col + step) + "- ")
             elif isinstance(value, list):
                 lines.append(f"{lead}{key}: [{', '.join(yaml_scalar(str(v)) for v in value)}]")
+            elif isinstance(value, int) and not isinstance(value, bool):
+                lines.append(f"{lead}{key}: {value}")  # a number stays one (a preferred term's weight)
             else:
                 lines.append(f"{lead}{key}: {yaml_scalar(str(value))}")
 
@@ -274,8 +295,9 @@ def _ceil(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
-def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Catalog) -> tuple[Placement, ...]:
-    """One suggestion per workload whose pods would cost at least MIN_SAVING_PCT less elsewhere."""
+def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Catalog, affinity: str = "preferred") -> tuple[Placement, ...]:
+    """One suggestion per workload whose pods would cost at least MIN_SAVING_PCT less elsewhere;
+    ``affinity``: how its snippet asks for the family (AFFINITIES)."""
     by_workload: dict[tuple[str, str], list[tuple[Recommendation, CostDelta]]] = {}
     for rec, cost in items:
         by_workload.setdefault((rec.workload.target.name, str(rec.workload.id)), []).append((rec, cost))
@@ -291,7 +313,7 @@ def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Ca
             continue
         node = max(nodes, key=lambda share: share.share).node
         rec, cost = running[0]
-        found = suggest(rec.workload, shape[0], shape[1], cost.replicas_after, node, market, rec.workload.tier != "production")
+        found = suggest(rec.workload, shape[0], shape[1], cost.replicas_after, node, market, rec.workload.tier != "production", affinity)
         if isinstance(found, Placement):
             out.append(found)
     return tuple(out)

@@ -55,7 +55,16 @@ def test_a_memory_heavy_pod_moves_to_the_memory_family(tmp_path: Path) -> None:
     assert found.speed_ratio == Decimal(1)
     assert found.reason == ("500m CPU and 4Gi per pod (8.0 GiB per vCPU) fits r1 (memory-optimised, on-demand) better than "
                             "g1 (general purpose, on-demand)")
+    # preferred by default: pods run elsewhere where the family cannot be provisioned, never Pending
+    assert found.affinity == "preferred"
     assert found.snippet == (
+        "affinity:\n  nodeAffinity:\n    preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 100\n"
+        "        preference:\n          matchExpressions:\n            - key: karpenter.k8s.aws/instance-family\n"
+        "              operator: In\n              values: [r1]\n"
+    )
+    required = suggest(workload(), 500, 4 * GI, Decimal(2), NODE, catalog(tmp_path), spot=False, affinity="required")
+    assert isinstance(required, Placement) and required.affinity == "required"
+    assert required.snippet == (
         "affinity:\n  nodeAffinity:\n    requiredDuringSchedulingIgnoredDuringExecution:\n      nodeSelectorTerms:\n"
         "        - matchExpressions:\n            - key: karpenter.k8s.aws/instance-family\n              operator: In\n"
         "              values: [r1]\n"
@@ -111,18 +120,31 @@ def test_gcp_and_azure_snippets_use_their_labels_and_spot_tolerations() -> None:
     gcp = load_catalog("gcp:us-central1")
     highmem = gcp.find("n2-highmem-4", "us-central1")
     assert highmem is not None and family_of(highmem) == "n2-highmem"
-    assert snippet(highmem, ["n2-highmem-2", "n2-highmem-4"], "spot") == (
+    assert snippet(highmem, ["n2-highmem-2", "n2-highmem-4"], "spot", "required") == (
         "affinity:\n  nodeAffinity:\n    requiredDuringSchedulingIgnoredDuringExecution:\n      nodeSelectorTerms:\n"
         "        - matchExpressions:\n            - key: node.kubernetes.io/instance-type\n              operator: In\n"
         "              values: [n2-highmem-2, n2-highmem-4]\n"
         'nodeSelector:\n  cloud.google.com/gke-spot: "true"\n'
         'tolerations:\n  - key: cloud.google.com/gke-spot\n    operator: Equal\n    value: "true"\n    effect: NoSchedule\n'
     )
+    # preferred: spot is one more preferred label, not a nodeSelector; the toleration only allows spot nodes
+    assert snippet(highmem, ["n2-highmem-2", "n2-highmem-4"], "spot") == (
+        "affinity:\n  nodeAffinity:\n    preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 100\n"
+        "        preference:\n          matchExpressions:\n            - key: node.kubernetes.io/instance-type\n"
+        "              operator: In\n              values: [n2-highmem-2, n2-highmem-4]\n"
+        '            - key: cloud.google.com/gke-spot\n              operator: In\n              values: ["true"]\n'
+        'tolerations:\n  - key: cloud.google.com/gke-spot\n    operator: Equal\n    value: "true"\n    effect: NoSchedule\n'
+    )
     azure = load_catalog("azure:eastus").find("Standard_E4s_v5", "eastus")
     assert azure is not None
-    text = snippet(azure, ["Standard_E4s_v5"], "spot")
+    text = snippet(azure, ["Standard_E4s_v5"], "spot", "required")
     assert "nodeSelector:\n  kubernetes.azure.com/scalesetpriority: spot\n" in text
     assert "  - key: kubernetes.azure.com/scalesetpriority\n    operator: Equal\n    value: spot\n    effect: NoSchedule\n" in text
+    text = snippet(azure, ["Standard_E4s_v5"], "spot")
+    assert "nodeSelector" not in text and "            - key: kubernetes.azure.com/scalesetpriority\n              operator: In\n" in text
+    assert "  - key: kubernetes.azure.com/scalesetpriority\n    operator: Equal\n    value: spot\n    effect: NoSchedule\n" in text
+    with pytest.raises(ValueError, match="affinity must be one of preferred, required, not 'soft'"):
+        snippet(azure, ["Standard_E4s_v5"], "spot", "soft")
 
 
 @pytest.mark.parametrize("fmt", ["json", "markdown"])
@@ -138,13 +160,46 @@ def test_the_demo_plan_carries_placement_suggestions(fmt: str) -> None:
     assert index["monthly_cost"] == {"before_usd": "105.12", "after_usd": "69.08", "delta_usd": "-36.04"}
     staging = by_workload["search-staging/StatefulSet/search-index"]
     assert (staging["current"]["capacity_type"], staging["suggested"]["capacity_type"]) == ("spot", "spot")
+    assert {p["node_affinity"] for p in doc["placements"]} == {"preferred"}
     text = render(doc, fmt)
     assert "r8a" in text and ("### Placement suggestions (comment-only)" in text if fmt == "markdown" else '"placements"' in text)
+    if fmt == "markdown":
+        # its own table and cost model, with the risk of the affinity next to it
+        assert "| Workload | Now | Suggested | node share, $/month |\n|---|---|---|---:|\n" in text
+        assert ("| `search-prod/StatefulSet/search-index` | m6i (general, on-demand, 1 CPU) | r8a (memory, on-demand, 371m CPU) | "
+                "$105.12 → $69.08 (−$36.04) |") in text
+        assert "**Preferred node affinity:** the scheduler (and Karpenter, when it provisions) uses the suggested family" in text
+        # co-location: the preferred pod affinity narrows a production service to fewer zones
+        assert ("  - **Fewer zones:** the pod affinity concentrates production service `shop-prod/Deployment/checkout` in the "
+                "zones us-east-1a, us-east-1b (2 of its 3); a zone outage then takes a larger share of its pods.") in text
+
+
+def test_a_required_affinity_says_pods_stay_pending() -> None:
+    from gitbot.output.render import _affinity_caveat
+
+    assert _affinity_caveat([{"node_affinity": "required"}], markdown=True) == (
+        "**Required node affinity:** pods stay Pending wherever a node of the suggested family and capacity type cannot be "
+        "provisioned. Check that the cluster's node pools (e.g. the Karpenter NodePool's requirements) allow it before applying a snippet."
+    )
+    assert _affinity_caveat([{}], markdown=False) == (  # a plan.json of an older gitbot: its snippets were required
+        "node affinity: required: pods stay Pending where the family cannot be provisioned; check the node pools allow it"
+    )
 
 
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo-repo"
 METRICS = Path(__file__).resolve().parents[1] / "fixtures" / "demo-metrics.om.gz"
 CRONJOB_AFFINITY = """\
+          affinity:
+            nodeAffinity:
+              preferredDuringSchedulingIgnoredDuringExecution:
+                - weight: 100
+                  preference:
+                    matchExpressions:
+                      - key: karpenter.k8s.aws/instance-family
+                        operator: In
+                        values: [r7a]
+"""
+CRONJOB_REQUIRED_AFFINITY = """\
           affinity:
             nodeAffinity:
               requiredDuringSchedulingIgnoredDuringExecution:
@@ -217,3 +272,41 @@ def test_without_placement_edit_nothing_is_written_for_placements() -> None:
     assert {(p["status"], p["edited_file"], p["why_not_edited"]) for p in doc["placements"]} == {("comment-only", None, None)}
     assert not any("nodeAffinity" in e["diff"] for e in doc["edits"])
     assert "shop/DaemonSet/node-agent" not in {p["workload"] for p in doc["placements"]}  # it must run on every node
+
+
+def test_placement_edit_with_required_affinity_writes_a_required_term(tmp_path: Path) -> None:
+    from gitbot.pipeline import PlanRequest, plan
+
+    repo = demo_copy(tmp_path, "placement:\n  mode: edit\n  affinity: required\n")
+    before = (repo / "apps" / "reports" / "cronjob.yaml").read_text()
+    _, doc = plan(PlanRequest(repo=repo, metrics_file=METRICS, write=True))
+    report = next(p for p in doc["placements"] if p["workload"] == "shop/CronJob/nightly-report")
+    assert (report["status"], report["node_affinity"]) == ("change", "required")
+    after = (repo / "apps" / "reports" / "cronjob.yaml").read_text()
+    assert after == before.replace('cpu: "1"\n                  memory: 8Gi\n', 'cpu: "1500m"\n                  memory: 7Gi\n') + CRONJOB_REQUIRED_AFFINITY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("placement: edit\n", ("edit", "preferred")),
+        ("placement: {affinity: required}\n", ("comment", "required")),
+        ("placement: {mode: edit, affinity: preferred}\n", ("edit", "preferred")),
+        ("placement: {affinity: always}\n", "config .gitbot.yaml: placement.affinity: must be preferred or required, not 'always'"),
+        ("placement: {mode: sometimes}\n", "config .gitbot.yaml: placement.mode: must be comment or edit, not 'sometimes'"),
+        ("placement: {weight: 5}\n", "config .gitbot.yaml: placement.weight: unknown key (allowed: affinity, mode)"),
+        ("placement: 3\n", "config .gitbot.yaml: placement: expected comment, edit or a mapping with mode and affinity, got a number"),
+    ],
+)
+def test_the_placement_key_takes_a_mode_or_a_mapping(tmp_path: Path, text: str, expected: object) -> None:
+    from gitbot.config import load_config
+    from gitbot.errors import InputError
+
+    (tmp_path / ".gitbot.yaml").write_text(text)
+    if isinstance(expected, str):
+        with pytest.raises(InputError) as info:
+            load_config(tmp_path, None)
+        assert str(info.value) == expected
+    else:
+        config = load_config(tmp_path, None)
+        assert (config.placement, config.placement_affinity) == expected

@@ -1,7 +1,8 @@
 """Placement suggestions written into the pod spec (``placement: edit`` in .gitbot.yaml).
 
-The scheduling block a placement suggests (``affinity``, and for spot on GKE/AKS ``nodeSelector``
-and ``tolerations``) is inserted at the end of the workload's pod spec, in the file that defines the
+The scheduling block a placement suggests (``affinity``, preferred unless ``placement.affinity`` is
+``required``; for spot on GKE/AKS ``tolerations``, and with required affinity a ``nodeSelector``) is
+inserted at the end of the workload's pod spec, in the file that defines the
 object: a plain manifest or a Kustomize resource. It is never merged into what is there. The
 placement stays a comment, with the reason, when the pod spec (as written, or as rendered after
 overlay patches) already sets one of those keys or ``nodeName``, when other targets render the same

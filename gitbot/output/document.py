@@ -20,6 +20,7 @@ from gitbot.metrics.usage import Profiles, UsageProfile
 from gitbot.model import FIELDS, Container, Coverage, Embedded, Field, FieldSource, Skipped, Status, TargetReport, Workload, YamlPath
 from gitbot.colocation import Colocation
 from gitbot.edit.scheduling import PlacementOutcome
+from gitbot.output import money
 from gitbot.placement import Option, Placement, family_of
 from gitbot.publish.scope import ShardInfo
 from gitbot.pricing.cost import percent_change, usd
@@ -79,7 +80,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "usage_source": _usage(plan.usage),
         "catalog": plan.catalog,
         "rules": list(plan.rules),
-        "summary": _summary(plan),
+        "summary": _summary(plan, containers),
         "containers": containers,
         "edits": [{"file": c.path, "diff": c.diff()} for c in plan.changes.files],
         "written": plan.written,
@@ -162,6 +163,7 @@ def _placement(p: Placement, outcome: PlacementOutcome | None) -> dict[str, Any]
         },
         "reason": p.reason,
         "snippet": p.snippet,
+        "node_affinity": p.affinity,
         "status": "change" if outcome is not None and outcome.edited_file else "comment-only",
         "edited_file": outcome.edited_file if outcome is not None else None,
         "why_not_edited": outcome.why_not if outcome is not None else None,
@@ -334,9 +336,10 @@ def _cost(c: CostDelta) -> dict[str, Any]:
         "replicas_before": str(c.replicas_before),
         "replicas_after": str(c.replicas_after),
         "replicas_basis": c.replicas_basis,
+        # rounded once, here; the delta is the difference of the two roundings (gitbot.output.money)
         "before_usd": str(usd(c.before_usd)),
         "after_usd": str(usd(c.after_usd)),
-        "delta_usd": str(usd(c.delta_usd)),
+        "delta_usd": str(usd(c.after_usd) - usd(c.before_usd)),
     }
 
 
@@ -344,40 +347,31 @@ def _money(value: Decimal, places: int) -> str:
     return str(value.quantize(Decimal(1).scaleb(-places)))
 
 
-_COST_PRIORITY = {Status.CHANGE: 0, Status.COMMENT_ONLY: 1}  # which copy of a workload counts
-
-
-def _summary(plan: Plan) -> dict[str, Any]:
+def _summary(plan: Plan, containers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts, and totals summed from the containers' rounded cents (``gitbot.output.money``): one
+    cluster object defined by several targets (copies of a manifest) counts once, with the change
+    when one of its definitions is changed."""
     by_status = {s.value: 0 for s in Status}
     workloads: set[tuple[str, str]] = set()
-    # one cluster object defined by several targets (copies of a manifest) is one cost: count each
-    # workload container once, with the change when one of its definitions is changed
-    counted: dict[tuple[str, str], PlanEntry] = {}
     for e in plan.entries:
         by_status[e.status.value] += 1
         workloads.add((e.rec.workload.target.name, str(e.rec.workload.id)))
-        key = (str(e.rec.workload.id), e.rec.container.name)
-        if key not in counted or _COST_PRIORITY.get(e.status, 2) < _COST_PRIORITY.get(counted[key].status, 2):
-            counted[key] = e
-    before = after = suggested = Decimal(0)
-    for e in counted.values():
-        before += e.cost.before_usd
-        after += e.cost.after_usd if e.status is Status.CHANGE else e.cost.before_usd
-        if e.status is Status.COMMENT_ONLY:
-            suggested += e.cost.delta_usd
-    pct = percent_change(before, after)
+    counted = money.counted(containers)
+    cost = money.total(money.applied(c) for c in counted)
+    suggested = money.total(money.proposed(c) for c in counted if c["status"] == Status.COMMENT_ONLY.value)
+    pct = percent_change(cost.before, cost.after)
     return {
         "workloads": len(workloads),
         "containers": len(plan.entries),
         "by_status": by_status,
         "files_changed": len(plan.changes.files),
         "monthly_cost": {
-            "before_usd": str(usd(before)),
-            "after_usd": str(usd(after)),
-            "delta_usd": str(usd(after - before)),
+            "before_usd": str(cost.before),
+            "after_usd": str(cost.after),
+            "delta_usd": str(cost.delta),
             "delta_pct": None if pct is None else str(pct.quantize(Decimal("0.1"))),
         },
-        "comment_only_delta_usd": str(usd(suggested)),
+        "comment_only_delta_usd": str(suggested.delta),
     }
 
 

@@ -1,8 +1,9 @@
 """Monthly cost of resource requests, and how money is rounded and shown.
 
-Amounts stay unrounded Decimals through the arithmetic; ``usd`` rounds to cents only for display and
-for the JSON plan. Rounding is ROUND_HALF_UP (0.125 -> 0.13, -0.125 -> -0.13: half away from zero),
-the rule people expect on an invoice, rather than banker's rounding.
+Amounts stay unrounded Decimals through the arithmetic; ``usd`` rounds each container's monthly cost
+before and after to cents once, in the JSON plan, and every delta and total is a sum of those cents
+(``gitbot.output.money``). Rounding is ROUND_HALF_UP (0.125 -> 0.13, -0.125 -> -0.13: half away from
+zero), the rule people expect on an invoice, rather than banker's rounding.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def format_usd(amount: Decimal, signed: bool = False) -> str:
 
 
 def percent_change(before: Decimal, after: Decimal) -> Decimal | None:
-    """(after - before) / before in percent, to 0.1 (ROUND_HALF_UP); None when ``before`` is 0."""
+    """(after - before) / before in percent, to 0.1 (ROUND_HALF_UP); None when ``before`` is 0. The
+    outputs leave it out when part of ``before`` is an unset request priced at $0
+    (``gitbot.output.render.shown_pct``)."""
     if before == 0:
         return None
     return ((after - before) / before * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
