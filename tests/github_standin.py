@@ -20,10 +20,13 @@ Endpoints (``{o}/{r}`` is the configured repository; any other repository is a 4
     GET   /repos/{o}/{r}/pulls/{n}/files         (paginated)
     POST  /repos/{o}/{r}/pulls/{n}/requested_reviewers
     GET   /repos/{o}/{r}/pulls/{n}/reviews       POST  /repos/{o}/{r}/pulls/{n}/reviews
-    GET   /repos/{o}/{r}/issues/{n}
+    GET   /repos/{o}/{r}/issues                  (state, labels, sort, direction; paginated)
+    POST  /repos/{o}/{r}/issues
+    GET   /repos/{o}/{r}/issues/{n}              PATCH /repos/{o}/{r}/issues/{n}
     GET   /repos/{o}/{r}/issues/{n}/comments     POST  /repos/{o}/{r}/issues/{n}/comments
     GET   /repos/{o}/{r}/issues/comments/{id}    PATCH /repos/{o}/{r}/issues/comments/{id}
     GET   /repos/{o}/{r}/issues/{n}/labels       POST  /repos/{o}/{r}/issues/{n}/labels
+    DELETE /repos/{o}/{r}/issues/{n}/labels/{name}
     POST  /repos/{o}/{r}/issues/{n}/assignees
 
 Anything else answers 404 ``{"message": "Not Found", ...}``, like GitHub.
@@ -41,11 +44,19 @@ Behaviour copied from GitHub because client code depends on it:
   silently ignored (every pull request matches), which is a classic bug to catch.
 - Creating a pull request while an open one exists for the same head *and* base is a 422
   "A pull request already exists for owner:branch.".
+- Issues and pull requests share one sequence of numbers. ``GET /issues`` lists both (a pull
+  request carries a ``pull_request`` key), open ones by default, newest first; ``labels=a,b``
+  keeps those that have every label. ``PATCH /issues/{n}`` and ``GET /issues/{n}`` of a plain
+  issue answer the issue. Adding a label that does not exist creates it; removing one the issue
+  does not have is a 404 "Label does not exist".
 - Reviews are all-or-nothing: one inline comment whose ``path`` is not among the pull request's
   files ("Path could not be resolved") or whose ``line`` (``side`` RIGHT: new-file lines of a
   ``@@ -a,b +c,d @@`` hunk; LEFT: old-file lines), ``start_line`` or legacy ``position`` is not in
   the diff ("Line could not be resolved") fails the whole review with a 422 and stores nothing.
-  The author cannot approve or request changes on their own pull request (422), nor be requested
+  A multi-line comment's ``start_line`` must lie before ``line`` in the same hunk. A ``commit_id``
+  that is not a commit of the pull request (its head, or a head :meth:`GitHubStandIn.push_head`
+  pushed over) is a 422 "commit_id is not part of the pull request", GitHub's answer for review
+  comments; without ``commit_id`` the review is on the current head. The author cannot approve or request changes on their own pull request (422), nor be requested
   as a reviewer (422). Submitting a review removes its author from the requested reviewers.
 
 Recording and faults: every request (including rejected and injected ones) is appended to
@@ -83,13 +94,14 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 __all__ = [
     "ChangedFile",
     "Comment",
     "GitHubStandIn",
     "Hunk",
+    "Issue",
     "Pull",
     "Recorded",
     "Review",
@@ -195,10 +207,28 @@ class Pull:
     updated_at: datetime = field(default_factory=_now)
     closed_at: datetime | None = None
     merged_at: datetime | None = None
+    earlier_heads: list[str] = field(default_factory=list)  # pushed over (push_head): still its commits
 
     @property
     def head_label(self) -> str:
         return f"{self.head_repo.split('/')[0]}:{self.head_ref}"
+
+
+@dataclass
+class Issue:
+    """A plain issue (not a pull request) as the stand-in stores it."""
+
+    number: int
+    id: int
+    title: str
+    body: str | None
+    user: str
+    state: str = "open"
+    labels: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+    closed_at: datetime | None = None
 
 
 @dataclass
@@ -317,8 +347,8 @@ class GitHubStandIn:
     """An in-memory GitHub with one repository, served on ``127.0.0.1`` (see the module doc).
 
     State is changed through the API or the helpers (:meth:`add_pull`, :meth:`set_files`,
-    :meth:`close_pull`, :meth:`add_comment`) and read through :attr:`pulls`, :attr:`comments`
-    and :attr:`reviews`, which return copies.
+    :meth:`close_pull`, :meth:`add_comment`, :meth:`add_issue`, :meth:`edit_issue`) and read
+    through :attr:`pulls`, :attr:`issues`, :attr:`comments` and :attr:`reviews`, which return copies.
     """
 
     def __init__(self, repo: str = "acme/gitops", *, default_branch: str = "main",
@@ -331,6 +361,7 @@ class GitHubStandIn:
         self._lock = threading.RLock()
         self._ids = itertools.count(1001)
         self._pulls: dict[int, Pull] = {}
+        self._issues: dict[int, Issue] = {}  # plain issues; numbers are shared with the pull requests
         self._comments: dict[int, list[Comment]] = {}
         self._reviews: dict[int, list[Review]] = {}
         self._requests: list[Recorded] = []
@@ -357,13 +388,17 @@ class GitHubStandIn:
                  self._request_reviewers),
                 ("GET", _REPO + r"/pulls/(?P<number>\d+)/reviews", self._list_reviews),
                 ("POST", _REPO + r"/pulls/(?P<number>\d+)/reviews", self._create_review),
+                ("GET", _REPO + r"/issues", self._list_issues),
+                ("POST", _REPO + r"/issues", self._create_issue),
                 ("GET", _REPO + r"/issues/(?P<number>\d+)", self._get_issue),
+                ("PATCH", _REPO + r"/issues/(?P<number>\d+)", self._edit_issue),
                 ("GET", _REPO + r"/issues/(?P<number>\d+)/comments", self._list_comments),
                 ("POST", _REPO + r"/issues/(?P<number>\d+)/comments", self._create_comment),
                 ("GET", _REPO + r"/issues/comments/(?P<id>\d+)", self._get_comment),
                 ("PATCH", _REPO + r"/issues/comments/(?P<id>\d+)", self._edit_comment),
                 ("GET", _REPO + r"/issues/(?P<number>\d+)/labels", self._list_labels),
                 ("POST", _REPO + r"/issues/(?P<number>\d+)/labels", self._add_labels),
+                ("DELETE", _REPO + r"/issues/(?P<number>\d+)/labels/(?P<name>[^/]+)", self._remove_label),
                 ("POST", _REPO + r"/issues/(?P<number>\d+)/assignees", self._add_assignees),
             ]
         ]
@@ -471,6 +506,14 @@ class GitHubStandIn:
             self._pull(number).files = [f if isinstance(f, ChangedFile) else ChangedFile(**f)
                                         for f in files]
 
+    def push_head(self, number: int, sha: str) -> None:
+        """A push to the pull request's branch: ``sha`` is its new head; the old head stays one of
+        its commits (a review may still name it, as GitHub allows for outdated comments)."""
+        with self._lock:
+            pull = self._pull(number)
+            pull.earlier_heads.append(pull.head_sha)
+            pull.head_sha, pull.updated_at = sha, _now()
+
     def close_pull(self, number: int, merged: bool = False) -> None:
         with self._lock:
             self._close(self._pull(number), merged)
@@ -482,6 +525,36 @@ class GitHubStandIn:
             comment = Comment(next(self._ids), number, body, user or self.login)
             self._comments.setdefault(number, []).append(comment)
             return comment.id
+
+    def add_issue(self, title: str, body: str = "", state: str = "open", labels: Iterable[str] = (),
+                  user: str | None = None) -> int:
+        """Create a plain issue directly (no request recorded); returns its number."""
+        with self._lock:
+            issue = self._new_issue(title, body, user or self.login)
+            issue.labels = list(dict.fromkeys(labels))
+            if state == "closed":
+                issue.state, issue.closed_at = "closed", _now()
+            return issue.number
+
+    def edit_issue(self, number: int, *, body: str | None = None, state: str | None = None,
+                   labels: Iterable[str] | None = None) -> None:
+        """Change a plain issue as a person would in the web UI (no request recorded), e.g. tick a
+        box in its body."""
+        with self._lock:
+            issue = self._issue(number)
+            if body is not None:
+                issue.body = body
+            if labels is not None:
+                issue.labels = list(dict.fromkeys(labels))
+            if state is not None:
+                issue.state, issue.closed_at = state, (_now() if state == "closed" else None)
+            issue.updated_at = _now()
+
+    @property
+    def issues(self) -> dict[int, Issue]:
+        """Plain issues by number (pull requests are in :attr:`pulls`)."""
+        with self._lock:
+            return copy.deepcopy(self._issues)
 
     @property
     def pulls(self) -> dict[int, Pull]:
@@ -503,12 +576,30 @@ class GitHubStandIn:
     def _new_pull(self, head: str, base: str, title: str, body: str | None, user: str,
                   head_sha: str | None = None) -> Pull:
         owner, _, ref = head.rpartition(":")
-        number = len(self._pulls) + 1
+        number = self._next_number()
         pull = Pull(number=number, id=next(self._ids), title=title, body=body, head_ref=ref,
                     head_sha=head_sha or _fake_sha("commit", head, number),
                     head_repo=f"{owner or self.owner}/{self.name}", base_ref=base, user=user)
         self._pulls[number] = pull
         return pull
+
+    def _next_number(self) -> int:
+        return len(self._pulls) + len(self._issues) + 1
+
+    def _new_issue(self, title: str, body: str | None, user: str) -> Issue:
+        issue = Issue(number=self._next_number(), id=next(self._ids), title=title, body=body, user=user)
+        self._issues[issue.number] = issue
+        return issue
+
+    def _issue(self, number: int | str) -> Issue:
+        try:
+            return self._issues[int(number)]
+        except KeyError:
+            raise _not_found() from None
+
+    def _labelled(self, number: int | str) -> Pull | Issue:
+        """The pull request or plain issue ``number`` (labels belong to either)."""
+        return self._issues[int(number)] if int(number) in self._issues else self._pull(number)
 
     def _close(self, pull: Pull, merged: bool) -> None:
         pull.state, pull.closed_at, pull.updated_at = "closed", _now(), _now()
@@ -662,7 +753,7 @@ class GitHubStandIn:
                             "pull": True},
             "allow_merge_commit": True, "allow_squash_merge": True, "allow_rebase_merge": True,
             "delete_branch_on_merge": False, "has_issues": True,
-            "open_issues_count": sum(p.state == "open" for p in self._pulls.values()),
+            "open_issues_count": sum(i.state == "open" for i in [*self._pulls.values(), *self._issues.values()]),
         }
 
     def _label_json(self, name: str) -> dict[str, Any]:
@@ -756,6 +847,26 @@ class GitHubStandIn:
             "pull_request": {"url": f"{repo_api}/pulls/{pull.number}", "html_url": html,
                              "diff_url": f"{html}.diff", "patch_url": f"{html}.patch",
                              "merged_at": _iso(pull.merged_at)},
+        }
+
+    def _plain_issue_json(self, issue: Issue) -> dict[str, Any]:
+        repo_api = f"{self.base_url}/repos/{self.full_name}"
+        api = f"{repo_api}/issues/{issue.number}"
+        return {
+            "url": api, "repository_url": repo_api, "labels_url": f"{api}/labels{{/name}}",
+            "comments_url": f"{api}/comments", "events_url": f"{api}/events",
+            "html_url": f"https://github.com/{self.full_name}/issues/{issue.number}",
+            "id": issue.id, "node_id": f"I_{issue.id}", "number": issue.number,
+            "title": issue.title, "user": self._user_json(issue.user),
+            "labels": [self._label_json(name) for name in issue.labels], "state": issue.state,
+            "locked": False,
+            "assignee": self._user_json(issue.assignees[0]) if issue.assignees else None,
+            "assignees": [self._user_json(login) for login in issue.assignees],
+            "milestone": None, "comments": len(self._comments.get(issue.number, [])),
+            "created_at": _iso(issue.created_at), "updated_at": _iso(issue.updated_at),
+            "closed_at": _iso(issue.closed_at), "author_association": "CONTRIBUTOR",
+            "active_lock_reason": None, "body": issue.body,
+            "state_reason": "completed" if issue.state == "closed" else None,
         }
 
     def _comment_json(self, comment: Comment) -> dict[str, Any]:
@@ -918,11 +1029,17 @@ class GitHubStandIn:
         if pull.user == self.login and event in ("APPROVE", "REQUEST_CHANGES"):
             what = "approve" if event == "APPROVE" else "request changes on"
             raise _unprocessable(f"Can not {what} your own pull request", _REVIEWS_DOCS)
+        commit_id = body.get("commit_id")
+        if commit_id is not None and commit_id not in (pull.head_sha, *pull.earlier_heads):
+            raise _validation_failed({"resource": "PullRequestReview", "code": "custom",
+                                      "field": "commit_id",
+                                      "message": "commit_id is not part of the pull request"},
+                                     docs=_REVIEWS_DOCS)
         files = {f.filename: f for f in pull.files}
         comments = [self._resolve_review_comment(c, files) for c in body.get("comments") or []]
         review = Review(id=next(self._ids), body=body.get("body") or "", event=event,
                         state=_REVIEW_STATES[event],
-                        commit_id=body.get("commit_id") or pull.head_sha, user=self.login,
+                        commit_id=commit_id or pull.head_sha, user=self.login,
                         comments=comments, submitted_at=None if event is None else _now())
         self._reviews.setdefault(pull.number, []).append(review)
         if event is not None and self.login in pull.requested_reviewers:
@@ -964,8 +1081,51 @@ class GitHubStandIn:
             raise _unprocessable("Line could not be resolved", _REVIEWS_DOCS)
         return comment
 
+    def _list_issues(self, request: Recorded, params: dict[str, str]) -> _Reply:
+        query = {k: v[-1] for k, v in request.query.items()}
+        state = query.get("state", "open")
+        if state not in ("open", "closed", "all"):
+            raise _validation_failed({"resource": "Issue", "field": "state", "code": "invalid"})
+        wanted = [name for name in query.get("labels", "").split(",") if name]
+        items: list[Pull | Issue] = [*self._pulls.values(), *self._issues.values()]
+        items = [i for i in items if state in ("all", i.state) and all(name in i.labels for name in wanted)
+                 and ("creator" not in query or i.user == query["creator"])]
+        sort = query.get("sort", "created")
+        key = (lambda i: (i.updated_at, i.number)) if sort == "updated" else (lambda i: (i.created_at, i.number))
+        items.sort(key=key, reverse=query.get("direction", "desc") == "desc")
+        return self._paginate(request, [self._issue_json(i) if isinstance(i, Pull) else self._plain_issue_json(i)
+                                        for i in items])
+
+    def _create_issue(self, request: Recorded, params: dict[str, str]) -> _Reply:
+        body = request.body if isinstance(request.body, dict) else {}
+        if not isinstance(body.get("title"), str) or not body["title"]:
+            raise _validation_failed({"resource": "Issue", "field": "title", "code": "missing_field"})
+        issue = self._new_issue(body["title"], body.get("body"), self.login)
+        issue.labels = list(dict.fromkeys(body.get("labels") or []))
+        issue.assignees = list(dict.fromkeys(body.get("assignees") or []))
+        data = self._plain_issue_json(issue)
+        return _Reply(201, data, {"Location": data["url"]})
+
     def _get_issue(self, request: Recorded, params: dict[str, str]) -> _Reply:
+        if int(params["number"]) in self._issues:
+            return _Reply(200, self._plain_issue_json(self._issues[int(params["number"])]))
         return _Reply(200, self._issue_json(self._pull(params["number"])))
+
+    def _edit_issue(self, request: Recorded, params: dict[str, str]) -> _Reply:
+        issue = self._issue(params["number"])
+        body = request.body if isinstance(request.body, dict) else {}
+        state = body.get("state")
+        if state is not None and state not in ("open", "closed"):
+            raise _validation_failed({"resource": "Issue", "field": "state", "code": "invalid"})
+        for name in ("title", "body"):
+            if name in body:
+                setattr(issue, name, body[name])
+        if "labels" in body:
+            issue.labels = list(dict.fromkeys(body["labels"] or []))
+        if state is not None and state != issue.state:
+            issue.state, issue.closed_at = state, (_now() if state == "closed" else None)
+        issue.updated_at = _now()
+        return _Reply(200, self._plain_issue_json(issue))
 
     def _list_comments(self, request: Recorded, params: dict[str, str]) -> _Reply:
         number = self._pull(params["number"]).number
@@ -1007,7 +1167,7 @@ class GitHubStandIn:
         return self._paginate(request, [self._label_json(name) for name in pull.labels])
 
     def _add_labels(self, request: Recorded, params: dict[str, str]) -> _Reply:
-        pull = self._pull(params["number"])
+        pull = self._labelled(params["number"])
         body = request.body
         names = body.get("labels") if isinstance(body, dict) else body
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
@@ -1015,6 +1175,16 @@ class GitHubStandIn:
         pull.labels += [n for n in dict.fromkeys(names) if n not in pull.labels]
         pull.updated_at = _now()
         return _Reply(200, [self._label_json(name) for name in pull.labels])
+
+    def _remove_label(self, request: Recorded, params: dict[str, str]) -> _Reply:
+        item = self._labelled(params["number"])
+        name = unquote(params["name"])
+        if name not in item.labels:
+            raise _HTTPError(404, _error("Label does not exist",
+                                         "https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue"))
+        item.labels.remove(name)
+        item.updated_at = _now()
+        return _Reply(200, [self._label_json(n) for n in item.labels])
 
     def _add_assignees(self, request: Recorded, params: dict[str, str]) -> _Reply:
         pull = self._pull(params["number"])

@@ -436,7 +436,7 @@ class Checkout:
 @pytest.fixture
 def checkout(tmp_path: Path, small_usage: Path) -> Checkout:
     """A clone of a bare ``origin`` holding the small repository on main, one pull request scope."""
-    source = write_small_repo(tmp_path / "source", "history: 4d\npull_requests:\n  scope: repository\n")
+    source = write_small_repo(tmp_path / "source", "history: 4d\npull_requests:\n  scope: repository\n  dashboard: false  # these tests are about the pull request; tests/test_pr_dashboard.py has the issue\n")
     work, remote = clone_of_new_origin(source, tmp_path, "apps")
     return Checkout(work, remote, small_usage)
 

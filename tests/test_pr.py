@@ -1,7 +1,8 @@
 """gitbot pr against real git (a clone with a bare remote in temp dirs) and the local GitHub stand-in.
 
 The repository is the demo repo; with ``scope: repository`` it gives one pull request (branch
-``gitbot/all``), which keeps the request logs short enough to assert exactly.
+``gitbot/all``), which keeps the request logs short enough to assert exactly. The dashboard issue is
+off here (tests/test_pr_dashboard.py covers it, and the caps, with every scope of the demo).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ DEMO = ROOT / "fixtures" / "demo-repo"
 METRICS = ROOT / "fixtures" / "demo-metrics.om.gz"
 TOKEN = "ghs_s3cr3tT0kenValue"
 BOT = ("gitbot[bot]", "gitbot[bot]@users.noreply.github.com")
-CONFIG = "pull_requests:\n  scope: repository\n  labels: [resources]\n  reviewers: [alice]\n"
+CONFIG = "pull_requests:\n  scope: repository\n  labels: [resources]\n  reviewers: [alice]\n  dashboard: false\n"
 
 
 @pytest.fixture
@@ -57,7 +58,8 @@ def push_as_alice(work: Path, message: str, branch: str = "main") -> object:
 def run(work: Path, github: GitHubStandIn, **extra: object) -> tuple[list, list]:
     options = dict(repository="acme/gitops", api_url=github.base_url, token=TOKEN, base="main", throttle=False)
     options.update(extra)
-    return pull_requests(PlanRequest(repo=work, metrics_file=METRICS), PullRequestRun(**options))  # type: ignore[arg-type]
+    result = pull_requests(PlanRequest(repo=work, metrics_file=METRICS), PullRequestRun(**options))  # type: ignore[arg-type]
+    return result.proposals, result.outcomes
 
 
 def test_first_run_opens_one_pull_request_and_a_second_run_changes_nothing(checkout, github) -> None:
@@ -66,25 +68,33 @@ def test_first_run_opens_one_pull_request_and_a_second_run_changes_nothing(check
     assert [(o.action, o.branch, o.number) for o in outcomes] == [("created", "gitbot/all", 1)]
     assert github.calls() == [
         "GET /repos/acme/gitops",
-        "GET /repos/acme/gitops/pulls",
+        "GET /repos/acme/gitops/pulls",  # gitbot/all's pull requests
+        "GET /repos/acme/gitops/pulls",  # the open ones, counted against max_open (5)
         "POST /repos/acme/gitops/pulls",
         "POST /repos/acme/gitops/issues/1/labels",
         "POST /repos/acme/gitops/pulls/1/requested_reviewers",
     ]
+    assert [r.query for r in github.requests[1:3]] == [
+        {"state": ["all"], "head": ["acme:gitbot/all"], "per_page": ["100"]}, {"state": ["open"], "per_page": ["100"]}]
     created = next(r for r in github.requests if r.method == "POST" and r.path.endswith("/pulls"))
     assert created.body["head"] == "gitbot/all" and created.body["base"] == "main"
-    assert created.body["title"] == "gitbot: right-size the repository (−$53.49/month)"
+    assert created.body["title"] == "gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $53.48/month in the repository"
     pull = github.pulls[1]
     assert pull.labels == ["resources"] and pull.requested_reviewers == ["alice"]
     marker = read_marker(pull.body)
     assert marker is not None and marker["scope"] == "all" and marker["fingerprint"] == proposals[0].fingerprint
-    assert pull.body.splitlines()[1] == "## gitbot: monthly cost will decrease by $53.49 (−14.5%)"
+    assert pull.body.splitlines()[1] == "## gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $53.48/month"
 
     # the branch on the remote: one commit by the bot on top of main, holding exactly the plan's edits
     bare = git.Repo(remote)
     head = bare.commit("gitbot/all")
     assert (head.author.name, head.author.email) == BOT and (head.committer.name, head.committer.email) == BOT
-    assert head.message.splitlines()[0] == "Right-size resources in the repository"
+    assert head.message.splitlines()[:5] == [
+        "Fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $53.48/month in the repository", "",
+        "15 container(s) in 13 file(s): 4 increase(s), +$29.29; 11 decrease(s), −$82.77.",
+        "Monthly cost of requests: $367.83 → $314.35 (−$53.48).",
+        "Proposed by gitbot from observed usage; see the pull request for the numbers.",
+    ]
     assert [p.hexsha for p in head.parents] == [bare.commit("main").hexsha]
     changed = sorted(d.b_path or d.a_path for d in head.parents[0].diff(head))
     assert changed == sorted(c.path for c in proposals[0].changes.files) and len(changed) == 13
@@ -183,15 +193,15 @@ def test_dry_run_makes_no_request_and_pushes_nothing(checkout, github) -> None:
         (422, "GitHub: cannot open a pull request from gitbot/all: 422 Validation Failed: No commits between main and gitbot/all"),
     ],
 )
-def test_github_refusals_are_one_line_errors(checkout, github, status: int, expected: str) -> None:
+def test_github_refusals_are_one_line_reasons_of_the_scope(checkout, github, status: int, expected: str) -> None:
+    """The scope fails with the reason (other scopes would go on: tests/test_pr_dashboard.py)."""
     work, _ = checkout
     body = {"message": "Resource not accessible by integration"} if status == 403 else {
         "message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": "No commits between main and gitbot/all"}],
     }
     github.fail_next("POST", "/repos/acme/gitops/pulls", status, body)
-    with pytest.raises(PublishError) as info:
-        run(work, github)
-    assert str(info.value) == expected and info.value.exit_code == 5
+    _, outcomes = run(work, github)
+    assert [(o.action, o.number, o.detail) for o in outcomes] == [("failed", None, expected)]
 
 
 def test_bad_credentials_and_rate_limits(checkout, github) -> None:
@@ -226,10 +236,10 @@ def test_a_rejected_push_is_a_publish_error(checkout, github) -> None:
     hook = remote / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'branch protection: gitbot/* is read-only' >&2\nexit 1\n")
     hook.chmod(0o755)
-    with pytest.raises(PublishError) as info:
-        run(work, github)
-    assert str(info.value).startswith("git push failed: ")
-    assert "branch protection: gitbot/* is read-only" in str(info.value) and "pre-receive hook declined" in str(info.value)
+    _, outcomes = run(work, github)
+    assert [o.action for o in outcomes] == ["failed"]
+    assert outcomes[0].detail.startswith("git push failed: ")
+    assert "branch protection: gitbot/* is read-only" in outcomes[0].detail and "pre-receive hook declined" in outcomes[0].detail
     assert [h.name for h in git.Repo(remote).heads] == ["main"]
     assert "POST /repos/acme/gitops/pulls" not in github.calls()
 
@@ -275,7 +285,7 @@ def test_review_comments_on_the_lines_the_pull_request_adds(checkout, github) ->
         f"GET /repos/acme/gitops/issues/{number}/comments", f"POST /repos/acme/gitops/issues/{number}/comments",
     ]
     (posted,) = github.reviews[number]
-    assert posted.event == "COMMENT"
+    assert posted.event == "COMMENT" and posted.commit_id == git.Repo(work).head.commit.hexsha
     comments = [(c.path, c.line, c.side) for c in posted.comments]
     assert comments == [(CART, 21, "RIGHT"), (CART, 23, "RIGHT")]
     request_line, limit_line = (c.body for c in posted.comments)
@@ -453,12 +463,3 @@ def test_a_dirty_checkout_is_refused_unless_allowed(checkout, github) -> None:
         run(work, github)
     assert str(info.value) == f"{work}: uncommitted changes ({CART}); commit or stash them, or pass --allow-dirty"
     assert github.calls() == [] and [h.name for h in git.Repo(remote).heads] == ["main"]
-
-
-def test_suggested_lines_pair_each_line_with_its_replacement_and_insertions() -> None:
-    from gitbot.publish.review import suggested_lines
-
-    before = "r:\n  requests:\n    memory: 1Gi\n  limits:\n    memory: 2Gi\n"
-    after = "r:\n  requests:\n    cpu: 155m\n    memory: 181Mi\n  limits:\n    memory: 256Mi\n    cpu: 1\n"
-    # a field inserted above a sibling belongs to the sibling's line; one added at the end, to the last line
-    assert suggested_lines(before, after) == {3: "    cpu: 155m\n    memory: 181Mi", 5: "    memory: 256Mi\n    cpu: 1"}

@@ -10,6 +10,10 @@ later run can tell whether a proposal a person declined (closed unmerged) has mo
 worth proposing again (with thousands of fields the values are left out: any change then counts).
 Bodies are capped below GitHub's 65,536-character limit: the diff, then the tail of the details are
 cut, with a note saying so; the marker never is.
+
+Title, commit message and body lead with what the change does (``gitbot.output.intent``), most
+urgent first — ``gitbot: fixes 14 OOM kills in shop (+$7.97/month)`` — and every amount in them is
+a sum of the plan's rounded rows (``gitbot.output.money``), so they agree with the body to the cent.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from gitbot.edit.changeset import ChangeSet
-from gitbot.output.render import FIELD_KEYS, headline, plan_markdown
+from gitbot.output import intent, money
+from gitbot.output.intent import INTENTS, intents_of  # noqa: F401 - the intent contract is read from here too (labels_by_intent)
+from gitbot.output.render import FIELD_KEYS, is_increase, plan_markdown, shown_pct
 from gitbot.pricing.cost import format_usd
 from gitbot.publish.scope import Scope
 
@@ -50,34 +56,6 @@ class Proposal:
         return not self.changes.files
 
 
-# what a proposal can do, in the order a reviewer should hear it (labels_by_intent keys on these)
-INTENTS = ("fixes-oom", "adds-requests", "raises", "saves")
-
-
-def intents_of(document: Mapping[str, Any]) -> tuple[str, ...]:
-    """The intents of the containers that change: ``fixes-oom`` (memory raised after OOM kills),
-    ``adds-requests`` (a request that was unset gets one), ``raises`` (any other value goes up),
-    ``saves`` (the monthly cost goes down)."""
-    found: set[str] = set()
-    for c in document["containers"]:
-        if c["status"] != "change":
-            continue
-        fields = c["fields"]
-        changed = [f for f in fields.values() if f["changed"]]
-        if (c.get("usage") or {}).get("oom_events") and any(
-            fields[k]["changed"] and (fields[k]["recommended"] or 0) > (fields[k]["current"] or 0)
-            for k in ("memory_request_bytes", "memory_limit_bytes")
-        ):
-            found.add("fixes-oom")
-        if any(fields[k]["changed"] and fields[k]["current"] is None for k in ("cpu_request_m", "memory_request_bytes")):
-            found.add("adds-requests")
-        if any(f["current"] is not None and f["recommended"] is not None and f["recommended"] > f["current"] for f in changed):
-            found.add("raises")
-    if Decimal(document["summary"]["monthly_cost"]["delta_usd"]) < 0:
-        found.add("saves")
-    return tuple(i for i in INTENTS if i in found)
-
-
 def build(scope: Scope, document: Mapping[str, Any], changes: ChangeSet, limit: int = BODY_LIMIT) -> Proposal:
     diff = changes.diff()
     fingerprint = hashlib.sha256(diff.encode()).hexdigest()[:16]
@@ -92,16 +70,39 @@ def build(scope: Scope, document: Mapping[str, Any], changes: ChangeSet, limit: 
     marker = f"<!-- {MARKER} {json.dumps(data, sort_keys=True)} -->"
     if len(marker) > limit // 4:  # thousands of fields: keep the body for people (a declined one returns on any change)
         marker = f"<!-- {MARKER} {json.dumps({'scope': scope.slug, 'fingerprint': fingerprint}, sort_keys=True)} -->"
-    cost = document["summary"]["monthly_cost"]
-    title = f"gitbot: right-size {scope.name} ({format_usd(Decimal(cost['delta_usd']), signed=True)}/month)"
+    what = title_of(scope, document)
+    return Proposal(scope, f"gitbot: {what}", commit_message(what, document, len(changes.files)), _body(marker, document, limit),
+                    diff, fingerprint, values, changes, document, intents_of(document))
+
+
+def title_of(scope: Scope, document: Mapping[str, Any]) -> str:
+    """``fixes 14 OOM kills in shop (+$7.97/month)``, ``saves $28.93/month in platform/checkout``:
+    the intents first, then where, then the net cost when it goes up (a saving is already said)."""
+    said = intent.clause(document)
+    if said:
+        return f"{said} in {scope.name}{intent.net_increase(document)}"
+    delta = Decimal(document["summary"]["monthly_cost"]["delta_usd"])
+    return f"right-size {scope.name}" + (f" ({format_usd(delta, signed=True)}/month)" if delta else "")
+
+
+def commit_message(what: str, document: Mapping[str, Any], files: int) -> str:
+    """The title as the subject; the increases and decreases and the totals, from the same rows as
+    the pull request's body."""
+    counted = money.counted(document["containers"])
+    changing = [c for c in counted if c["status"] == "change"]
+    ups = money.total(money.proposed(c) for c in changing if is_increase(c))
+    downs = money.total(money.proposed(c) for c in changing if not is_increase(c))
+    total = money.total(map(money.applied, counted))
+    n_ups = sum(is_increase(c) for c in changing)
     changed = document["summary"]["by_status"]["change"]
-    message = (
-        f"Right-size resources in {scope.name}\n\n"
-        f"{changed} container(s) in {len(changes.files)} file(s); {headline(document)}.\n"
+    return (
+        f"{what[:1].upper()}{what[1:]}\n\n"
+        f"{changed} container(s) in {files} file(s): {n_ups} increase(s), {format_usd(ups.delta, signed=True)}; "
+        f"{len(changing) - n_ups} decrease(s), {format_usd(downs.delta, signed=True)}.\n"
+        f"Monthly cost of requests: {format_usd(total.before)} → {format_usd(total.after)} "
+        f"({format_usd(total.delta, signed=True)}{shown_pct(document)}).\n"
         "Proposed by gitbot from observed usage; see the pull request for the numbers."
     )
-    return Proposal(scope, title, message, _body(marker, document, limit), diff, fingerprint, values, changes, document,
-                    intents_of(document))
 
 
 def _body(marker: str, document: Mapping[str, Any], limit: int) -> str:
