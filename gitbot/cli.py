@@ -1,9 +1,9 @@
 """Command line: parse options, call the pipeline, render, map errors to exit codes.
 
 Exit codes: 0 ok; 1 proposals found and --fail-on-changes given; 2 usage or input error;
-3 internal error; 4 usage source unavailable; 5 git or GitHub refused; 6 some render targets
-failed (without --allow-partial). Every option can also come
-from a GITBOT_* environment variable.
+3 internal error; 4 usage source unavailable; 5 git or GitHub refused; 6 partial: some render
+targets failed (without --allow-partial), or some scopes' pull requests (or the dashboard issue) could
+not be published while the rest was done. Every option can also come from a GITBOT_* environment variable.
 """
 
 from __future__ import annotations
@@ -20,14 +20,18 @@ import traceback
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import click
 
 from gitbot import __version__
 from gitbot.config import parse_duration
-from gitbot.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_OK, EXIT_PARTIAL, GitbotError, InputError
+from gitbot.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_OK, EXIT_PARTIAL, GitbotError, InputError, PublishError
 from gitbot.load.charts import Credentials
+from gitbot.publish.dashboard import TITLE as DASHBOARD_TITLE, DashboardOutcome
+from gitbot.publish.pr import Outcome
+
+PUBLISHED = ("created", "updated", "unchanged", "closed")  # outcomes where GitHub took what gitbot sent
 from gitbot.publish.proposal import Proposal
 from gitbot.publish.scope import SCOPES, Shard, parse_shard
 from gitbot.metrics.prometheus import PrometheusOptions
@@ -133,6 +137,15 @@ config_option = _option(
 format_option = _option(
     "--format", "fmt", envvar="GITBOT_FORMAT", type=click.Choice(FORMATS), default=None,
     help="Output format (default: table on a terminal, json otherwise).",
+)
+plan_format_option = click.option(
+    "--format", "fmt", envvar=["GITBOT_PLAN_FORMAT", "GITBOT_FORMAT"], show_envvar=True, type=click.Choice(FORMATS), default=None,
+    help="Output format (default: table on a terminal, json otherwise). GITBOT_PLAN_FORMAT is read by plan only "
+         "(the Action sets it to table).",
+)
+json_output_option = _option(
+    "--json-output", envvar="GITBOT_JSON_OUTPUT", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the JSON document to FILE, whatever --format is (in GitHub Actions, the step output plan-json names it).",
 )
 output_option = _option(
     "--output", envvar="GITBOT_OUTPUT", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
@@ -336,7 +349,8 @@ def _done(progress: Callable[[str], None] | None) -> None:
 
 partial_option = _option(
     "--allow-partial", envvar="GITBOT_ALLOW_PARTIAL", is_flag=True,
-    help="Exit 0 even when some render targets failed (they are listed either way, and nothing of theirs is edited).",
+    help="Exit 0 even when some render targets failed (they are listed either way, and nothing of theirs is edited). "
+         "Not for scopes GitHub refused in `pr`: those still exit 6.",
 )
 
 verbose_option = _option("-v", "--verbose", envvar="GITBOT_VERBOSE", is_flag=True, help="Also list skipped inputs; tracebacks on internal errors.")
@@ -377,9 +391,10 @@ def main() -> None:
     \b
     Exit codes: 0 ok, 1 proposals found (with --fail-on-changes), 2 usage or input error, 3 internal error,
     4 usage source unavailable (Prometheus down, timing out or answering errors), 5 git or GitHub refused
-    (bad token, missing permission, rejected push, rate limited), 6 some render targets failed (a chart
-    that cannot be pulled, a Kustomize root that does not build; the rest is planned) and --allow-partial
-    was not given.
+    (bad token, missing permission, rejected push, rate limited), 6 partial: some render targets failed
+    (a chart that cannot be pulled, a Kustomize root that does not build; the rest is planned) and
+    --allow-partial was not given, or `gitbot pr` could not publish some scopes' pull requests or the
+    dashboard issue (each line says why; the other scopes were done; --allow-partial does not cover this).
     """
 
 
@@ -389,8 +404,9 @@ def main() -> None:
 @prometheus_options
 @catalog_option
 @config_option
-@format_option
+@plan_format_option
 @output_option
+@json_output_option
 @write_option
 @fail_option
 @at_option
@@ -399,7 +415,7 @@ def main() -> None:
 @verbose_option
 @_handle_errors
 def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str | None, config_file: Path | None,
-         fmt: str | None, output: Path | None, write: bool, fail_on_changes: bool, at: str | None, shard: Shard | None,
+         fmt: str | None, output: Path | None, json_output: Path | None, write: bool, fail_on_changes: bool, at: str | None, shard: Shard | None,
          allow_partial: bool, verbose: bool) -> int:
     """Propose right-sized requests and limits for the workloads in PATH (default: .).
 
@@ -407,12 +423,15 @@ def plan(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: st
     (--prometheus-url); without either, the plan lists the workloads and sizes nothing.
     """
     request = _request(path, config_file, metrics_file, usage, at, catalog=catalog, write=write, shard=shard)
-    with _OutputFile(output) as out:  # reserved before --write edits anything: a run that cannot report writes nothing
+    with _OutputFile(output) as out, _OutputFile(json_output) as json_out:  # reserved before --write edits anything
         try:
             _, document = run_plan(request)
         finally:
             _done(usage.progress)
         chosen = _emit(document, fmt, out)
+        if json_output is not None:
+            _emit(document, "json", json_out)
+            _github_output("plan-json", str(json_output))
     _report(document, verbose, chosen)
     summary: Any = document["summary"]
     _github_outputs(summary["by_status"]["change"], Decimal(summary["monthly_cost"]["delta_usd"]), [], render(document, "markdown"))
@@ -512,43 +531,68 @@ def pr(path: Path, metrics_file: Path | None, usage: UsageOptions, catalog: str 
     not touched) and pushed; its pull request shows the cost table and the numbers behind every change.
     Re-runs update the same pull request; a branch someone else pushed to is left alone; a proposal
     closed unmerged comes back only when values move past pull_requests.reopen_threshold_pct.
+    Proposals below pull_requests.min_monthly_delta_usd are not opened (risk fixes are), at most
+    pull_requests.max_open are open at once (the rest queue, most urgent first), and one issue lists
+    every scope with boxes to refresh or skip it (pull_requests.dashboard). A scope GitHub refuses is
+    reported and the others go on; the exit code is then 6.
     """
     token = os.environ.get("GITBOT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
     run = PullRequestRun(scope=scope, base=base, remote=remote, repository=repository, api_url=github_url, token=token,
                          dry_run=dry_run, allow_dirty=allow_dirty, secrets=_redactor().secrets)
     try:
-        found, outcomes = run_pull_requests(_request(path, config_file, metrics_file, usage, at, catalog=catalog, shard=shard), run)
+        result = run_pull_requests(_request(path, config_file, metrics_file, usage, at, catalog=catalog, shard=shard), run)
     finally:
         _done(usage.progress)
+    found, outcomes, board = result.proposals, result.outcomes, result.dashboard
     live = [p for p in found if not p.empty]
     if fmt == "json":
         _echo(json.dumps({
             "dry_run": dry_run,
             "proposals": [_proposal_json(p) for p in found],
             "outcomes": [dataclasses.asdict(o) for o in outcomes],
+            "dashboard": dataclasses.asdict(board) if board is not None else None,
+            "failed": result.failed,
         }, indent=2, ensure_ascii=False))
     elif dry_run:
         _echo("\n".join(_dry_run_text(p) for p in live) if live else "gitbot: nothing to propose", nl=not live)
+        if board is not None:
+            _echo(f"{'─' * 100}\ndashboard issue: {DASHBOARD_TITLE}\n\n{board.body}", nl=False)
     else:
+        width = max([10, *(len(o.action) + 1 for o in outcomes)])
         for o in outcomes:
             number = f" #{o.number}" if o.number else ""
-            _echo(f"{o.action:<9} {o.branch}{number}{' ' + o.url if o.url else ''}: {o.detail}")
+            _echo(f"{o.action:<{width}}{o.branch}{number}{' ' + o.url if o.url else ''}: {o.detail}")
+            for warning in o.warnings:
+                _echo(f"{'':<{width}}warning: {warning}")
+        if board is not None:
+            number = f" #{board.number}" if board.number else ""
+            _echo(f"{board.action:<{width}}dashboard{number}{' ' + board.url if board.url else ''}: {board.detail}")
+            for warning in board.warnings:
+                _echo(f"{'':<{width}}warning: {warning}")
     _github_outputs(
         sum(p.document["summary"]["by_status"]["change"] for p in live),
         sum((Decimal(p.document["summary"]["monthly_cost"]["delta_usd"]) for p in live), Decimal(0)),
         [o.url for o in outcomes if o.url and o.action in ("created", "updated", "unchanged")],
-        "\n\n".join(p.body for p in live),
+        _pr_summary(found, outcomes or result.planned, board, dry_run),
     )
+    code = EXIT_OK
     if found:
         _report_coverage(found[0].document)
-        return _partial(found[0].document, allow_partial)
-    return EXIT_OK
+        code = _partial(found[0].document, allow_partial)
+    if result.failed:  # --allow-partial is about render targets; a scope GitHub refused is always reported
+        failures = [o for o in outcomes if o.action == "failed"]
+        published = any(o.action in PUBLISHED for o in outcomes) or (board is not None and board.action in PUBLISHED)
+        if failures and not published:  # nothing went through: the run failed, as one error
+            raise PublishError(failures[0].detail)
+        _echo(f"gitbot: partial: could not publish {', '.join(result.failed)} (see above); the rest was done", err=True)
+        code = EXIT_PARTIAL
+    return code
 
 
 @main.command(epilog=EPILOG_REVIEW)
 @_path_argument
 @click.option("--pr", "number", envvar="GITBOT_PR_NUMBER", show_envvar=True, type=click.IntRange(min=1), required=True,
-              help="The pull request to review (PATH must be its checkout).")
+              help="The pull request to review (PATH must be a checkout of its head commit).")
 @metrics_file_option
 @prometheus_options
 @catalog_option
@@ -566,8 +610,10 @@ def review(path: Path, number: int, metrics_file: Path | None, usage: UsageOptio
 
     One review with a comment (a ```suggestion where gitbot would write the line differently) on each
     such line inside the diff, and one summary comment with the monthly cost before the pull request,
-    as written and as suggested, edited in place on re-runs. Pull requests from forks (read-only
-    token) get workflow annotations instead.
+    as written and as suggested, edited in place on re-runs (posted only when the pull request changes
+    resources or gitbot has a finding). PATH must be the pull request's head commit, not the merge
+    commit actions/checkout makes by default (exit 2). gitbot's own pull requests are not reviewed.
+    Pull requests from forks (read-only token) get workflow annotations instead.
     """
     token = os.environ.get("GITBOT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
     run = PullRequestRun(repository=repository, api_url=github_url, token=token, remote=remote, secrets=_redactor().secrets)
@@ -577,11 +623,14 @@ def review(path: Path, number: int, metrics_file: Path | None, usage: UsageOptio
         _done(usage.progress)
     for line in outcome.annotations:
         _echo(line)
+    if outcome.skipped:
+        _echo(f"gitbot: #{number}: {outcome.skipped}")
+        return EXIT_OK
     if outcome.annotations:
         _echo(f"gitbot: #{number}: {outcome.findings} suggestion(s) as workflow annotations (the token cannot comment here)")
     else:
         _echo(f"gitbot: #{number}: {outcome.findings} suggestion(s): {outcome.comments} review comment(s), "
-                   f"{outcome.in_summary} in the summary comment ({outcome.summary})")
+                   f"{outcome.in_summary} in the summary comment ({outcome.summary or 'not posted: no resources changed'})")
     _github_outputs(outcome.findings, outcome.delta_usd, [], outcome.summary_body)
     return EXIT_OK
 
@@ -714,6 +763,28 @@ def _dry_run_text(p: Proposal) -> str:
     )
 
 
+def _pr_summary(proposals: Sequence[Proposal], outcomes: Sequence[Outcome], board: DashboardOutcome | None, dry_run: bool) -> str:
+    """The job summary of ``gitbot pr``: one row per scope (its pull request, what happened, the
+    change), not the bodies: they are on the pull requests."""
+    by_scope = {o.scope: o for o in outcomes}
+    lines = ["## gitbot: right-sizing pull requests" + (" (dry run: nothing pushed or opened)" if dry_run else ""), "",
+             "| Scope | Pull request | Outcome | Change | Monthly delta |", "|---|---|---|---|---:|"]
+    for p in proposals:
+        o = by_scope.get(p.scope.slug)
+        link = f"[#{o.number}]({o.url})" if o is not None and o.number and o.url else "—"
+        outcome = f"{o.action}: {o.detail}" if o is not None else "nothing to propose"
+        change = "—" if p.empty else p.title.removeprefix("gitbot: ")
+        delta = "" if p.empty else format_usd(Decimal(p.document["summary"]["monthly_cost"]["delta_usd"]), signed=True)
+        lines.append(f"| `{p.scope.slug}` | {link} | {_cell(outcome)} | {_cell(change)} | {delta} |")
+    if board is not None and board.url:
+        lines += ["", f"Dashboard: [#{board.number}]({board.url}) ({board.action})"]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def _github_outputs(changes: int, delta_usd: Decimal, urls: list[str], summary_markdown: str) -> None:
     """In GitHub Actions: the step outputs (changes-count, monthly-delta-usd, pr-url) and the job summary."""
     output = os.environ.get("GITHUB_OUTPUT")
@@ -722,6 +793,13 @@ def _github_outputs(changes: int, delta_usd: Decimal, urls: list[str], summary_m
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary and summary_markdown:
         _append(summary, summary_markdown.rstrip("\n") + "\n")
+
+
+def _github_output(name: str, value: str) -> None:
+    """One step output, in GitHub Actions."""
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        _append(output, f"{name}={value}\n")
 
 
 def _append(path: str, text: str) -> None:

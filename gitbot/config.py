@@ -40,6 +40,11 @@ Example::
     step: 5m
     catalog: aws
     placement: comment            # comment (default) | edit: write the node-affinity suggestions into the pod specs
+    # or, with how strongly the snippets ask for the node family:
+    # placement:
+    #   mode: edit                # comment (default) | edit
+    #   affinity: required        # preferred (default): pods run elsewhere when the family cannot be had;
+    #                             # required: pods stay Pending where the node pools cannot provision it
     limits:
       max_file_size: 10Mi         # larger repository files are skipped (with a reason), never read
     pull_requests:                # gitbot pr
@@ -51,12 +56,18 @@ Example::
       assignees: []
       author: {name: "gitbot[bot]", email: "gitbot[bot]@users.noreply.github.com"}
       reopen_threshold_pct: 10    # a declined proposal returns only when a value moves more than this
+      min_monthly_delta_usd: 1.00 # smaller proposals are not opened, unless they fix OOM kills or add requests
+      max_open: 5                 # gitbot pull requests open at once (0: no cap); the rest wait, most urgent first
+      labels_by_intent:           # extra labels by what a proposal does: fixes-oom, adds-requests, raises, saves
+        fixes-oom: [risk/oom]
+      dashboard: true             # one issue listing every scope, with boxes to refresh or skip one
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping, NoReturn
 
@@ -112,6 +123,12 @@ class PullRequestConfig:
     author_name: str = "gitbot[bot]"
     author_email: str = "gitbot[bot]@users.noreply.github.com"
     reopen_threshold_pct: int = 10  # a declined proposal comes back only when a value moves more than this
+    # a proposal worth less than this a month is not opened (cents are not worth a reviewer's time),
+    # unless it fixes OOM kills or adds missing requests: risk fixes are never held back for being cheap
+    min_monthly_delta_usd: Decimal = Decimal("1.00")
+    max_open: int = 5  # gitbot pull requests open at once, so reviewers are not flooded; 0: no cap
+    labels_by_intent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # intent id -> extra labels
+    dashboard: bool = True  # keep one issue per repository listing every scope, with refresh/skip boxes
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,7 @@ class Config:
     disabled_rules: tuple[str, ...] = ()
     pull_requests: PullRequestConfig = PullRequestConfig()
     placement: str = "comment"  # "edit": placement suggestions are written into the pod specs
+    placement_affinity: str = "preferred"  # placement.affinity: "required" makes the node family a hard constraint
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # limits.max_file_size: larger repository files are skipped
 
     def environment_for(self, target_path: str, namespace: str, name: str | None = None) -> Environment:
@@ -249,6 +267,7 @@ def parse_config(data: Any, name: str) -> Config:
         disabled_rules=tuple(r.strings(rules.get("disable", []), "rules.disable")),
         pull_requests=_pull_requests(r, top.get("pull_requests", {})),
         placement=_placement(r, top.get("placement", "comment")),
+        placement_affinity=_placement_affinity(r, top.get("placement", "comment")),
         max_file_bytes=_max_file_bytes(r, r.mapping(top.get("limits", {}), "limits", {"max_file_size"})),
     )
 
@@ -274,15 +293,33 @@ def _max_file_bytes(r: _Reader, limits: dict[str, Any]) -> int:
 
 
 def _placement(r: _Reader, data: Any) -> str:
-    mode = r.string(data, "placement")
+    """``placement: comment|edit``, or ``placement: {mode: comment|edit, affinity: ...}``."""
+    key = "placement"
+    if isinstance(data, dict):
+        data, key = r.mapping(data, key, {"mode", "affinity"}).get("mode", "comment"), "placement.mode"
+    elif not isinstance(data, str):
+        r.fail(key, f"expected comment, edit or a mapping with mode and affinity, got {type_name(data)}")
+    mode = r.string(data, key)
     if mode not in ("comment", "edit"):
-        r.fail("placement", f"must be comment or edit, not {mode!r}")
+        r.fail(key, f"must be comment or edit, not {mode!r}")
     return mode
+
+
+def _placement_affinity(r: _Reader, data: Any) -> str:
+    """``placement.affinity``: preferred (the default: a saving where the node pools allow it, never a
+    Pending pod) or required."""
+    if not isinstance(data, dict) or "affinity" not in data:
+        return "preferred"
+    affinity = r.string(data["affinity"], "placement.affinity")
+    if affinity not in ("preferred", "required"):
+        r.fail("placement.affinity", f"must be preferred or required, not {affinity!r}")
+    return affinity
 
 
 def _pull_requests(r: _Reader, data: Any) -> PullRequestConfig:
     key = "pull_requests"
-    m = r.mapping(data, key, {"scope", "base", "labels", "reviewers", "team_reviewers", "assignees", "author", "reopen_threshold_pct"})
+    m = r.mapping(data, key, {"scope", "base", "labels", "reviewers", "team_reviewers", "assignees", "author", "reopen_threshold_pct",
+                              "min_monthly_delta_usd", "max_open", "labels_by_intent", "dashboard"})
     scope = r.string(m.get("scope", "directory"), f"{key}.scope")
     if scope not in ("repository", "directory", "environment"):
         r.fail(f"{key}.scope", f"must be one of repository, directory, environment, not {scope!r}")
@@ -301,7 +338,50 @@ def _pull_requests(r: _Reader, data: Any) -> PullRequestConfig:
         author_name=r.string(author.get("name", default.author_name), f"{key}.author.name"),
         author_email=r.string(author.get("email", default.author_email), f"{key}.author.email"),
         reopen_threshold_pct=threshold,
+        min_monthly_delta_usd=_usd_amount(r, m.get("min_monthly_delta_usd", "1.00"), f"{key}.min_monthly_delta_usd"),
+        max_open=_count(r, m.get("max_open", default.max_open), f"{key}.max_open"),
+        labels_by_intent=_labels_by_intent(r, m.get("labels_by_intent", {}), f"{key}.labels_by_intent"),
+        dashboard=_flag(r, m.get("dashboard", default.dashboard), f"{key}.dashboard"),
     )
+
+
+def _usd_amount(r: _Reader, data: Any, key: str) -> Decimal:
+    """A non-negative dollar amount; a number or a string (YAML reads ``1.00`` as a float, so go
+    through its text to keep the cents exact)."""
+    if isinstance(data, bool) or not isinstance(data, (int, float, str)):
+        r.fail(key, f"expected an amount of dollars such as 1.00, got {type_name(data)}")
+    try:
+        amount = Decimal(str(data).strip().removeprefix("$"))
+    except InvalidOperation:
+        r.fail(key, f"expected an amount of dollars such as 1.00, not {data!r}")
+    if not amount.is_finite() or amount < 0:
+        r.fail(key, f"expected an amount of dollars of 0 or more, not {data!r}")
+    return amount
+
+
+def _count(r: _Reader, data: Any, key: str) -> int:
+    if not isinstance(data, int) or isinstance(data, bool) or data < 0:
+        r.fail(key, "expected a whole number, 0 or more (0: no cap)")
+    return data
+
+
+def _flag(r: _Reader, data: Any, key: str) -> bool:
+    if not isinstance(data, bool):
+        r.fail(key, f"expected true or false, got {type_name(data)}")
+    return data
+
+
+def _labels_by_intent(r: _Reader, data: Any, key: str) -> dict[str, tuple[str, ...]]:
+    """intent id -> labels; the ids are the proposal's (imported here, when the config is read, so
+    this module stays free of the publishing code at import time)."""
+    from gitbot.publish.proposal import INTENTS
+
+    out = {}
+    for intent, labels in r.mapping(data, key, None).items():
+        if intent not in INTENTS:
+            r.fail(f"{key}.{intent}", f"unknown intent (one of: {', '.join(INTENTS)})")
+        out[intent] = tuple(r.strings(labels, f"{key}.{intent}"))
+    return out
 
 
 def parse_duration(text: str) -> int:

@@ -14,7 +14,11 @@ EXIT_INPUT = 2  # usage or input error (bad option, unreadable config, metrics f
 EXIT_INTERNAL = 3  # a bug in gitbot
 EXIT_SOURCE = 4  # the usage source is unavailable: Prometheus unreachable, timing out or answering errors
 EXIT_PUBLISH = 5  # git or GitHub refused: push rejected, bad credentials, missing permission, rate limited
-EXIT_PARTIAL = 6  # some render targets failed (a chart that cannot be pulled, a root that does not build): the plan covers the rest
+# partial: some render targets failed (a chart that cannot be pulled, a root that does not build: the plan
+# covers the rest; --allow-partial makes that 0), or `gitbot pr` could not publish some scopes' pull
+# requests or the dashboard issue (each says why; the other scopes were done; --allow-partial does not
+# cover this: a refusal on GitHub needs someone to act)
+EXIT_PARTIAL = 6
 
 
 class GitbotError(Exception):

@@ -44,7 +44,9 @@ from gitbot.colocation import Colocation, suggest as colocations_of
 from gitbot.pricing.estimate import estimate
 from gitbot.publish.github import GitHubPulls
 from gitbot.publish.gitrepo import GitRepository, Identity, remote_urls
-from gitbot.publish.pr import Outcome, publish
+from gitbot.publish import dashboard
+from gitbot.publish.dashboard import DashboardOutcome
+from gitbot.publish.pr import Outcome, preview as preview_outcomes, publish
 from gitbot.publish.proposal import Proposal, build as build_proposal
 from gitbot.publish.review import (
     SUMMARY_MARKER,
@@ -53,8 +55,11 @@ from gitbot.publish.review import (
     changed_file,
     costs_by_workload,
     findings,
+    head_mismatch,
+    own_pull,
     placeable,
     posted_keys,
+    resources_changed,
     review_body,
     summary_body,
     touched_workloads,
@@ -200,7 +205,7 @@ def _plan(request: PlanRequest) -> _Planned:
         return tuple(out)
 
     def placements_for(entries: Sequence[PlanEntry]) -> tuple[Placement, ...]:
-        return placements_of([(e.rec, e.cost) for e in entries], catalog)
+        return placements_of([(e.rec, e.cost) for e in entries], catalog, config.placement_affinity)
 
     warnings = list(workload_set.warnings)
     if source is None:
@@ -385,8 +390,26 @@ def proposals(request: PlanRequest, run: PullRequestRun) -> tuple[Config, list[P
     return config, [build_proposal(scope, plan_document(result), result.changes) for scope, result in plans]
 
 
-def pull_requests(request: PlanRequest, run: PullRequestRun) -> tuple[list[Proposal], list[Outcome]]:
-    """Plan, split by scope, and open / refresh / close gitbot's pull requests (none with dry_run)."""
+@dataclass(frozen=True)
+class PullRequestResult:
+    proposals: list[Proposal]
+    outcomes: list[Outcome]  # one per proposal, in its order; none in a dry run
+    dashboard: DashboardOutcome | None  # None: pull_requests.dashboard is false
+    planned: list[Outcome] = field(default_factory=list)  # a dry run: what it would do, as far as it can tell without GitHub
+
+    @property
+    def failed(self) -> list[str]:
+        """What could not be published (scope slugs, and "dashboard"): the run is partial."""
+        return [o.scope for o in self.outcomes if o.action == "failed"] + (
+            ["dashboard"] if self.dashboard is not None and self.dashboard.action == "failed" else [])
+
+
+def pull_requests(request: PlanRequest, run: PullRequestRun) -> PullRequestResult:
+    """Plan, split by scope, read the dashboard's boxes, open / refresh / close gitbot's pull
+    requests and rewrite the dashboard (with dry_run: only say what the dashboard would show).
+
+    A failure to read or write the dashboard is its outcome, not the run's: the pull requests go on
+    (without the boxes' asks when it could not be read)."""
     git = None
     if not run.dry_run:
         if not run.repository:
@@ -394,16 +417,41 @@ def pull_requests(request: PlanRequest, run: PullRequestRun) -> tuple[list[Propo
         if not run.token:
             raise InputError("gitbot pr needs a token in GITBOT_GITHUB_TOKEN or GITHUB_TOKEN (or use --dry-run)")
         config = load_config(request.repo, request.config_file)
-        git = GitRepository(request.repo, run.remote, Identity(config.pull_requests.author_name, config.pull_requests.author_email))
+        git = GitRepository(request.repo, run.remote, Identity(config.pull_requests.author_name, config.pull_requests.author_email),
+                            token=run.token)
         if not run.allow_dirty:
             git.check_clean()
     config, found = proposals(request, run)
+    options = config.pull_requests
     if run.dry_run or git is None:
-        return found, []
+        planned = preview_outcomes(found, options)
+        preview = dashboard.preview(found, planned, options) if options.dashboard else None
+        return PullRequestResult(found, [], preview, planned)
     assert run.repository is not None and run.token is not None
     host = GitHubPulls(run.repository, run.token, run.api_url, max_wait=run.max_wait_seconds, throttle=run.throttle, secrets=run.secrets)
-    base = run.base or config.pull_requests.base or host.default_branch()
-    return found, publish(found, git, host, base, config.pull_requests)
+    base = run.base or options.base or host.default_branch()
+    git.fetch(base)  # git first: no pull request without its branch
+    host.check_access()  # then bad credentials stop the run before any scope is tried
+    board, unreadable = dashboard.Board(None), None
+    if options.dashboard:
+        try:
+            board = dashboard.load(host)
+        except PublishError as exc:
+            unreadable = str(exc)
+    decision = dashboard.decide(board, found, options.reopen_threshold_pct)
+    outcomes = publish(found, git, host, base, options, decision.asks)
+    if not options.dashboard:
+        return PullRequestResult(found, outcomes, None)
+    if unreadable is not None:
+        return PullRequestResult(found, outcomes, dashboard.DashboardOutcome("failed", None, None, unreadable, ""))
+    shard = request.shard
+    owns: Callable[[str], bool] = (lambda slug: True) if shard is None else (lambda slug: shard.holds(Scope(slug, slug)))
+    try:
+        written = dashboard.sync(host, board, decision, found, outcomes, options, owns)
+    except PublishError as exc:
+        written = dashboard.DashboardOutcome("failed", board.issue.number if board.issue else None,
+                                             board.issue.url if board.issue else None, str(exc), "")
+    return PullRequestResult(found, outcomes, written)
 
 
 @dataclass(frozen=True)
@@ -416,27 +464,34 @@ class ReviewOutcome:
     findings: int
     summary_body: str
     delta_usd: Decimal  # monthly cost of gitbot's suggestions minus the pull request as written
+    skipped: str = ""  # why the pull request was not reviewed at all (gitbot's own)
 
 
 def review(request: PlanRequest, run: PullRequestRun, number: int) -> ReviewOutcome:
-    """Review pull request ``number``: the plan of the checkout (the pull request's code), compared
-    line by line with what it adds, posted as one review plus one summary comment."""
+    """Review pull request ``number``: the plan of the checkout (the pull request's head commit),
+    compared line by line with what it adds, posted as one review on that commit plus one summary
+    comment when there is something to say."""
     if not run.repository or not run.token:
         raise InputError("gitbot review needs --repo owner/name (or GITHUB_REPOSITORY) and a token in GITBOT_GITHUB_TOKEN or GITHUB_TOKEN")
     host = GitHubPulls(run.repository, run.token, run.api_url, max_wait=run.max_wait_seconds, throttle=run.throttle, secrets=run.secrets)
     pull = host.details(number)
+    if own_pull(pull.head_ref, pull.body, pull.from_fork):
+        return ReviewOutcome(number, 0, 0, "", (), 0, "", Decimal(0), skipped=f"gitbot's own pull request ({pull.head_ref}); not reviewed")
+    git = GitRepository(request.repo, run.remote, token=run.token)
+    _check_head(git, pull.head_sha, number, pull.base_ref)
     result, document = plan(request)
-    git = GitRepository(request.repo, run.remote)
     prefix = "" if git.prefix == "." else f"{git.prefix}/"
     files = [changed_file(path, patch) for path, patch in pull.files]
-    found = findings(document, result.changes, files, prefix)
+    found = findings(document, result.changes, files, prefix, _head_files(git, pull.head_sha))
     touched = touched_workloads(document, files, prefix)
     before = None
+    changed: set[str] = set()
     if touched:  # "before": the base branch as it is now (what the pull request would merge into)
         git.fetch(pull.base_ref)
         with git.checkout_of(f"{run.remote}/{pull.base_ref}") as base_tree:
             _, base_document = plan(replace(request, repo=base_tree, write=False))
         before = costs_by_workload(base_document)
+        changed = resources_changed(document, base_document, touched)
     written, suggested = costs_by_workload(document), costs_by_workload(document, after=True)
     costs = [CostLine(w, before.get(w) if before is not None else None, written[w], suggested[w]) for w in sorted(touched)]
     delta = sum((c.suggested - c.written for c in costs), Decimal(0))
@@ -445,19 +500,45 @@ def review(request: PlanRequest, run: PullRequestRun, number: int) -> ReviewOutc
         body = summary_body(costs, found, len(found), pull.head_sha)
         return ReviewOutcome(number, 0, len(found), "", tuple(annotations(found)), len(found), body, delta)
     try:
-        previous = posted_keys(host.review_bodies(number))
+        previous = posted_keys(host.review_bodies(number)) if found else set()
         inline, elsewhere = placeable(found, files, previous)
         body = summary_body(costs, elsewhere, len(found), pull.head_sha)
         if inline:
-            comments = [{"path": f.path, "line": f.line, "side": "RIGHT", "body": f.body()} for f in inline]
-            host.create_review(number, review_body(inline, previous), comments)
-        state = host.upsert_comment(number, SUMMARY_MARKER, body)
+            host.create_review(number, review_body(inline, previous), [f.comment() for f in inline], commit_id=pull.head_sha)
+        # nothing to say (no resources changed, no finding): only an earlier summary is brought up to date
+        state = host.upsert_comment(number, SUMMARY_MARKER, body, create=bool(changed or found))
     except PublishError as exc:
         if " 403 " not in str(exc):
             raise
         body = summary_body(costs, found, len(found), pull.head_sha)  # a read-only token: annotate instead
         return ReviewOutcome(number, 0, len(found), "", tuple(annotations(found)), len(found), body, delta)
     return ReviewOutcome(number, len(inline), len(elsewhere), state, (), len(found), body, delta)
+
+
+def _check_head(git: GitRepository, head: str, number: int, base_ref: str) -> None:
+    """The checkout must be the pull request's head commit (InputError, exit 2, naming both)."""
+    try:
+        commit = git.repo.head.commit
+        at, parents = commit.hexsha, [p.hexsha for p in commit.parents]
+    except ValueError:  # no commit yet
+        at, parents = None, []
+    wrong = head_mismatch(str(git.root), at, parents, number, head, base_ref)
+    if wrong is not None:
+        raise InputError(wrong)
+
+
+def _head_files(git: GitRepository, head: str) -> Callable[[str], str | None]:
+    """A file of the head commit by its repository path (None: not there, or not UTF-8 text):
+    what a suggestion is committed on."""
+    tree = git.repo.commit(head).tree
+
+    def read(path: str) -> str | None:
+        try:
+            return bytes(tree[path].data_stream.read()).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):
+            return None
+
+    return read
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,11 @@ def test_table_markdown_and_diff_outputs(plan_json):
     assert code == 0
     golden("demo-plan.txt", table)
     code, markdown, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "markdown")
-    assert markdown.startswith("## gitbot: monthly cost will decrease by $53.49 (−14.5%)\n")
-    assert "| **Total** | **$367.85** | **$314.35** | **−$53.49** |" in markdown
+    # the intents first; one set of numbers: the Total is the sum of the rows above it
+    assert markdown.startswith("## gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $53.48/month\n")
+    assert ("| Increases | 4 | $29.78 | $59.07 | +$29.29 |\n| Decreases | 11 | $331.78 | $249.01 | −$82.77 |\n"
+            "| other containers (skipped) | 2 | $6.27 | $6.27 | $0.00 |\n| **Total** | **17** | **$367.83** | **$314.35** | **−$53.48** |") in markdown
+    assert plan_json["summary"]["monthly_cost"]["delta_usd"] == "-53.48"
     code, diff, _ = run("plan", DEMO, "--metrics-file", METRICS, "--format", "diff")
     assert diff == "".join(e["diff"] for e in plan_json["edits"])
     golden("demo-plan.diff", diff)
@@ -291,8 +294,11 @@ def test_pr_dry_run_prints_the_complete_pull_request(tmp_path, monkeypatch):
     code, out, err = run("pr", DEMO, "--metrics-file", METRICS, "--dry-run", "--scope", "repository")
     assert code == 0, err
     golden("demo-pr-dry-run.txt", out)
-    assert out.startswith("─" * 100 + "\nbranch: gitbot/all\ntitle: gitbot: right-size the repository (−$53.49/month)\n")
+    assert out.startswith("─" * 100 + "\nbranch: gitbot/all\ntitle: gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $53.48/month in the repository\n")
     assert (GOLDEN / "demo-plan.diff").read_text() in out  # the same edits as `gitbot plan`
-    assert outputs.read_text() == "changes-count=15\nmonthly-delta-usd=-53.49\npr-url=\n"
-    body = summary.read_text()
-    assert body.startswith('<!-- gitbot:pr {"fingerprint": ') and "## gitbot: monthly cost will decrease by $53.49 (−14.5%)" in body
+    assert outputs.read_text() == "changes-count=15\nmonthly-delta-usd=-53.48\npr-url=\n"  # the sum of the body's rows
+    # the job summary is a table of the scopes (the bodies, markers and all, are on the pull requests)
+    assert summary.read_text().splitlines()[-1] == (
+        "| `all` | — | planned: dry run: GitHub was not asked | fixes 14 OOM kills, adds missing CPU requests, raises resources "
+        "of 3 containers and saves $53.48/month in the repository | −$53.48 |"
+    )

@@ -8,8 +8,11 @@ person's work is never overwritten. Pushing the same edits onto the same base ag
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +40,21 @@ class Pushed:
     changed: bool  # False: the branch already held exactly this commit's content on this base
 
 
+def _auth_env(url: str, token: str | None) -> dict[str, str] | None:
+    """git config, as environment, that sends ``token`` to ``url``'s host (GitHub's form: basic
+    ``x-access-token:<token>``). The empty value first clears the headers a config file set for
+    that URL prefix (git's rule for ``http.extraHeader``)."""
+    parts = urllib.parse.urlsplit(url)
+    if not token or parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    key = f"http.{parts.scheme}://{host}/.extraheader"
+    header = "AUTHORIZATION: basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    env = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": key, "GIT_CONFIG_VALUE_0": "", "GIT_CONFIG_KEY_1": key,
+           "GIT_CONFIG_VALUE_1": header, "GIT_TERMINAL_PROMPT": "0"}
+    return {**os.environ, **env}
+
+
 def remote_urls(path: Path) -> tuple[str, ...]:
     """The URLs of every remote of the git repository that holds ``path``; () outside one."""
     try:
@@ -49,7 +67,13 @@ def remote_urls(path: Path) -> tuple[str, ...]:
 
 
 class GitRepository:
-    def __init__(self, path: Path, remote: str = "origin", identity: Identity = Identity()) -> None:
+    """The user's repository and its remote. With ``token``, every fetch and push over http(s)
+    authenticates with it, in place of whatever credentials the checkout left in the repository's
+    config (``actions/checkout`` leaves an ``extraheader`` with the workflow's GITHUB_TOKEN: pushes
+    made with that token start no workflows, an App token's do). The token travels in git's
+    environment (``GIT_CONFIG_*``), never on a command line another process could read."""
+
+    def __init__(self, path: Path, remote: str = "origin", identity: Identity = Identity(), token: str | None = None) -> None:
         try:
             import git
         except ImportError as exc:  # pragma: no cover - a declared dependency
@@ -65,6 +89,7 @@ class GitRepository:
         self.identity = identity
         if remote not in [r.name for r in self.repo.remotes]:
             raise InputError(f"{self.root}: no git remote named {remote!r}")
+        self._env = _auth_env(next(iter(self.repo.remote(remote).urls), ""), token)
 
     def check_clean(self) -> None:
         """Refuse a checkout with uncommitted changes to tracked files: the plan would read them."""
@@ -145,7 +170,7 @@ class GitRepository:
 
     def _run_in(self, repo: object, *args: str) -> str:
         try:
-            return str(repo.git.execute(["git", *args], with_extended_output=False))  # type: ignore[attr-defined]
+            return str(repo.git.execute(["git", *args], with_extended_output=False, env=self._env))  # type: ignore[attr-defined]
         except self._git.GitCommandError as exc:
             detail = " ".join(str(exc.stderr or exc).split()).replace("stderr: ", "")
             raise PublishError(f"git {args[0]} failed: {redact_urls(detail)[:300]}") from None
