@@ -39,7 +39,7 @@ from gitbot.output.render import FORMATS, coverage_line, human_value, render
 from gitbot.pricing.cost import format_usd, usd
 from gitbot.quantity import QuantityError, parse_memory_bytes
 from gitbot.redact import Redactor, redacted_logging
-from gitbot.backtest.run import STRATEGIES, checks as backtest_checks, summaries as backtest_summaries
+from gitbot.backtest.run import STRATEGIES, checks as backtest_checks, oracle_ratios, summaries as backtest_summaries
 from gitbot.pipeline import (
     BacktestRequest,
     PlanRequest,
@@ -660,11 +660,13 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
     """Replay usage traces (Bitbrains GWA-T-12, Alibaba GenAI pod memory) through sizing strategies and score them.
 
     Each trace trains on its first part (--train) and is scored on the rest: CPU slack, CPU samples
-    above the request and above the limit, memory slack, OOM episodes (runs above the memory limit)
-    and the requests' monthly cost. Baselines: current (as provisioned), krr-simple, vpa-like; gitbot
-    (settled: re-planned until it proposes nothing more) and gitbot-first-run. Then a summary per
-    trace family, gitbot against the better baseline on each score, and the forecast model's sMAPE
-    2 h and 4 h ahead against seasonal-naive.
+    above the request and above the limit, memory slack, memory samples above the request, OOM
+    episodes (runs above the memory limit) and the requests' monthly cost. Baselines: current (as
+    provisioned), krr-simple, vpa-like; gitbot (settled: re-planned until it proposes nothing more)
+    and gitbot-first-run; oracle, the clairvoyant static sizing of the scored part. Then a summary per
+    trace family with each strategy's slack as a multiple of the oracle's, gitbot against the better
+    baseline on each score and against the oracle, and the forecast's sMAPE 2 h and 4 h ahead against
+    seasonal-naive.
     """
     run = run_backtest(BacktestRequest(traces, strategies, train_fraction, tier, config_file, catalog=catalog,
                                        memory_capacity=memory_capacity, refit_seconds=_duration(refit, "--refit"), charts=charts))
@@ -689,41 +691,49 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
             "skipped": list(run.skipped),
         }, indent=2))
         return EXIT_OK
-    rows = [["TRACE", "STRATEGY", "CPU REQ", "CPU LIM", "MEM REQ", "MEM LIM", "CPU SLACK", "CPU>REQ", "CPU>LIM", "MEM SLACK", "OOMS", "$/MONTH"]]
+    rows = [["TRACE", "STRATEGY", "CPU REQ", "CPU LIM", "MEM REQ", "MEM LIM", "CPU SLACK", "CPU>REQ", "CPU>LIM", "MEM SLACK", "MEM>REQ",
+             "OOMS", "$/MONTH"]]
     for r in results:
         s, z = r.score, r.sizing
         rows.append([r.trace, r.strategy, human_value("cpu", z.cpu_request_m), human_value("cpu", z.cpu_limit_m),
                      human_value("memory", z.memory_request_bytes), human_value("memory", z.memory_limit_bytes),
                      _pct(s.cpu_slack, 100), _pct(s.cpu_over_request_pct), _pct(s.cpu_over_limit_pct), _pct(s.memory_slack, 100),
-                     "—" if s.oom_episodes is None else str(s.oom_episodes), format_usd(s.monthly_cost_usd)])
+                     _pct(s.memory_over_request_pct), "—" if s.oom_episodes is None else str(s.oom_episodes), format_usd(s.monthly_cost_usd)])
     _echo_table(rows, left=2)
     for source, totals in families.items():
         traces = next(iter(totals.values())).traces
+        ratios = oracle_ratios(totals)
         _echo("")
-        _echo_table([[f"{source.upper()} ({traces} TRACES)", "OOMS", "CPU>REQ", "CPU SLACK", "POOLED", "MEM SLACK", "POOLED", "$/MONTH"]] + [
-            [t.strategy, "—" if t.oom_episodes is None else str(t.oom_episodes), _pct(t.cpu_over_request_pct), _pct(t.cpu_slack_pct), _pct(t.cpu_slack_pooled_pct),
-             _pct(t.memory_slack_pct), _pct(t.memory_slack_pooled_pct), format_usd(t.monthly_cost_usd)]
+        _echo_table([[f"{source.upper()} ({traces} TRACES)", "OOMS", "CPU>REQ", "MEM>REQ", "CPU SLACK", "×ORACLE", "POOLED",
+                      "MEM SLACK", "×ORACLE", "POOLED", "$/MONTH"]] + [
+            [t.strategy, "—" if t.oom_episodes is None else str(t.oom_episodes), _pct(t.cpu_over_request_pct), _pct(t.memory_over_request_pct),
+             _pct(t.cpu_slack_pct), _times(ratios.get(t.strategy, (None, None))[0]), _pct(t.cpu_slack_pooled_pct),
+             _pct(t.memory_slack_pct), _times(ratios.get(t.strategy, (None, None))[1]), _pct(t.memory_slack_pooled_pct),
+             format_usd(t.monthly_cost_usd)]
             for t in totals.values()
         ])
         verdict = backtest_checks(totals)
         if verdict:
             passed = sum(c.passed for c in verdict)
-            _echo(f"gitbot against the better baseline on each score: {passed} of {len(verdict)} met")
+            _echo(f"gitbot against the better baseline on each score, and against the oracle: {passed} of {len(verdict)} met")
             for c in verdict:
                 relation = "<" if c.strict else "≤"
-                _echo(f"  {'✓' if c.passed else '✗'} {c.score}: {c.value:.1f} {relation} {c.baseline_value:.1f} ({c.baseline})")
+                bound = f"{c.baseline_value:.1f}" if c.factor == 1 else f"{c.factor:.2f} × {c.baseline_value:.1f} = {c.bound:.1f}"
+                _echo(f"  {'✓' if c.passed else '✗'} {c.score}: {c.value:.1f} {relation} {bound} ({c.baseline})")
     if run.forecast_errors:
         _echo("")
         hours = sorted({e.horizon_hours for e in run.forecast_errors})
-        header = ["FORECAST sMAPE", "SERIES", "ORIGINS"] + [f"{label} {h}h" for h in hours for label in ("MODEL", "NAIVE")]
+        header = ["FORECAST sMAPE", "SERIES", "CHOSEN", "ORIGINS"] + [f"{label} {h}h" for h in hours for label in ("FORECAST", "NAIVE")]
         table: dict[tuple[str, str], list[str]] = {}
         for e in run.forecast_errors:
-            row = table.setdefault((e.trace, e.series), [e.trace, e.series, str(e.origins)] + ["—"] * (2 * len(hours)))
-            at = 3 + 2 * hours.index(e.horizon_hours)
+            row = table.setdefault((e.trace, e.series), [e.trace, e.series, "blend" if e.blend else "model", str(e.origins)]
+                                   + ["—"] * (2 * len(hours)))
+            at = 4 + 2 * hours.index(e.horizon_hours)
             row[at:at + 2] = [f"{e.model_smape:.1f}%", f"{e.naive_smape:.1f}%"]
         _echo_table([header, *table.values()])
         wins = sum(e.model_smape < e.naive_smape for e in run.forecast_errors)
-        _echo(f"the model beats seasonal-naive (value a day earlier) in {wins} of {len(run.forecast_errors)} series × horizons")
+        _echo(f"the forecast beats seasonal-naive (value a day earlier) in {wins} of {len(run.forecast_errors)} series × horizons "
+              f"({wins / len(run.forecast_errors):.0%}; blend: ½(model + seasonal-naive), chosen per series on the training window's last days)")
     return EXIT_OK
 
 
@@ -736,6 +746,10 @@ def _echo_table(rows: list[list[str]], left: int = 1) -> None:
 
 def _pct(value: float | None, scale: float = 1.0) -> str:
     return "—" if value is None else f"{value * scale:.1f}%"
+
+
+def _times(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.2f}×"
 
 
 def _backtest_json(r: Any) -> dict[str, Any]:

@@ -6,10 +6,19 @@ run before the others). On an instance type its cost is the dominant share of th
 compute-optimised node pays for the cores it leaves idle, and the other way round. Node overhead
 (kubelet, daemonsets) is left out on both sides of the comparison.
 
-CPU is normalised by per-vCPU performance when moving family: the same work needs
-``millicores x perf(current) / perf(candidate)`` on the candidate's cores (CoreMark per vCPU for AWS
-and GCP, ACU for Azure; only compared within one source). Families whose speed is unknown are not
-candidates when the current one's is known.
+CPU is normalised by per-vCPU performance when moving family, conservatively. The benchmark ratio
+``perf(candidate) / perf(current)`` (median CoreMark per vCPU for AWS and GCP, ACU for Azure; only
+compared within one source) overstates real differences: CoreMark is a small integer kernel that
+fits in the core's caches, so it follows clock and core width, while services also wait on memory
+and I/O (m8a against m6i is 2.6x in CoreMark, well above the vendors' own claims from one generation
+to the next). The ratio *counted* is the square root of the benchmark ratio (half the gap on a log
+scale), capped at ``MAX_SPEEDUP`` (1.5x) and, symmetrically, at ``1 / MAX_SPEEDUP`` for a slower
+family: the benchmark's gap is discounted the same way whichever family is ahead, so no family's
+price moves by more than that factor on its CPU. The same work then needs ``millicores / counted
+ratio`` on the candidate's cores, and on a faster family never less than the pods' observed CPU
+median (the sum of the containers' CPU p50s over the window, mostly on the current nodes; the floor
+never raises the request itself). The reason shows both ratios, and the floor when it applied.
+Families whose speed is unknown are not candidates when the current one's is known.
 
 Candidates are the families of the current node's cloud, region and architecture (burstable and
 uncategorised families excluded). DaemonSets get no suggestion: they run on every node. Non-production workloads are priced on spot where the catalog has a
@@ -26,6 +35,7 @@ Pending wherever it cannot be provisioned; spot on GKE/AKS is then a ``nodeSelec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
@@ -41,6 +51,8 @@ from gitbot.strategies.base import Recommendation
 
 GIB = Decimal(2**30)
 MIN_SAVING_PCT = Decimal(10)
+MAX_SPEEDUP = Decimal("1.5")  # the most a family's cores are counted faster (or, inverted, slower) than the current ones
+BENCHMARK_NAMES = {"coremark": "CoreMark", "acu": "ACU"}
 SIZED_CATEGORIES = ("general", "compute", "memory")
 CATEGORY_NAMES = {"general": "general purpose", "compute": "compute-optimised", "memory": "memory-optimised"}
 AFFINITIES = ("preferred", "required")  # how strongly the snippet asks for the family
@@ -70,9 +82,21 @@ class Placement:
     replicas: Decimal
     current: Option
     suggested: Option
-    speed_ratio: Decimal | None  # candidate perf / current perf; None when unknown (millicores kept)
+    speed_ratio: Decimal | None  # counted: sqrt(benchmark ratio) within [1/MAX_SPEEDUP, MAX_SPEEDUP]; None when unknown (millicores kept)
     scheduling: Mapping[str, Any]  # the pod-spec keys to add (affinity; nodeSelector and tolerations for spot)
     affinity: str = "preferred"  # of the snippet's node affinity: preferred | required
+    benchmark_ratio: Decimal | None = None  # candidate perf / current perf as the benchmark has it
+    cpu_p50_m: int | None = None  # the pods' observed CPU median on the current nodes (sum over containers)
+
+    @property
+    def cpu_scaled_m(self) -> int:
+        """The request on the candidate's cores by the counted ratio alone, before the p50 floor."""
+        return _rescaled(self.cpu_m, self.speed_ratio) if self.speed_ratio else self.cpu_m
+
+    @property
+    def floored(self) -> bool:
+        """Whether the observed p50 kept the request above what the counted ratio alone gives."""
+        return self.suggested.cpu_m > self.cpu_scaled_m
 
     @property
     def snippet(self) -> str:
@@ -91,9 +115,19 @@ class Placement:
         shape = f"{human_cpu(self.cpu_m)} CPU and {human_memory(self.memory_bytes)} per pod"
         ratio = Decimal(self.memory_bytes) / GIB / (Decimal(self.cpu_m) / 1000)
         speed = ""
-        if self.speed_ratio is not None and self.suggested.cpu_m != self.cpu_m:
-            speed = (f"; {family_of(self.suggested.instance)} cores are {self.speed_ratio:.2f}x as fast "
-                     f"({self.current.instance.cpu_perf_source}), so {human_cpu(self.cpu_m)} becomes {human_cpu(self.suggested.cpu_m)}")
+        if self.speed_ratio is not None and (self.suggested.cpu_m != self.cpu_m or self.floored):
+            here, there = family_of(self.current.instance), family_of(self.suggested.instance)
+            source = self.current.instance.cpu_perf_source or "benchmark"
+            how = "square root"
+            if self.benchmark_ratio is not None and self.speed_ratio != self.benchmark_ratio.sqrt():
+                how += f", capped at {self.speed_ratio:.2f}x"
+            basis = f"{BENCHMARK_NAMES.get(source, source)} {self.benchmark_ratio:.2f}x: {how}" if self.benchmark_ratio is not None else source
+            speed = f"; {there} cores counted {self.speed_ratio:.2f}x as fast as {here} ({basis}), so {human_cpu(self.cpu_m)} "
+            if self.floored:
+                speed += (f"would become {human_cpu(self.cpu_scaled_m)}, below the {human_cpu(self.cpu_p50_m or 0)} CPU p50 "
+                          f"observed on {here}: kept at {human_cpu(self.suggested.cpu_m)}")
+            else:
+                speed += f"becomes {human_cpu(self.suggested.cpu_m)}"
         return (f"{shape} ({ratio:.1f} GiB per vCPU) fits {self.suggested.label} better than "
                 f"{self.current.label}{speed}")
 
@@ -120,9 +154,10 @@ class Market:
 
 
 def suggest(workload: Workload, cpu_m: int, memory_bytes: int, replicas: Decimal, node: NodeInfo,
-            catalog: Catalog | Market, spot: bool, affinity: str = "preferred") -> Placement | NoPlacement:
+            catalog: Catalog | Market, spot: bool, affinity: str = "preferred", cpu_p50_m: int | None = None) -> Placement | NoPlacement:
     """The cheapest family for pods of this shape, or why there is no suggestion; ``affinity``:
-    how the snippet asks for it (AFFINITIES)."""
+    how the snippet asks for it (AFFINITIES); ``cpu_p50_m``: the pods' observed CPU median on the
+    current nodes, below which a faster family's request is not rescaled (None: no floor)."""
     market = catalog if isinstance(catalog, Market) else Market(catalog)
     catalog = market.catalog
     if cpu_m <= 0 or memory_bytes <= 0:
@@ -135,27 +170,35 @@ def suggest(workload: Workload, cpu_m: int, memory_bytes: int, replicas: Decimal
     if current is None:
         return NoPlacement(f"no {capacity} price for {here.instance_type}")
     local, speed = market.near(here)
+    floor = min(cpu_p50_m, cpu_m) if cpu_p50_m is not None else 0  # the floor never raises the request itself
     best: tuple[Option, Decimal | None] | None = None
     for inst in local:
         if inst.category not in SIZED_CATEGORIES:
             continue
-        ratio = _speed_ratio(speed.get((here.family, here.cpu_perf_source)), speed.get((inst.family, inst.cpu_perf_source)),
-                             here.cpu_perf_source == inst.cpu_perf_source)
-        if ratio is None and here.cpu_perf_per_vcpu is not None:
+        benchmark = _speed_ratio(speed.get((here.family, here.cpu_perf_source)), speed.get((inst.family, inst.cpu_perf_source)),
+                                 here.cpu_perf_source == inst.cpu_perf_source)
+        if benchmark is None and here.cpu_perf_per_vcpu is not None:
             continue
-        needed = _ceil(Decimal(cpu_m) / ratio) if ratio else cpu_m
+        needed = max(_rescaled(cpu_m, counted_ratio(benchmark)), floor) if benchmark else cpu_m
         option = _option(inst, "spot" if spot and inst.price_spot is not None else "on-demand", needed, memory_bytes)
         if option is not None and (best is None or (option.hourly_per_pod, inst.instance_type) < (best[0].hourly_per_pod, best[0].instance.instance_type)):
-            best = (option, ratio)
+            best = (option, benchmark)
     if best is None:
         return NoPlacement("no priced candidate in the catalog")
-    option, ratio = best
+    option, benchmark = best
     if option.hourly_per_pod > current.hourly_per_pod * (1 - MIN_SAVING_PCT / 100):
         return NoPlacement(f"{current.label} is within {MIN_SAVING_PCT}% of the cheapest fit")
     family = family_of(option.instance)
     fitting = sorted((i for i in local if family_of(i) == family and _fits(i, option.cpu_m, memory_bytes)), key=lambda i: (i.vcpu, i.memory_gib))
-    return Placement(workload, cpu_m, memory_bytes, replicas, current, option, ratio,
-                     scheduling(option.instance, [i.instance_type for i in fitting], option.capacity, affinity), affinity)
+    return Placement(workload, cpu_m, memory_bytes, replicas, current, option, counted_ratio(benchmark) if benchmark else None,
+                     scheduling(option.instance, [i.instance_type for i in fitting], option.capacity, affinity), affinity,
+                     benchmark, cpu_p50_m)
+
+
+def counted_ratio(benchmark: Decimal) -> Decimal:
+    """How much faster a family's cores are counted than the current ones, from the benchmark's ratio:
+    its square root, kept within [1 / MAX_SPEEDUP, MAX_SPEEDUP] (see the module docstring)."""
+    return min(max(benchmark.sqrt(), 1 / MAX_SPEEDUP), MAX_SPEEDUP)
 
 
 def family_of(inst: InstanceType) -> str:
@@ -285,10 +328,24 @@ def _family_speed(instances: list[InstanceType]) -> dict[tuple[str, str | None],
     return out
 
 
+def cpu_p50(items: Sequence[tuple[Recommendation, CostDelta]]) -> int | None:
+    """The pod's observed CPU median: the sum of its containers' CPU p50s (each pooled over the pods,
+    millicores, rounded up); None when no container has CPU samples."""
+    medians = [rec.profile.cpu_percentile(50) for rec, _ in items if rec.profile is not None]
+    known = [m for m in medians if m is not None]
+    return sum(math.ceil(m) for m in known) if known else None
+
+
 def _speed_ratio(current: Decimal | None, candidate: Decimal | None, same_benchmark: bool) -> Decimal | None:
     if current is None or candidate is None or not same_benchmark:
         return None
     return candidate / current
+
+
+def _rescaled(cpu_m: int, ratio: Decimal) -> int:
+    """The millicores doing ``cpu_m``'s work on cores ``ratio`` times as fast, rounded up; to a
+    millionth of a millicore first, so 1000m on cores 1/1.5 as fast is 1500m, not 1501m."""
+    return _ceil((Decimal(cpu_m) / ratio).quantize(Decimal("0.000001")))
 
 
 def _ceil(value: Decimal) -> int:
@@ -313,7 +370,8 @@ def for_workloads(items: Sequence[tuple[Recommendation, CostDelta]], catalog: Ca
             continue
         node = max(nodes, key=lambda share: share.share).node
         rec, cost = running[0]
-        found = suggest(rec.workload, shape[0], shape[1], cost.replicas_after, node, market, rec.workload.tier != "production", affinity)
+        found = suggest(rec.workload, shape[0], shape[1], cost.replicas_after, node, market, rec.workload.tier != "production", affinity,
+                        cpu_p50(running))
         if isinstance(found, Placement):
             out.append(found)
     return tuple(out)

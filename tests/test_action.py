@@ -179,7 +179,7 @@ def test_the_pr_step_summary_is_a_table_of_scopes_not_the_bodies(tmp_path: Path)
         "## gitbot: right-sizing pull requests (dry run: nothing pushed or opened)", "",
         "| Scope | Pull request | Outcome | Change | Monthly delta |", "|---|---|---|---|---:|",
     ]
-    assert lines[4] == "| `apps-cart` | — | planned: dry run: GitHub was not asked | adds missing CPU requests in apps/cart (+$6.64/month) | +$6.64 |"
-    assert lines[8] == ("| `apps-reports` | — | below-threshold: monthly delta +$0.28 is below min_monthly_delta_usd ($1.00) | "
-                        "raises resources of 1 container in apps/reports (+$0.28/month) | +$0.28 |")
+    assert lines[4] == "| `apps-cart` | — | planned: dry run: GitHub was not asked | adds missing CPU requests in apps/cart (+$6.50/month) | +$6.50 |"
+    assert lines[8] == ("| `apps-reports` | — | below-threshold: monthly delta +$0.18 is below min_monthly_delta_usd ($1.00) | "
+                        "raises resources of 1 container in apps/reports (+$0.18/month) | +$0.18 |")
     assert len(lines) == 4 + 10

@@ -142,7 +142,7 @@ def test_values_object_edit_is_written_and_verified(tmp_path):
         "          resources:",
         "            requests:",
         "              cpu: 150m",
-        "              memory: 76Mi",
+        "              memory: 66Mi",
         "            limits:",
         "              memory: 82Mi",
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gitbot.backtest.baselines import MIB, Sizing, current, krr_simple, vpa_like, weighted_percentile
+from gitbot.backtest.baselines import MB, MIB, Oom, Sizing, current, krr_simple, ooms_under, vpa_like, weighted_percentile
 from gitbot.backtest.score import episodes, score
 from gitbot.backtest.trace import NotATrace, Trace, read_bitbrains, read_traces
 from gitbot.errors import InputError
@@ -89,15 +89,41 @@ def trace(cpu: list[float], memory: list[float], step: int = 300, start: int = 0
 def test_baselines() -> None:
     t = trace([float(v) for v in range(1, 101)], [100 * MIB] * 99 + [200 * MIB])
     assert current(t) == Sizing(2000, 2000, 4 * 2**30, 4 * 2**30)
-    # p95 of 1..100 (numpy's linear interpolation) is 95.05 -> 96m; memory max 200Mi x 1.15 = 230Mi
-    assert krr_simple(t) == Sizing(96, None, 230 * MIB, 230 * MIB)
+    # p95 of 1..100 (numpy's linear interpolation) is 95.05 -> 96m; memory max 200Mi x 1.15 = 241,172,480
+    # bytes, rounded up to KRR's 1 MB: 242 MB
+    assert krr_simple(t) == Sizing(96, None, 242 * MB, 242 * MB)
     # flat usage: the decay does not matter; 400m x 1.15 = 460m; 300Mi x 1.15 = 345Mi
     flat = trace([400.0] * 600, [300 * MIB] * 600)
     assert vpa_like(flat) == Sizing(460, 460, 345 * MIB, 345 * MIB)
-    # minimums 25m and 250Mi; an OOM in training: at least peak + 100Mi
+    # minimums: VPA 25m and 250Mi, KRR 10m and 100 MB
     tiny = trace([1.0] * 10, [10 * MIB] * 10)
     assert vpa_like(tiny) == Sizing(25, 25, 250 * MIB, 250 * MIB)
-    assert vpa_like(flat, ooms_in_training=True).memory_request_bytes == 400 * MIB  # max(345Mi, 300Mi+100Mi, 360Mi)
+    assert krr_simple(tiny) == Sizing(10, None, 100 * MB, 100 * MB)
+
+
+def test_krr_reads_the_last_14_days() -> None:
+    """20 days: 900m and 900Mi for the first 6, 100m and 100Mi since; KRR's 336-hour history sees only the quiet part."""
+    t = trace([900.0] * (6 * 288) + [100.0] * (14 * 288), [900 * MIB] * (6 * 288) + [100 * MIB] * (14 * 288))
+    assert krr_simple(t) == Sizing(100, None, 121 * MB, 121 * MB)  # 100Mi x 1.15 = 120,586,240 bytes -> 121 MB
+
+
+def test_vpa_records_an_oom_as_a_bumped_peak_of_its_interval() -> None:
+    """An OOM kill with 345Mi requested, where the day's peak so far is 300Mi: VPA adds a sample of
+    max(345Mi + 100Mi, 345Mi x 1.2) = 445Mi as that day's peak; the recent day dominates the p90 of
+    the decayed peaks, so the target is 445Mi x 1.15 = 511.75Mi."""
+    flat = trace([400.0] * 600, [300 * MIB] * 600)
+    oom = Oom(int(flat.timestamps[-10]), 345 * MIB, 345 * MIB)
+    assert vpa_like(flat, (oom,)) == Sizing(460, 460, 536_608_768, 536_608_768)
+    assert 536_608_768 == 511.75 * MIB
+    # an OOM outside the window's intervals changes nothing
+    assert vpa_like(flat, (Oom(-10**6, 345 * MIB, 345 * MIB),)) == vpa_like(flat)
+
+
+def test_ooms_are_the_first_samples_of_runs_above_the_limit() -> None:
+    w = trace([1.0] * 6, [100 * MIB, 300 * MIB, 300 * MIB, 0.0, 300 * MIB, 100 * MIB])
+    # the missing sample (0) ends the first run: two kills, at 300 s and 1200 s
+    assert ooms_under(w, 200 * MIB, 150 * MIB) == [Oom(300, 200 * MIB, 150 * MIB), Oom(1200, 200 * MIB, 150 * MIB)]
+    assert ooms_under(w, None) == [] and ooms_under(w, 300 * MIB) == []
 
 
 def test_vpa_histograms_forget_old_samples_with_a_24h_half_life() -> None:
@@ -143,8 +169,8 @@ def test_backtest_command_scores_each_strategy_on_the_part_after_training(tmp_pa
     got = {r["strategy"]: r for r in json.loads(result.stdout)["results"]}
     assert got["krr-simple"]["train_samples"] == 4 * 288
     # trained on the steady part: 500m and 1 GiB (x 1.15); VPA: 500m x 1.15 = 575m
-    assert got["krr-simple"]["sizing"] == {"cpu_request_m": 500, "cpu_limit_m": None,
-                                           "memory_request_bytes": 1234803098, "memory_limit_bytes": 1234803098}
+    assert got["krr-simple"]["sizing"] == {"cpu_request_m": 500, "cpu_limit_m": None,  # 1 GiB x 1.15, in whole MB
+                                           "memory_request_bytes": 1235 * MB, "memory_limit_bytes": 1235 * MB}
     assert got["vpa-like"]["sizing"]["cpu_request_m"] == 575
     # the last 2 days use 1 core and 1.5 GiB: always above both requests, one long OOM episode each
     for name in ("krr-simple", "vpa-like"):
@@ -185,30 +211,55 @@ def test_files_without_usage_are_named_not_replayed(tmp_path: Path, header: str,
 
 
 @pytest.mark.skipif(not TRACES.is_dir(), reason="shared traces not found")
-def test_on_the_shared_bitbrains_traces_gitbot_beats_both_baselines() -> None:
-    """The issue's bar, on the nine Bitbrains VMs: no more OOM episodes and CPU samples over the
-    request than the better baseline, and less CPU and memory slack (mean and pooled)."""
+def test_on_the_shared_bitbrains_traces_gitbot_against_both_baselines_and_the_oracle() -> None:
+    """The issue's bar, on the nine Bitbrains VMs, each check printed as it stands: no more OOM
+    episodes, CPU samples over the request and memory samples over the request than the better
+    baseline (met), less slack than it (met but for mean CPU slack), mean CPU slack within 1.10x
+    the oracle's and mean memory slack within 0.80x the better baseline's (not met)."""
     from gitbot.pipeline import BacktestRequest, backtest
-    from gitbot.backtest.run import checks, summaries
+    from gitbot.backtest import oracle
+    from gitbot.backtest.run import checks, oracle_ratios, summaries
 
     run = backtest(BacktestRequest(tuple(sorted(TRACES.glob("bitbrains_rnd_2013-7_vm*.csv.gz"))),
-                                   ("krr-simple", "vpa-like", "gitbot")))
+                                   ("krr-simple", "vpa-like", "gitbot", "oracle")))
     totals = summaries(run.results)["bitbrains"]
-    verdict = {c.score: (round(c.value, 1), c.baseline, round(c.baseline_value, 1), c.passed) for c in checks(totals)}
+    verdict = {c.score: (round(c.value, 1), c.baseline, round(c.bound, 1), c.passed) for c in checks(totals)}
     assert verdict == {
         "OOM episodes": (0.0, "krr-simple", 45.0, True),
-        "CPU samples over request %": (11.5, "vpa-like", 12.9, True),
-        "CPU slack % (mean)": (36.3, "vpa-like", 37.2, True),
-        "CPU slack % (pooled)": (38.8, "vpa-like", 39.5, True),
-        "memory slack % (mean)": (59.3, "vpa-like", 63.9, True),
-        "memory slack % (pooled)": (45.9, "vpa-like", 52.8, True),
+        "CPU samples over request %": (11.8, "vpa-like", 12.9, True),
+        "memory samples over request %": (2.7, "krr-simple", 4.2, True),
+        "CPU slack % (mean)": (38.8, "vpa-like", 37.2, False),
+        "CPU slack % (pooled)": (37.6, "vpa-like", 39.5, True),
+        "memory slack % (mean)": (55.2, "vpa-like", 63.9, True),
+        "memory slack % (pooled)": (44.6, "vpa-like", 52.8, True),
+        "CPU slack % (mean) against the oracle": (38.8, "oracle", 28.1, False),  # 1.10 x 25.6
+        "memory slack % (mean) against the better baseline": (55.2, "vpa-like", 51.1, False),  # 0.80 x 63.9
     }
+    ratios = {name: tuple(round(r or 0, 2) for r in pair) for name, pair in oracle_ratios(totals).items()}
+    assert ratios == {"krr-simple": (1.98, 1.18), "vpa-like": (1.46, 1.06), "gitbot": (1.52, 0.91), "oracle": (1.0, 1.0)}
+    # the oracle spends the best baseline's 12.9 % mean CPU over-request where it removes the most
+    # slack, and comes within 0.01 points of the certified bound no static sizing can beat
+    by = {(r.trace, r.strategy): r for r in run.results}
+    names = sorted({r.trace for r in run.results})
+    assert totals["oracle"].cpu_over_request_pct <= totals["vpa-like"].cpu_over_request_pct
+    assert (round(totals["vpa-like"].cpu_over_request_pct, 3), round(totals["oracle"].cpu_slack_pct, 3)) == (12.95, 25.552)
+    scored = [by[(n, "oracle")] for n in names]
+    assert all(r.score.oom_episodes == 0 and r.score.memory_over_request_pct == 0.0 for r in scored)
+    replays = [read_bitbrains(TRACES / f"{n}.csv.gz") for n in names]
+    usages = [t.window(r.windows[0][0], r.windows[0][1]).cpu_m for t, r in zip(replays, scored)]
+    assert round(oracle.lower_bound(usages, totals["vpa-like"].cpu_over_request_pct), 3) == 25.546
     # vm84's memory climbs from 2.5 to 5.1 GiB after training: the trend keeps gitbot's limit above it
-    vm84 = {r.strategy: r for r in run.results if r.trace == "bitbrains_rnd_2013-7_vm84"}
-    assert (vm84["krr-simple"].score.oom_episodes, vm84["vpa-like"].score.oom_episodes, vm84["gitbot"].score.oom_episodes) == (45, 45, 0)
+    assert (by[("bitbrains_rnd_2013-7_vm84", "krr-simple")].score.oom_episodes, by[("bitbrains_rnd_2013-7_vm84", "vpa-like")].score.oom_episodes,
+            by[("bitbrains_rnd_2013-7_vm84", "gitbot")].score.oom_episodes) == (45, 45, 0)
     errors = {(e.trace, e.series, e.horizon_hours): e for e in run.forecast_errors}
     assert len(errors) == 36 and {h for _, _, h in errors} == {2, 4}
-    assert errors[("bitbrains_rnd_2013-7_vm386", "cpu", 2)].model_smape < errors[("bitbrains_rnd_2013-7_vm386", "cpu", 2)].naive_smape
+    wins = sorted(k for k, e in errors.items() if e.model_smape < e.naive_smape)
+    assert len(wins) == 32  # the issue's bar is 80 %, 29 of 36
+    assert sorted(set(errors) - set(wins)) == [
+        ("bitbrains_rnd_2013-7_vm407", "cpu", 4), ("bitbrains_rnd_2013-7_vm411", "cpu", 2), ("bitbrains_rnd_2013-7_vm411", "cpu", 4),
+        ("bitbrains_rnd_2013-7_vm84", "memory", 4)]
+    assert sorted({e.trace for e in errors.values() if e.blend}) == [
+        "bitbrains_rnd_2013-7_vm286", "bitbrains_rnd_2013-7_vm338", "bitbrains_rnd_2013-7_vm407", "bitbrains_rnd_2013-7_vm411"]
 
 
 def test_rolling_refits_fit_again_on_all_data_so_far(tmp_path: Path) -> None:
@@ -265,3 +316,67 @@ def test_charts_are_one_png_per_trace(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["vm_9.png"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert imread(png).shape == (900, 1400, 4)  # 14 x 9 inches at 100 dpi, RGBA
+
+
+def test_the_oracle_trades_over_request_between_traces_for_the_least_mean_slack() -> None:
+    """Trace a idles at 10m with one sample at 100m, trace b runs at 50m. With 5 % mean over-request
+    to spend, a's lone peak can go over (10 % of a, 0 % of b) and both requests leave no slack;
+    with 4 % it cannot, and a needs 100m (81 % slack)."""
+    from gitbot.backtest import oracle
+
+    a, b = np.array([10.0] * 9 + [100.0]), np.array([50.0] * 10)
+    curve = oracle.Curve.of(a)
+    assert (curve.requests_m.tolist(), curve.over_pct.tolist(), curve.slack_pct.tolist()) == ([10, 100], [10.0, 0.0], [0.0, 81.0])
+    assert oracle.cpu_requests([a, b], 5.0) == [10, 50]
+    assert oracle.cpu_requests([a, b], 4.0) == [100, 50]
+    # the certified bound: the Lagrangian dual, here 8.1 % below the 40.5 % two discrete choices allow
+    assert round(oracle.lower_bound([a, b], 4.0), 6) == 8.1 and oracle.lower_bound([a, b], 5.0) == 0.0
+    assert oracle.memory_request(np.array([1.5, 3.2, 2.0])) == 4 and oracle.memory_request(np.zeros(0)) is None
+
+
+def test_with_refits_vpa_and_gitbot_see_their_own_oom_kills() -> None:
+    """1 GiB for 16 days, 1.3 GiB on day 16, 1 GiB again; trained on 14 days and re-fitted every 3.
+    Both are killed on day 16 (VPA at 1.15 GiB, gitbot at its 1229Mi limit). VPA's next fit records
+    the kill as max(1.3 GiB + 100Mi, 1.3 GiB x 1.2) for that day: 1.3 x 1.2 x 1.15 GiB, where the
+    same history without the kill gives 1.3 x 1.15 GiB; gitbot's profile carries the kill and its
+    oom-bump rule would hold the limit above it."""
+    from gitbot.backtest.run import backtest, gitbot_sizing
+    from gitbot.strategies.percentile import PercentileStrategy, StrategySettings
+    from gitbot.strategies.rules import default_rules_dir, load_rules
+
+    memory = np.full(21 * 288, float(2**30))
+    memory[16 * 288:17 * 288] = 1.3 * 2**30
+    t = trace([500.0] * memory.size, memory.tolist(), start=1372629600)
+    strategy = PercentileStrategy(StrategySettings(), load_rules([default_rules_dir()], ()), ())
+    rates = ResourceRates(Decimal("0.04"), Decimal("0.005"), "test")
+    vpa, gitbot = backtest([t], ("vpa-like", "gitbot"), strategy, rates, refit_seconds=3 * 86400).results
+    assert [z.memory_limit_bytes for _, _, z in vpa.windows] == [1_234_803_098, 1_926_292_833, 1_234_803_098]
+    second = vpa.windows[1][0]
+    assert vpa_like(t.window(int(t.timestamps[0]), second)).memory_limit_bytes == 1_605_244_027  # without the kill
+    assert [z.memory_limit_bytes for _, _, z in gitbot.windows] == [1229 * MIB, 1598 * MIB, 1598 * MIB]
+    assert (vpa.score.oom_episodes, gitbot.score.oom_episodes) == (1, 1)
+    # the kill reaches gitbot's rules: at a 2 GiB limit it would keep the request at 2 GiB and the limit at x1.2
+    history = t.window(int(t.timestamps[0]), second)
+    assert gitbot_sizing(history, strategy, "production", ooms=(Oom(second - 3600, 2**31, 2**31),)) == Sizing(500, None, 2**31, 2458 * MIB)
+
+
+def test_under_a_limit_above_the_peak_the_memory_request_takes_no_margin() -> None:
+    """1 GiB with 30Mi of noise for 12 days. With the production limit rule (the limit above the
+    forecast peak) gitbot requests the forecast's p99: 1.3 % of the scored samples go above the
+    request, none above the limit, and 6.1 % of the requested GiB-hours idle. Without a limit to
+    catch a burst it adds the 15 % margin: nothing above the request, 18.3 % idle."""
+    from gitbot.backtest.run import backtest
+    from gitbot.strategies.percentile import PercentileStrategy, StrategySettings
+    from gitbot.strategies.rules import default_rules_dir, load_rules
+
+    rng = np.random.default_rng(2)
+    memory = 2**30 + rng.normal(0, 30 * MIB, 12 * 288)
+    t = trace((300 + rng.normal(0, 20, memory.size)).tolist(), memory.tolist(), start=1372629600)
+    rates = ResourceRates(Decimal("0.04"), Decimal("0.005"), "test")
+    got = {}
+    for disabled in ((), ("memory-limit-production", "memory-limit-non-production")):
+        strategy = PercentileStrategy(StrategySettings(), load_rules([default_rules_dir()], disabled), ())
+        (r,) = backtest([t], ("gitbot",), strategy, rates).results
+        got[bool(disabled)] = (r.sizing.memory_request_bytes // MIB, (r.sizing.memory_limit_bytes or 0) // MIB,
+                               round(r.score.memory_over_request_pct or 0, 2), round((r.score.memory_slack or 0) * 100, 1), r.score.oom_episodes)
+    assert got == {False: (1092, 1341, 1.3, 6.1, 0), True: (1256, 0, 0.0, 18.3, None)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gitbot.strategies.forecast import DAY, Forecast, NoForecast, damped, fit, smape
+from gitbot.strategies.forecast import DAY, Forecast, NoForecast, damped, fit, point_forecasts, smape
 
 STEP = 300
 PER_DAY = DAY // STEP
@@ -76,6 +76,8 @@ def test_recent_noise_weighs_more_than_old_noise() -> None:
 def test_smape() -> None:
     assert smape(np.array([1.0, 0.0]), np.array([3.0, 0.0])) == 50.0  # (2*2/4 + 0) / 2
     assert smape(np.array([]), np.array([])) is None
+    # zero actuals: 0 against 0 is exact, anything else against 0 costs the full 200 %, however close
+    assert round(smape(np.array([0.0, 0.001, 5.0]), np.array([0.0, 0.0, 0.0])) or 0, 9) == 133.333333333  # (0 + 2 + 2) / 3
 
 
 def test_a_step_of_zero_is_no_forecast_not_a_crash() -> None:
@@ -93,3 +95,65 @@ def test_sum_percentile_is_numpys_percentile_of_every_sum_to_the_bit() -> None:
         residuals = np.sort(np.round(rng.normal(0, 3, 201)) if trial % 2 else rng.normal(0, 10, 201))
         for q in (50.0, 80.0, 97.0, 99.0, 99.9, 100.0):
             assert sum_percentile(path, residuals, q) == float(np.percentile(path[:, None] + residuals[None, :], q))
+
+
+def test_the_level_is_a_median_so_bursts_do_not_lift_it() -> None:
+    """An hour a day at 1000 over 100 otherwise: the cycle carries the burst, the level stays at the
+    usual 100 (a mean of the day would say 137.5 and lift every hour of the forecast with it)."""
+    t = days(10)
+    fc = fit(np.where(t % PER_DAY < 12, 1000.0, 100.0), STEP, WEEK)
+    assert isinstance(fc, Forecast)
+    assert (fc.level, fc.quantile(50), fc.quantile(97), fc.peak()) == (100.0, 100.0, 1000.0, 1000.0)
+    assert fc.describe() == ("daily cycle (autocorrelation 0.90), median level 100; model alone: sMAPE 0.0% vs 0.0% "
+                             "for ½(model + a day earlier) on the last 5 days")
+
+
+def test_a_weekly_profile_needs_four_weeks_of_regime() -> None:
+    """Weekdays at 500, weekends at 100, a daily wave on top: with three weeks each weekly phase would
+    rest on three values, so the profile is daily; with four weeks and a day it is weekly."""
+    def weekly(n: int) -> np.ndarray:
+        t = days(n)
+        return np.where((t // PER_DAY) % 7 >= 5, 100.0, 500.0) + 50 * np.sin(2 * np.pi * t / PER_DAY)
+
+    three, four = fit(weekly(22), STEP, WEEK), fit(weekly(29), STEP, WEEK)
+    assert isinstance(three, Forecast) and isinstance(four, Forecast)
+    assert ([c.name for c in three.cycles], three.profile.size) == (["daily"], PER_DAY)
+    assert ([c.name for c in four.cycles], four.profile.size) == (["daily", "weekly"], 7 * PER_DAY)
+    assert round(four.cycles[1].autocorrelation, 2) == 0.75
+
+
+def test_validation_chooses_the_blend_where_yesterday_knows_more_than_the_profile() -> None:
+    """A two-hour burst that starts 15 minutes later each day: the profile (medians over all days)
+    smears it, yesterday has it nearly in place, so ½(model + a day earlier) wins on the last 5 days.
+    Plain noise around a level: copying yesterday copies its noise, and the model alone wins."""
+    rng = np.random.default_rng(1)
+    t = days(12)
+    drifting = 100 + rng.normal(0, 5, t.size)
+    for d in range(12):
+        drifting[d * PER_DAY + 100 + 3 * d: d * PER_DAY + 124 + 3 * d] += 400
+    blend = fit(drifting, STEP, WEEK)
+    assert isinstance(blend, Forecast) and blend.blend
+    assert blend.validation is not None and blend.validation.forecasts == 2808  # 5 days x 288 origins x 2 horizons, less the ends
+    assert (round(blend.validation.model_smape, 1), round(blend.validation.blend_smape, 1)) == (20.8, 14.8)
+    assert blend.describe().endswith("; ½(model + a day earlier): sMAPE 14.8% vs 20.8% for the model alone on the last 5 days")
+    # the blend's path is half the model's and half the last day, repeated
+    alone = fit(drifting, STEP, WEEK, validate=False)
+    assert isinstance(alone, Forecast) and (alone.blend, alone.validation) == (False, None)
+    assert np.array_equal(blend.path, 0.5 * (alone.path + np.resize(drifting[-PER_DAY:], alone.path.size)))
+    noise = fit(100 + rng.normal(0, 10, t.size), STEP, WEEK)
+    assert isinstance(noise, Forecast) and not noise.blend and noise.validation is not None
+    assert (round(noise.validation.model_smape, 1), round(noise.validation.blend_smape, 1)) == (7.9, 8.9)
+    short = fit(100 + rng.normal(0, 10, 7 * PER_DAY), STEP, WEEK)
+    assert isinstance(short, Forecast) and (short.blend, short.validation) == (False, None)
+    assert short.describe().endswith("; model alone (under 8 days: not validated)")
+
+
+def test_point_forecasts_from_every_step_with_the_level_refreshed_hourly() -> None:
+    """Four steps a day, the level refreshed every two steps from the median of the day before."""
+    series = np.arange(1.0, 13.0)
+    model, blend, naive, actual = point_forecasts(series, np.zeros(1), 0.0, 4, 4, 1, 2)
+    # levels: median(1..4) = 2.5 for origins 4 and 5, median(3..6) = 4.5 for 6 and 7, then 6.5, 8.5
+    assert model.tolist() == [2.5, 2.5, 4.5, 4.5, 6.5, 6.5, 8.5]
+    assert naive.tolist() == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]  # a day (4 steps) before each target
+    assert blend.tolist() == [2.25, 2.75, 4.25, 4.75, 6.25, 6.75, 8.25]
+    assert actual.tolist() == [6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]

@@ -9,7 +9,7 @@ import pytest
 
 from gitbot.metrics.usage import NodeInfo
 from gitbot.model import ObjectSource, SourceKind, Target, TargetKind, Workload, WorkloadId
-from gitbot.placement import NoPlacement, Placement, family_of, snippet, suggest
+from gitbot.placement import MAX_SPEEDUP, NoPlacement, Placement, counted_ratio, family_of, snippet, suggest
 from gitbot.pricing.catalog import load_catalog
 from gitbot.pricing.cost import HOURS_PER_MONTH, usd
 
@@ -44,7 +44,7 @@ NODE = NodeInfo("n1", "g1.xlarge", "us-east-1", "us-east-1a", "on-demand", "amd6
 
 def test_a_memory_heavy_pod_moves_to_the_memory_family(tmp_path: Path) -> None:
     # 500m and 4 GiB: on g1.xlarge the memory share dominates (4/16 x $0.20 = $0.05/h); on r1.xlarge
-    # 4/32 x $0.24 = $0.03/h; on c1 (cores 2x as fast: 250m) 4/8 x $0.16 = $0.08/h
+    # 4/32 x $0.24 = $0.03/h; on c1 (cores counted sqrt(2)x as fast: 354m) 4/8 x $0.16 = $0.08/h
     found = suggest(workload(), 500, 4 * GI, Decimal(2), NODE, catalog(tmp_path), spot=False)
     assert isinstance(found, Placement)
     assert (found.current.instance.instance_type, found.current.hourly_per_pod) == ("g1.xlarge", Decimal("0.05"))
@@ -71,15 +71,85 @@ def test_a_memory_heavy_pod_moves_to_the_memory_family(tmp_path: Path) -> None:
     )
 
 
-def test_cpu_is_rescaled_by_core_speed_when_moving_family(tmp_path: Path) -> None:
-    # 2 cores and 2 GiB: g1 charges the CPU share, 2000/4000 x $0.20 = $0.10/h; c1's cores are twice as
-    # fast (CoreMark 2000 vs 1000 per vCPU), so the same work needs 1000m there: 1000/4000 x $0.16 = $0.04/h.
+def test_cpu_is_rescaled_by_the_square_root_of_the_core_speed_ratio(tmp_path: Path) -> None:
+    # 2 cores and 2 GiB: g1 charges the CPU share, 2000/4000 x $0.20 = $0.10/h. c1's cores are twice as
+    # fast in CoreMark (2000 vs 1000 per vCPU); counted sqrt(2) = 1.41421356x as fast, the same work needs
+    # ceil(2000 / 1.41421356) = 1415m there (not 1000m): 1415/4000 x $0.16 = $0.0566/h.
     # x1 (no benchmark) and a1 (arm64) and t1 (burstable) are never candidates, however cheap.
     found = suggest(workload(), 2000, 2 * GI, Decimal(1), NODE, catalog(tmp_path), spot=False)
     assert isinstance(found, Placement)
-    assert (found.suggested.instance.instance_type, found.suggested.cpu_m, found.suggested.hourly_per_pod) == ("c1.xlarge", 1000, Decimal("0.04"))
-    assert found.speed_ratio == Decimal(2)
-    assert found.reason.endswith("; c1 cores are 2.00x as fast (coremark), so 2 becomes 1")
+    assert (found.suggested.instance.instance_type, found.suggested.cpu_m, found.suggested.hourly_per_pod) == ("c1.xlarge", 1415, Decimal("0.0566"))
+    assert (found.benchmark_ratio, found.speed_ratio) == (Decimal(2), Decimal(2).sqrt())
+    assert str(found.speed_ratio)[:10] == "1.41421356"
+    assert usd(found.monthly_after - found.monthly_before) == Decimal("-31.68")  # (0.0566 - 0.10) x 730
+    assert found.reason.endswith("; c1 cores counted 1.41x as fast as g1 (CoreMark 2.00x: square root), so 2 becomes 1415m")
+    # no floor below the observed median of 500m: 1415m is above it
+    floored = suggest(workload(), 2000, 2 * GI, Decimal(1), NODE, catalog(tmp_path), spot=False, cpu_p50_m=500)
+    assert isinstance(floored, Placement) and (floored.suggested.cpu_m, floored.floored) == (1415, False)
+
+
+# f1: cores 3x as fast in CoreMark; s1: 4x slower (and very cheap per vCPU)
+SPEED_ROWS = """aws,us-east-1,g1.xlarge,g1,general,amd64,4,16,0.20,0.08,true,1000,coremark
+aws,us-east-1,f1.xlarge,f1,compute,amd64,4,8,0.16,0.05,true,3000,coremark
+"""
+SLOW_ROWS = """aws,us-east-1,g1.xlarge,g1,general,amd64,4,16,0.20,0.08,true,1000,coremark
+aws,us-east-1,s1.xlarge,s1,compute,amd64,4,8,0.08,0.03,true,250,coremark
+"""
+
+
+def test_counted_ratio_is_the_square_root_within_1_5x_either_way() -> None:
+    assert MAX_SPEEDUP == Decimal("1.5")
+    assert counted_ratio(Decimal(1)) == Decimal(1)
+    assert counted_ratio(Decimal("1.44")) == Decimal("1.2")
+    assert counted_ratio(Decimal("2.25")) == Decimal("1.5")  # the square root reaches the cap exactly
+    assert counted_ratio(Decimal("2.7")) == Decimal("1.5")  # m8a-like against m6i: sqrt 1.64, capped
+    assert counted_ratio(Decimal("0.64")) == Decimal("0.8")
+    assert counted_ratio(Decimal("0.25")) == 1 / Decimal("1.5")  # sqrt 0.5, capped at 1/1.5
+
+
+def test_a_much_faster_family_is_counted_at_most_1_5x_as_fast(tmp_path: Path) -> None:
+    # f1 is 3x as fast in CoreMark: sqrt 1.73, capped at 1.5, so 2000m becomes ceil(1333.3) = 1334m
+    # (not 667m as the raw ratio, nor 1155m as the square root would have it): 1334/4000 x $0.16 = $0.05336/h
+    found = suggest(workload(), 2000, 2 * GI, Decimal(1), NODE, catalog(tmp_path, SPEED_ROWS), spot=False)
+    assert isinstance(found, Placement)
+    assert (found.suggested.instance.instance_type, found.suggested.cpu_m, found.suggested.hourly_per_pod) == ("f1.xlarge", 1334, Decimal("0.05336"))
+    assert (found.benchmark_ratio, found.speed_ratio, found.floored) == (Decimal(3), Decimal("1.5"), False)
+    assert usd(found.monthly_after - found.monthly_before) == Decimal("-34.05")  # (0.05336 - 0.10) x 730 = -34.0472
+    assert found.reason == ("2 CPU and 2Gi per pod (1.0 GiB per vCPU) fits f1 (compute-optimised, on-demand) better than "
+                            "g1 (general purpose, on-demand); f1 cores counted 1.50x as fast as g1 "
+                            "(CoreMark 3.00x: square root, capped at 1.50x), so 2 becomes 1334m")
+
+
+def test_a_slower_family_is_counted_at_most_1_5x_slower(tmp_path: Path) -> None:
+    # s1 is 4x slower in CoreMark: sqrt 0.5, capped at 1/1.5, so 1000m becomes 1500m there (not 4000m,
+    # nor 2000m): 1500/4000 x $0.08 = $0.03/h against g1's 1000/4000 x $0.20 = $0.05/h. The p50 floor
+    # does nothing on slower cores: the request only grows.
+    found = suggest(workload(), 1000, GI, Decimal(2), NODE, catalog(tmp_path, SLOW_ROWS), spot=False, cpu_p50_m=900)
+    assert isinstance(found, Placement)
+    assert (found.suggested.instance.instance_type, found.suggested.cpu_m, found.suggested.hourly_per_pod) == ("s1.xlarge", 1500, Decimal("0.03"))
+    assert (found.benchmark_ratio, found.speed_ratio, found.floored) == (Decimal("0.25"), 1 / Decimal("1.5"), False)
+    assert found.monthly_before - found.monthly_after == Decimal("29.20")  # (0.05 - 0.03) x 2 x 730
+    assert found.reason.endswith("; s1 cores counted 0.67x as fast as g1 (CoreMark 0.25x: square root, capped at 0.67x), "
+                                 "so 1 becomes 1500m")
+    # a slower family within the cap keeps the square root: r5a against m6i in the bundled catalog (below)
+
+
+def test_a_faster_family_never_gets_less_cpu_than_the_observed_p50(tmp_path: Path) -> None:
+    # 2000m requested, the pods' median 1600m: on f1 (counted 1.5x) 1334m would be below it, so 1600m
+    # is priced: 1600/4000 x $0.16 = $0.064/h, still the cheapest (g1 $0.10/h)
+    found = suggest(workload(), 2000, 2 * GI, Decimal(1), NODE, catalog(tmp_path, SPEED_ROWS), spot=False, cpu_p50_m=1600)
+    assert isinstance(found, Placement)
+    assert (found.suggested.instance.instance_type, found.suggested.cpu_m, found.suggested.hourly_per_pod) == ("f1.xlarge", 1600, Decimal("0.064"))
+    assert (found.cpu_scaled_m, found.cpu_p50_m, found.floored) == (1334, 1600, True)
+    assert usd(found.monthly_after - found.monthly_before) == Decimal("-26.28")  # (0.064 - 0.10) x 730
+    assert found.reason.endswith("; f1 cores counted 1.50x as fast as g1 (CoreMark 3.00x: square root, capped at 1.50x), "
+                                 "so 2 would become 1334m, below the 1600m CPU p50 observed on g1: kept at 1600m")
+    # a median above the request (the request was cut below it) keeps the request, and no more:
+    # 2000/4000 x $0.16 = $0.08/h, 20% below g1
+    above = suggest(workload(), 2000, 2 * GI, Decimal(1), NODE, catalog(tmp_path, SPEED_ROWS), spot=False, cpu_p50_m=2500)
+    assert isinstance(above, Placement)
+    assert (above.suggested.cpu_m, above.suggested.hourly_per_pod, above.floored) == (2000, Decimal("0.08"), True)
+    assert above.reason.endswith("so 2 would become 1334m, below the 2500m CPU p50 observed on g1: kept at 2")
 
 
 def test_non_production_goes_to_spot_and_small_savings_are_not_suggested(tmp_path: Path) -> None:
@@ -103,15 +173,19 @@ def test_no_suggestion_without_a_known_node_or_requests(tmp_path: Path) -> None:
 def test_bundled_aws_catalog_exact_family_and_price() -> None:
     # a 250m / 3 GiB pod on m6i.xlarge (4 vCPU, 16 GiB, $0.192/h): memory share 3/16 -> $0.036/h.
     # The cheapest fit in us-east-1 is r5a (memory-optimised, $2.712/h for 48 vCPU / 384 GiB): its
-    # cores are slower (CoreMark median 13085.25 against m6i's 16840.7 per vCPU), so 250m becomes
-    # 322m, but memory still dominates: 3/384 x $2.712 = $0.0211875/h.
+    # cores are slower (CoreMark median 13085.25 against m6i's 16840.7 per vCPU: 0.777x, counted
+    # sqrt 0.88147x, within the cap), so 250m becomes 284m, but memory still dominates:
+    # 3/384 x $2.712 = $0.0211875/h.
     node = NodeInfo("n", "m6i.xlarge", "us-east-1", "us-east-1a", "on-demand", "amd64")
     found = suggest(workload(), 250, 3 * GI, Decimal(1), node, load_catalog("aws"), spot=False)
     assert isinstance(found, Placement)
     assert found.current.hourly_per_pod == Decimal("0.036")
     assert (found.suggested.instance.instance_type, found.suggested.instance.category) == ("r5a.12xlarge", "memory")
-    assert found.speed_ratio == Decimal("13085.25") / Decimal("16840.7")
-    assert found.suggested.cpu_m == 322
+    assert found.benchmark_ratio == Decimal("13085.25") / Decimal("16840.7")
+    assert found.speed_ratio == (Decimal("13085.25") / Decimal("16840.7")).sqrt()
+    assert str(found.speed_ratio)[:7] == "0.88147"
+    assert found.suggested.cpu_m == 284
+    assert found.reason.endswith("; r5a cores counted 0.88x as fast as m6i (CoreMark 0.78x: square root), so 250m becomes 284m")
     assert found.suggested.hourly_per_pod == Decimal("0.0211875")
     assert usd(found.monthly_after - found.monthly_before) == Decimal("-10.81")  # (0.0211875 - 0.036) x 730
 
@@ -153,21 +227,27 @@ def test_the_demo_plan_carries_placement_suggestions(fmt: str) -> None:
     from gitbot.pipeline import PlanRequest, plan
 
     root = Path(__file__).resolve().parents[1]
-    _, doc = plan(PlanRequest(repo=root / "fixtures" / "demo-repo", metrics_file=root / "fixtures" / "demo-metrics.om.gz"))
+    result, doc = plan(PlanRequest(repo=root / "fixtures" / "demo-repo", metrics_file=root / "fixtures" / "demo-metrics.om.gz"))
     by_workload = {p["workload"]: p for p in doc["placements"]}
     index = by_workload["search-prod/StatefulSet/search-index"]
-    assert (index["current"]["family"], index["suggested"]["family"], index["suggested"]["category"]) == ("m6i", "r8a", "memory")
-    assert index["monthly_cost"] == {"before_usd": "105.12", "after_usd": "69.08", "delta_usd": "-36.04"}
+    # m6a's cores are 1.215x m6i's in CoreMark, counted sqrt = 1.102x: the 920m request becomes 835m
+    assert (index["current"]["family"], index["suggested"]["family"], index["suggested"]["category"]) == ("m6i", "m6a", "general")
+    assert (index["cpu_speed_ratio"], index["suggested"]["cpu_request_m"]) == ("1.10", 835)
+    assert index["monthly_cost"] == {"before_usd": "96.71", "after_usd": "79.00", "delta_usd": "-17.71"}
+    # the pods' observed CPU medians reach placement (the floor for a faster family): storefront's is
+    # 301m, above the 166m that m8a's raw CoreMark ratio (2.60x) made of its 430m before
+    p50 = {str(p.workload.id): p.cpu_p50_m for p in result.placements}
+    assert (p50["shop/Deployment/storefront"], p50["shop/Deployment/cart"], p50["search-prod/StatefulSet/search-index"]) == (301, 80, 430)
     staging = by_workload["search-staging/StatefulSet/search-index"]
     assert (staging["current"]["capacity_type"], staging["suggested"]["capacity_type"]) == ("spot", "spot")
     assert {p["node_affinity"] for p in doc["placements"]} == {"preferred"}
     text = render(doc, fmt)
-    assert "r8a" in text and ("### Placement suggestions (comment-only)" in text if fmt == "markdown" else '"placements"' in text)
+    assert "m6a" in text and ("### Placement suggestions (comment-only)" in text if fmt == "markdown" else '"placements"' in text)
     if fmt == "markdown":
         # its own table and cost model, with the risk of the affinity next to it
         assert "| Workload | Now | Suggested | node share, $/month |\n|---|---|---|---:|\n" in text
-        assert ("| `search-prod/StatefulSet/search-index` | m6i (general, on-demand, 1 CPU) | r8a (memory, on-demand, 371m CPU) | "
-                "$105.12 → $69.08 (−$36.04) |") in text
+        assert ("| `search-prod/StatefulSet/search-index` | m6i (general, on-demand, 920m CPU) | m6a (general, on-demand, 835m CPU) | "
+                "$96.71 → $79.00 (−$17.71) |") in text
         assert "**Preferred node affinity:** the scheduler (and Karpenter, when it provisions) uses the suggested family" in text
         # co-location: the preferred pod affinity narrows a production service to fewer zones
         assert ("  - **Fewer zones:** the pod affinity concentrates production service `shop-prod/Deployment/checkout` in the "
@@ -188,6 +268,7 @@ def test_a_required_affinity_says_pods_stay_pending() -> None:
 
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo-repo"
 METRICS = Path(__file__).resolve().parents[1] / "fixtures" / "demo-metrics.om.gz"
+# the report's 1500m and 6Gi (its memory request takes no margin under its 8Gi limit) fit m6a best
 CRONJOB_AFFINITY = """\
           affinity:
             nodeAffinity:
@@ -197,7 +278,7 @@ CRONJOB_AFFINITY = """\
                     matchExpressions:
                       - key: karpenter.k8s.aws/instance-family
                         operator: In
-                        values: [r7a]
+                        values: [m6a]
 """
 CRONJOB_REQUIRED_AFFINITY = """\
           affinity:
@@ -207,7 +288,7 @@ CRONJOB_REQUIRED_AFFINITY = """\
                   - matchExpressions:
                       - key: karpenter.k8s.aws/instance-family
                         operator: In
-                        values: [r7a]
+                        values: [m6a]
 """
 
 
@@ -248,7 +329,7 @@ def test_placement_edit_writes_the_block_where_the_pod_spec_is_and_says_why_not_
     }
     # the block follows the pod spec's last key, at its indentation, after the resource edits
     after = (repo / "apps" / "reports" / "cronjob.yaml").read_text()
-    assert after == before.replace('cpu: "1"\n                  memory: 8Gi\n', 'cpu: "1500m"\n                  memory: 7Gi\n') + CRONJOB_AFFINITY
+    assert after == before.replace('cpu: "1"\n                  memory: 8Gi\n', 'cpu: "1500m"\n                  memory: 6Gi\n') + CRONJOB_AFFINITY
     assert doc["written"] is True
 
 
@@ -283,7 +364,7 @@ def test_placement_edit_with_required_affinity_writes_a_required_term(tmp_path: 
     report = next(p for p in doc["placements"] if p["workload"] == "shop/CronJob/nightly-report")
     assert (report["status"], report["node_affinity"]) == ("change", "required")
     after = (repo / "apps" / "reports" / "cronjob.yaml").read_text()
-    assert after == before.replace('cpu: "1"\n                  memory: 8Gi\n', 'cpu: "1500m"\n                  memory: 7Gi\n') + CRONJOB_REQUIRED_AFFINITY
+    assert after == before.replace('cpu: "1"\n                  memory: 8Gi\n', 'cpu: "1500m"\n                  memory: 6Gi\n') + CRONJOB_REQUIRED_AFFINITY
 
 
 @pytest.mark.parametrize(

@@ -78,21 +78,21 @@ def test_first_run_opens_one_pull_request_and_a_second_run_changes_nothing(check
         {"state": ["all"], "head": ["acme:gitbot/all"], "per_page": ["100"]}, {"state": ["open"], "per_page": ["100"]}]
     created = next(r for r in github.requests if r.method == "POST" and r.path.endswith("/pulls"))
     assert created.body["head"] == "gitbot/all" and created.body["base"] == "main"
-    assert created.body["title"] == "gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $53.48/month in the repository"
+    assert created.body["title"] == "gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $66.79/month in the repository"
     pull = github.pulls[1]
     assert pull.labels == ["resources"] and pull.requested_reviewers == ["alice"]
     marker = read_marker(pull.body)
     assert marker is not None and marker["scope"] == "all" and marker["fingerprint"] == proposals[0].fingerprint
-    assert pull.body.splitlines()[1] == "## gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $53.48/month"
+    assert pull.body.splitlines()[1] == "## gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $66.79/month"
 
     # the branch on the remote: one commit by the bot on top of main, holding exactly the plan's edits
     bare = git.Repo(remote)
     head = bare.commit("gitbot/all")
     assert (head.author.name, head.author.email) == BOT and (head.committer.name, head.committer.email) == BOT
     assert head.message.splitlines()[:5] == [
-        "Fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $53.48/month in the repository", "",
-        "15 container(s) in 13 file(s): 4 increase(s), +$29.29; 11 decrease(s), −$82.77.",
-        "Monthly cost of requests: $367.83 → $314.35 (−$53.48).",
+        "Fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers and saves $66.79/month in the repository", "",
+        "15 container(s) in 13 file(s): 4 increase(s), +$27.85; 11 decrease(s), −$94.64.",
+        "Monthly cost of requests: $367.83 → $301.04 (−$66.79).",
         "Proposed by gitbot from observed usage; see the pull request for the numbers.",
     ]
     assert [p.hexsha for p in head.parents] == [bare.commit("main").hexsha]
@@ -291,24 +291,28 @@ def test_review_comments_on_the_lines_the_pull_request_adds(checkout, github) ->
     request_line, limit_line = (c.body for c in posted.comments)
     # gitbot would also add a CPU request above the memory request: the suggestion holds both lines
     assert request_line == (
-        "**gitbot** for `shop/Deployment/cart` `cart`: cpu req — → 155m (p97 of the 7-day forecast 155m); mem req 1Gi → 184Mi "
-        "(p99 of the 7-day forecast 159.61Mi +15%). Usage: 8064 samples over 14d from 2 pods (100% coverage); "
-        "CPU: daily cycle (autocorrelation 0.90), weekly cycle (autocorrelation 0.48).\n\n"
-        "```suggestion\n            cpu: 155m\n            memory: 184Mi\n```"
+        "**gitbot** for `shop/Deployment/cart` `cart`: cpu req — → 155m (p97 of the 7-day forecast 154m); mem req 1Gi → 160Mi "
+        "(p99 of the 7-day forecast 159.61Mi, no margin: the limit covers the peak). Usage: 8064 samples over 14d from 2 pods "
+        "(100% coverage); CPU: daily cycle (autocorrelation 0.90), median level 80m; model alone: sMAPE 5.0% vs 5.2% for ½(model + a day earlier) "
+        "on the last 5 days; memory: median level 143.41Mi; model alone: sMAPE 3.3% vs 3.7% for ½(model + a day earlier) on the last "
+        "5 days.\n\n"
+        "```suggestion\n            cpu: 155m\n            memory: 160Mi\n```"
     )
     assert limit_line == (
         "**gitbot** for `shop/Deployment/cart` `cart`: mem lim 2Gi → 256Mi (max(request x1, peak 179.83Mi +20%); at most -50% of "
         "the 512Mi the pods ran with). Usage: 8064 samples over 14d from 2 pods (100% coverage); "
-        "CPU: daily cycle (autocorrelation 0.90), weekly cycle (autocorrelation 0.48).\n\n```suggestion\n            memory: 256Mi\n```"
+        "CPU: daily cycle (autocorrelation 0.90), median level 80m; model alone: sMAPE 5.0% vs 5.2% for ½(model + a day earlier) "
+        "on the last 5 days; memory: median level 143.41Mi; model alone: sMAPE 3.3% vs 3.7% for ½(model + a day earlier) on the last "
+        "5 days.\n\n```suggestion\n            memory: 256Mi\n```"
     )
     (summary,) = github.comments[number]
     head = git.Repo(work).head.commit.hexsha[:12]
     assert summary.body == (
         "<!-- gitbot:review-summary -->\n## gitbot: resources in this pull request\n\n"
-        "As written, this pull request changes the monthly cost of requests by **+$4.58**; with gitbot's suggestions, by **+$6.64**.\n\n"
+        "As written, this pull request changes the monthly cost of requests by **+$4.58**; with gitbot's suggestions, by **+$6.50**.\n\n"
         "| Workload | Before | As written | As suggested |\n|---|---:|---:|---:|\n"
-        "| `shop/Deployment/cart` | $1.53 | $6.11 | $8.17 |\n"
-        "| **Total** | **$1.53** | **$6.11** | **$8.17** |\n\n"
+        "| `shop/Deployment/cart` | $1.53 | $6.11 | $8.03 |\n"
+        "| **Total** | **$1.53** | **$6.11** | **$8.03** |\n\n"
         f"2 suggestion(s) for the lines this pull request adds.\n\n<sub>Checked at {head}.</sub>\n"
     )
 
@@ -450,7 +454,7 @@ def test_review_follows_a_values_file_to_the_release_it_sizes(checkout, github) 
     ((comment,),) = [r.comments for r in github.reviews[number]]
     assert (comment.path, comment.line, comment.side) == (values, 7, "RIGHT")
     assert comment.body.startswith("**gitbot** for `search-prod/StatefulSet/search-index` `index`: mem req 8Gi → ")
-    assert comment.body.endswith("```suggestion\n      memory: 3235Mi\n```")
+    assert comment.body.endswith("```suggestion\n      memory: 2813Mi\n```")  # p99 of the forecast, no margin under the limit
 
 
 def test_a_dirty_checkout_is_refused_unless_allowed(checkout, github) -> None:

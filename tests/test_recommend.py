@@ -1,5 +1,6 @@
 """The percentile strategy with the bundled rules: exact values, rule ids and explanations."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from gitbot.model import (
 )
 from gitbot.quantity import MI, parse_cpu_m, parse_memory_bytes
 from gitbot.strategies.percentile import PercentileStrategy, StrategySettings, settings_from_config
-from gitbot.strategies.rules import default_rules_dir, load_rules
+from gitbot.strategies.rules import RuleSet, default_rules_dir, load_rules
 from gitbot.errors import InputError
 
 STEP = 300
@@ -83,7 +84,8 @@ def test_over_provisioned_production_service_steps_down_at_most_half():
     assert values(rec) == {"cpu_request_m": 250, "cpu_limit_m": None, "memory_request_bytes": 256 * MI, "memory_limit_bytes": 512 * MI}
     assert rec.fields[Field.CPU_REQUEST].rule_ids == ("max-step-down",)
     assert rec.fields[Field.CPU_REQUEST].reason == "p95 100m; at most -50% of the 500m the pods ran with"
-    assert rec.fields[Field.MEMORY_REQUEST].reason == "p99 100Mi +15%; at most -50% of the 512Mi the pods ran with"
+    # the memory-limit rule puts the limit above the peak: the request takes no extra margin
+    assert rec.fields[Field.MEMORY_REQUEST].reason == "p99 100Mi, no margin: the limit covers the peak; at most -50% of the 512Mi the pods ran with"
     assert rec.fields[Field.MEMORY_LIMIT].rule_ids == ("memory-limit-production", "max-step-down")
 
 
@@ -97,10 +99,10 @@ def test_missing_cpu_request_is_added_from_p95_and_rounded():
     assert rec.fields[Field.CPU_REQUEST].rule_ids == ("rounding",)
     assert rec.fields[Field.CPU_REQUEST].reason == "p95 247m"
     assert rec.fields[Field.CPU_LIMIT].recommended is None  # no CPU limit added
-    # 100Mi x 1.15 = 115Mi: within 10% of 120Mi -> kept by hysteresis
-    assert rec.fields[Field.MEMORY_REQUEST].recommended == 120 * MI
-    assert rec.fields[Field.MEMORY_REQUEST].rule_ids == ("hysteresis",)
-    assert rec.fields[Field.MEMORY_REQUEST].reason == "p99 100Mi +15%; 115Mi is within 10% of 120Mi; kept"
+    # p99 100Mi with no margin (the 128Mi limit covers the peak); 20 rounding steps below 120Mi: lowered
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 100 * MI
+    assert rec.fields[Field.MEMORY_REQUEST].rule_ids == ()
+    assert rec.fields[Field.MEMORY_REQUEST].reason == "p99 100Mi, no margin: the limit covers the peak"
 
 
 def test_non_production_uses_p80_and_doubles_the_memory_limit():
@@ -109,8 +111,8 @@ def test_non_production_uses_p80_and_doubles_the_memory_limit():
     rec = recommend(w, profile(w, cpu, 100 * MI))
     assert round(float(np.percentile(cpu, 80)), 6) == 179.8
     assert rec.fields[Field.CPU_REQUEST].recommended == 180  # p80 179.8m -> 180m (5m steps)
-    assert rec.fields[Field.MEMORY_REQUEST].recommended == 110 * MI  # p95 100Mi + 10%
-    assert rec.fields[Field.MEMORY_LIMIT].recommended == 220 * MI  # x2, added because missing
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 100 * MI  # p95 100Mi: the added limit covers the peak, no +10%
+    assert rec.fields[Field.MEMORY_LIMIT].recommended == 200 * MI  # x2, added because missing
     assert rec.fields[Field.MEMORY_LIMIT].rule_ids == ("memory-limit-non-production",)
     assert "settings-non-production" not in rec.rule_ids  # settings shape the basis, not a field
 
@@ -226,7 +228,7 @@ def test_low_coverage_lowers_nothing_but_still_raises():
     assert rec.fields[Field.CPU_REQUEST].reason == (
         "p95 100m; at most -50% of the 500m the pods ran with; 250m proposed, but samples cover 50% of the "
         "4.0 days the pods were seen and lowering needs 60%; kept")
-    assert rec.fields[Field.MEMORY_REQUEST].recommended == 115 * MI  # p99 100Mi +15%: a raise
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 100 * MI  # p99 100Mi (the 1Gi limit covers the peak): a raise
     assert rec.fields[Field.MEMORY_LIMIT].recommended == 1024 * MI
     assert rec.fields[Field.MEMORY_LIMIT].rule_ids[-1] == "min-coverage"
 
@@ -255,3 +257,52 @@ def test_a_floor_per_environment_is_a_scoped_rule(tmp_path: Path) -> None:
         rec = PercentileStrategy(PERCENTILES, rules).recommend(w, w.containers[0], profile(w, 2.0, 100 * MI))
         assert rec.fields[Field.CPU_REQUEST].recommended == expected, tier
         assert floor_id in rec.fields[Field.CPU_REQUEST].rule_ids, rec.fields[Field.CPU_REQUEST].rule_ids
+
+
+def test_hysteresis_keeps_only_a_one_step_move():
+    """hysteresis: a proposal one rounding step from the current value is the rounding's noise and is
+    kept; two steps away it goes through (a 10% band would have held both)."""
+    w = workload(container(cpu_request="245m", memory_request="102Mi", memory_limit="1Gi"))
+    rec = recommend(w, profile(w, 247.0, 100 * MI))  # p95 247m -> 250m, one 5m step above 245m
+    assert rec.fields[Field.CPU_REQUEST].recommended == 245
+    assert rec.fields[Field.CPU_REQUEST].rule_ids == ("rounding", "hysteresis")
+    assert rec.fields[Field.CPU_REQUEST].reason == "p95 247m; 250m is within 1 rounding step of 245m; kept"
+    assert rec.fields[Field.MEMORY_REQUEST].recommended == 100 * MI  # two 1Mi steps below 102Mi: lowered
+    w = workload(container(cpu_request="240m"))
+    assert recommend(w, profile(w, 247.0, 100 * MI)).fields[Field.CPU_REQUEST].recommended == 250  # two steps: raised
+
+
+def _settle(start_cpu_m: int, start_memory: int, cpu: np.ndarray, memory: np.ndarray, rules=RULES) -> tuple[int, ...]:
+    """Apply each proposal and plan again on the same usage until nothing changes, as weekly runs would."""
+    values = {"cpu_request": f"{start_cpu_m}m", "memory_request": str(start_memory), "memory_limit": str(2 * start_memory)}
+    for _ in range(12):
+        w = workload(container(**values))
+        rec = PercentileStrategy(StrategySettings(), rules).recommend(w, w.containers[0], profile(w, cpu, memory))
+        if rec.status is Status.UNCHANGED:
+            break
+        got = {f: rec.fields[f].recommended for f in FIELDS}
+        values = {"cpu_request": f"{got[Field.CPU_REQUEST]}m", "memory_request": str(got[Field.MEMORY_REQUEST]),
+                  "memory_limit": str(got[Field.MEMORY_LIMIT])}
+    return (parse_cpu_m(values["cpu_request"]), parse_memory_bytes(values["memory_request"]), parse_memory_bytes(values["memory_limit"]))
+
+
+def test_re_planning_from_any_start_settles_within_one_rounding_step():
+    """The value a container settles at depends on its usage, not on where it started: from requests
+    of a tenth to ten times the forecast's, re-planned until nothing changes, CPU ends within one 5m
+    step and memory within one 1Mi step of the same values. With a 10% band (the rule as it was),
+    each start stops wherever its path first comes within 10%."""
+    rng = np.random.default_rng(5)
+    cpu = 400 + 150 * np.sin(2 * np.pi * GRID / 86400) + rng.normal(0, 25, GRID.size)
+    memory = 300 * MI + rng.normal(0, 8 * MI, GRID.size)
+    starts = [(40, 30 * MI), (300, 200 * MI), (560, 310 * MI), (600, 330 * MI), (900, 600 * MI), (4000, 3 * 1024 * MI)]
+    settled = [_settle(c, m, cpu, memory) for c, m in starts]
+    assert max(s[0] for s in settled) - min(s[0] for s in settled) <= 5
+    assert max(s[1] for s in settled) - min(s[1] for s in settled) <= MI
+    assert max(s[2] for s in settled) - min(s[2] for s in settled) <= MI
+    # here every start ends on the same values: p97 of the forecast, p99 without margin, forecast peak +20%
+    assert set(settled) == {(575, 320 * MI, 388 * MI)}
+    band = tuple(r for r in RULES.rules if r.kind != "hysteresis") + tuple(
+        replace(r, params={**r.params, "max_steps": 10**3}) for r in RULES.rules if r.kind == "hysteresis")
+    wide = [_settle(c, m, cpu, memory, RuleSet(band)) for c, m in starts]
+    assert [(c, m // MI, limit // MI) for c, m, limit in wide] == [
+        (575, 320, 388), (575, 320, 400), (560, 310, 388), (600, 330, 388), (575, 320, 388), (575, 320, 388)]

@@ -180,11 +180,11 @@ def test_a_remote_chart_is_pulled_through_the_mirror_and_its_helmrelease_values_
     changed = {(c["target"]["name"], c["container"]): {k: f["written_text"] for k, f in c["fields"].items() if f["changed"]}
                for c in doc["containers"] if c["status"] == "change"}
     assert changed == {
-        (PROD, "podinfo"): {"cpu_request_m": "160m", "memory_request_bytes": "185Mi", "memory_limit_bytes": "199Mi"},
-        (STAGING, "podinfo"): {"cpu_request_m": "135m", "memory_request_bytes": "172Mi", "memory_limit_bytes": "344Mi"},
+        (PROD, "podinfo"): {"cpu_request_m": "160m", "memory_request_bytes": "161Mi", "memory_limit_bytes": "199Mi"},
+        (STAGING, "podinfo"): {"cpu_request_m": "135m", "memory_request_bytes": "156Mi", "memory_limit_bytes": "312Mi"},
     }
     assert (work / "apps/production/podinfo-values.yaml").read_text().endswith(
-        "    resources:\n      requests:\n        cpu: 160m\n        memory: 185Mi\n      limits:\n        memory: 199Mi\n"
+        "    resources:\n      requests:\n        cpu: 160m\n        memory: 161Mi\n      limits:\n        memory: 199Mi\n"
     )
     assert repo.git.diff("--numstat") == "6\t0\tapps/production/podinfo-values.yaml\n6\t0\tapps/staging/podinfo-values.yaml"
     # the archive is not downloaded again: the index (or the tag list) says its digest is cached

@@ -42,7 +42,8 @@ CART = "apps/cart/deployment.yaml"
 RESIZER = "apps/image-resizer/deployment.yaml"
 REVIEW_BODY = "gitbot sized the resources this pull request changes; details in the comments."
 CART_USAGE = ("Usage: 8064 samples over 14d from 2 pods (100% coverage); CPU: daily cycle (autocorrelation 0.90), "
-              "weekly cycle (autocorrelation 0.48).")
+              "median level 80m; model alone: sMAPE 5.0% vs 5.2% for ½(model + a day earlier) on the last 5 days; "
+              "memory: median level 143.41Mi; model alone: sMAPE 3.3% vs 3.7% for ½(model + a day earlier) on the last 5 days.")
 # cart as the demo writes its resources (lines 19-23)
 CART_RESOURCES = "          requests:\n            memory: 256Mi\n          limits:\n            memory: 512Mi\n"
 
@@ -138,13 +139,15 @@ def test_a_changed_cpu_request_gets_a_suggestion_that_reads_as_gitbots_edit(work
     outcome = review_run(work, github, number)
     assert (outcome.findings, outcome.comments, outcome.in_summary, outcome.summary) == (1, 1, 0, "created")
     assert posted_review(github) == {
-        "body": f'<!-- gitbot:review ["f27768c48ec9"] -->\n{REVIEW_BODY}',
+        "body": f'<!-- gitbot:review ["79173091b5ee"] -->\n{REVIEW_BODY}',
         "event": "COMMENT",
         "commit_id": head,
         "comments": [{
             "path": RESIZER, "line": 21, "side": "RIGHT",
             "body": "**gitbot** for `shop/Deployment/image-resizer` `resizer`: cpu req 300m → 370m (p97 of the 7-day forecast 370m). "
-                    "Usage: 8064 samples over 14d from 2 pods (100% coverage); 14 OOM kills at 256Mi.\n\n"
+                    "Usage: 8064 samples over 14d from 2 pods (100% coverage); CPU: median level 124m; model alone: sMAPE 16.5% "
+                    "vs 21.0% for ½(model + a day earlier) on the last 5 days; memory: median level 186.84Mi; model alone: "
+                    "sMAPE 18.4% vs 19.5% for ½(model + a day earlier) on the last 5 days; 14 OOM kills at 256Mi.\n\n"
                     "```suggestion\n              cpu: 370m\n```",
         }],
     }
@@ -170,9 +173,9 @@ def test_a_request_only_container_gets_cpu_and_a_limits_block_in_one_suggestion(
     (comment,) = posted_review(github)["comments"]
     assert comment == {
         "path": CART, "line": 21, "side": "RIGHT",
-        "body": "**gitbot** for `shop/Deployment/cart` `cart`: cpu req — → 155m (p97 of the 7-day forecast 155m); mem req 300Mi → 184Mi "
-                f"(p99 of the 7-day forecast 159.61Mi +15%). {CART_USAGE}\n\n"
-                "```suggestion\n            cpu: 155m\n            memory: 184Mi\n          limits:\n            memory: 256Mi\n```",
+        "body": "**gitbot** for `shop/Deployment/cart` `cart`: cpu req — → 155m (p97 of the 7-day forecast 154m); mem req 300Mi → 160Mi "
+                f"(p99 of the 7-day forecast 159.61Mi, no margin: the limit covers the peak). {CART_USAGE}\n\n"
+                "```suggestion\n            cpu: 155m\n            memory: 160Mi\n          limits:\n            memory: 256Mi\n```",
     }
     before, after = gitbots_edit(work, CART)
     committed = commit_suggestion(before, comment)
@@ -192,17 +195,17 @@ def test_a_memory_request_above_a_cpu_only_limits_block_is_not_paired_with_the_n
     assert body["commit_id"] == head
     assert [(c["path"], c["line"], c.get("start_line"), c["side"]) for c in body["comments"]] == [(CART, 21, None, "RIGHT")]
     (comment,) = body["comments"]
-    assert comment["body"].endswith("\n\n```suggestion\n            cpu: 155m\n            memory: 184Mi\n```")
+    assert comment["body"].endswith("\n\n```suggestion\n            cpu: 155m\n            memory: 160Mi\n```")
     before, after = gitbots_edit(work, CART)
     committed = commit_suggestion(before, comment)
-    assert committed == before.replace("            memory: 256Mi\n", "            cpu: 155m\n            memory: 184Mi\n")
+    assert committed == before.replace("            memory: 256Mi\n", "            cpu: 155m\n            memory: 160Mi\n")
     assert data(committed)  # parses: every key once
     assert after.endswith('          limits:\n            cpu: "500m"\n            memory: 256Mi\n')  # the rest of gitbot's edit: line 23
 
     from gitbot.publish.review import Suggestion
 
     # what the line diff suggested on line 21, and what committing it would leave
-    paired = Suggestion(21, 21, ("            cpu: 155m", "            memory: 184Mi", "          limits:", '            cpu: "500m"',
+    paired = Suggestion(21, 21, ("            cpu: 155m", "            memory: 160Mi", "          limits:", '            cpu: "500m"',
                                  "            memory: 256Mi"), ())
     why = check_suggestion(paired, CART, before, before)
     assert why is not None and why.startswith('committed, it would not parse (') and 'found duplicate key "limits"' in why

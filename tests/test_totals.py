@@ -212,18 +212,19 @@ def test_the_demo_shows_one_set_of_numbers_with_the_risk_first() -> None:
     markdown = plan_markdown(doc)
     check_markdown_tables(markdown)
     assert markdown.startswith("## gitbot: fixes 14 OOM kills, adds missing CPU requests, raises resources of 3 containers "
-                               "and saves $53.48/month\n")
-    assert doc["summary"]["monthly_cost"] == {"before_usd": "367.83", "after_usd": "314.35", "delta_usd": "-53.48", "delta_pct": "-14.5"}
+                               "and saves $66.79/month\n")
+    assert doc["summary"]["monthly_cost"] == {"before_usd": "367.83", "after_usd": "301.04", "delta_usd": "-66.79", "delta_pct": "-18.2"}
     # a row's Previous, New and Diff agree (legacy-admin's Diff was −$28.93 next to $57.85 → $28.93)
     assert "| `shop/Deployment/legacy-admin` | `admin` | ● high: 100% of 14d, forecast | $57.85 | $28.93 | −$28.92 |" in markdown
     assert "| other containers (skipped) | 2 | $6.27 | $6.27 | $0.00 |" in markdown
     # increases first, most urgent first, with what each one is for
     assert markdown.index("### Increases") < markdown.index("### Decreases")
-    assert ("| `shop/Deployment/image-resizer` | `resizer` | fixes 14 OOM kills; raises cpu req, mem req, mem lim | "
-            "● high: 100% of 14d, forecast | $10.65 | $18.62 | +$7.97 |") in markdown
-    assert "| `shop/CronJob/nightly-report` | `report` | raises cpu req | ○ low: 4% of 13d, percentiles | $1.61 | $1.89 | +$0.28 |" in markdown
+    # (the resizer's memory request stays at the 256Mi it was killed at: p99 253Mi takes no margin under its limit)
+    assert ("| `shop/Deployment/image-resizer` | `resizer` | fixes 14 OOM kills; raises cpu req, mem lim | "
+            "● high: 100% of 14d, forecast | $10.65 | $18.41 | +$7.76 |") in markdown
+    assert "| `shop/CronJob/nightly-report` | `report` | raises cpu req | ○ low: 4% of 13d, percentiles | $1.61 | $1.79 | +$0.18 |" in markdown
     # a missing request: unset, then its value and the money; no percentage of a $0 base anywhere
-    assert "- **`shop/Deployment/cart`** `cart`: cpu req unset → 155m, mem req 256Mi → 184Mi, mem lim 512Mi → 256Mi (+$6.64/month)" in markdown
+    assert "- **`shop/Deployment/cart`** `cart`: cpu req unset → 155m, mem req 256Mi → 160Mi, mem lim 512Mi → 256Mi (+$6.50/month)" in markdown
     assert "%)" not in markdown.split("### Increases")[0]
     # the skipped and exempt containers, with their reasons
     assert ("### Skipped and exempt containers\n\n- `shop/DaemonSet/node-agent` `setup`: not enough data: 6 samples over 1h "
@@ -237,19 +238,19 @@ def test_scope_titles_name_the_intent_first() -> None:
     _, found = proposals(PlanRequest(repo=ROOT / "fixtures" / "demo-repo", metrics_file=ROOT / "fixtures" / "demo-metrics.om.gz"),
                          PullRequestRun(scope="directory", dry_run=True))
     titles = {p.scope.slug: p.title for p in found}
-    assert titles["apps-cart"] == "gitbot: adds missing CPU requests in apps/cart (+$6.64/month)"
-    assert titles["apps-image-resizer"] == "gitbot: fixes 14 OOM kills in apps/image-resizer (+$7.97/month)"
+    assert titles["apps-cart"] == "gitbot: adds missing CPU requests in apps/cart (+$6.50/month)"
+    assert titles["apps-image-resizer"] == "gitbot: fixes 14 OOM kills in apps/image-resizer (+$7.76/month)"
     assert titles["apps-legacy-admin"] == "gitbot: saves $28.92/month in apps/legacy-admin"
     cart = next(p for p in found if p.scope.slug == "apps-cart")
     assert cart.intents == ("adds-requests",)
     assert cart.commit_message.split("\n")[:4] == [
-        "Adds missing CPU requests in apps/cart (+$6.64/month)", "",
-        "1 container(s) in 1 file(s): 1 increase(s), +$6.64; 0 decrease(s), $0.00.",
-        "Monthly cost of requests: $1.53 → $8.17 (+$6.64).",  # no +434%: the CPU request was priced at $0
+        "Adds missing CPU requests in apps/cart (+$6.50/month)", "",
+        "1 container(s) in 1 file(s): 1 increase(s), +$6.50; 0 decrease(s), $0.00.",
+        "Monthly cost of requests: $1.53 → $8.03 (+$6.50).",  # no +425%: the CPU request was priced at $0
     ]
     resizer = next(p for p in found if p.scope.slug == "apps-image-resizer")
     assert resizer.intents == ("fixes-oom", "raises")
-    assert resizer.body.split("\n")[1] == "## gitbot: fixes 14 OOM kills (+$7.97/month)"
+    assert resizer.body.split("\n")[1] == "## gitbot: fixes 14 OOM kills (+$7.76/month)"
 
 
 # -- small documents ---------------------------------------------------------------------------------

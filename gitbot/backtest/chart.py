@@ -20,7 +20,8 @@ from gitbot.errors import InputError
 
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 14, 9, 100
 GIB = 2**30
-COLORS = {"current": "#7f7f7f", "krr-simple": "#d62728", "vpa-like": "#ff7f0e", "gitbot": "#1f77b4", "gitbot-first-run": "#17becf"}
+COLORS = {"current": "#7f7f7f", "krr-simple": "#d62728", "vpa-like": "#ff7f0e", "gitbot": "#1f77b4", "gitbot-first-run": "#17becf",
+          "oracle": "#2ca02c"}
 
 
 def write_charts(traces: Sequence[Trace], results: Sequence[Result], directory: Path) -> list[Path]:

@@ -1,11 +1,16 @@
-"""How well gitbot's forecast model predicts usage a few hours ahead, against the seasonal-naive forecast.
+"""How well gitbot's forecast predicts usage a few hours ahead, against the seasonal-naive forecast.
 
-The model is fitted once on the training window (``gitbot.strategies.forecast.fit``). Then from an
-origin at every hour of the scored window it forecasts ``h`` hours ahead: the level of the last day
-before the origin without its cycle, plus the cycle at the target time, plus the damped trend.
-Seasonal-naive forecasts the value one day before the target. Both are scored with sMAPE over all
-origins, at each horizon in ``HORIZONS_HOURS``; a lower sMAPE than seasonal-naive means the model
-knows more than "tomorrow looks like today".
+The forecast is fitted once on the training window (``gitbot.strategies.forecast.fit``, which also
+chooses there between the model and ½(model + seasonal-naive) on its own last days). Then from an
+origin at every grid step of the scored window it forecasts ``h`` hours ahead
+(``gitbot.strategies.forecast.point_forecasts``): the median of the day before without its cycle
+(re-estimated every hour), plus the cycle at the target time, plus the damped trend — blended with
+the value a day before the target where the training window chose the blend. (Origins once an hour
+would put every target on the same minute of the hour: a job that runs hourly at :00 would be all
+that is scored.) Seasonal-naive forecasts the value
+one day before the target. Both are scored with sMAPE over all origins, at each horizon in
+``HORIZONS_HOURS``; a lower sMAPE than seasonal-naive means the forecast knows more than "tomorrow
+looks like today". Targets whose value, or whose value a day earlier, is missing are not scored.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gitbot.backtest.trace import Trace
-from gitbot.strategies.forecast import DAY, Forecast, damped, fit, smape
+from gitbot.strategies.forecast import DAY, HOUR, POINT_HORIZONS_HOURS, Forecast, fit, point_forecasts, smape
 
-HORIZONS_HOURS = (2, 4)
+HORIZONS_HOURS = POINT_HORIZONS_HOURS
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,9 @@ class ForecastError:
     series: str  # "cpu" or "memory"
     horizon_hours: int
     origins: int
-    model_smape: float
+    model_smape: float  # the chosen forecast's (the model's, or the blend's)
     naive_smape: float
+    blend: bool = False  # the training window chose ½(model + seasonal-naive)
 
 
 def forecast_errors(trace: Trace, split: int, horizon_days: float = 7.0, half_life_days: float = 3.0) -> list[ForecastError]:
@@ -44,32 +50,20 @@ def forecast_errors(trace: Trace, split: int, horizon_days: float = 7.0, half_li
         if not isinstance(model, Forecast):
             continue
         for hours in HORIZONS_HOURS:
-            scored = _score(series, cut, model, hours * 3600 // trace.step_seconds, DAY // trace.step_seconds)
+            scored = _score(series, cut, model, hours * HOUR // trace.step_seconds)
             if scored is not None:
-                out.append(ForecastError(trace.name, trace.source, name, hours, *scored))
+                out.append(ForecastError(trace.name, trace.source, name, hours, *scored, blend=model.blend))
     return out
 
 
-def _score(series: np.ndarray, cut: int, model: Forecast, ahead: int, per_day: int) -> tuple[int, float, float] | None:
-    period = model.profile.size
-    hour = 3600 // model.step_seconds
-    forecasts, naive, actual = [], [], []
-    for origin in range(cut, series.size - ahead, hour):
-        target = origin + ahead
-        if np.isnan(series[target]) or np.isnan(series[target - per_day]):
-            continue
-        history = series[origin - per_day:origin]
-        phases = np.arange(origin - per_day, origin) % period
-        known = ~np.isnan(history)
-        if not known.any():
-            continue
-        level = float((history[known] - model.profile[phases[known]]).mean())
-        forecasts.append(max(level + model.profile[target % period] + float(damped(model.slope_per_day, ahead / per_day)), 0.0))
-        naive.append(series[target - per_day])
-        actual.append(series[target])
-    if not actual:
+def _score(series: np.ndarray, cut: int, model: Forecast, ahead: int) -> tuple[int, float, float] | None:
+    per_day = DAY // model.step_seconds
+    forecast, blended, naive, actual = point_forecasts(series, model.profile, model.slope_per_day, per_day, max(cut, per_day), ahead,
+                                                       max(HOUR // model.step_seconds, 1))
+    chosen = blended if model.blend else forecast
+    scored = ~(np.isnan(chosen) | np.isnan(naive) | np.isnan(actual))
+    if not scored.any():
         return None
-    a = np.array(actual)
-    model_error, naive_error = smape(np.array(forecasts), a), smape(np.array(naive), a)
+    model_error, naive_error = smape(chosen[scored], actual[scored]), smape(naive[scored], actual[scored])
     assert model_error is not None and naive_error is not None
-    return len(actual), model_error, naive_error
+    return int(scored.sum()), model_error, naive_error

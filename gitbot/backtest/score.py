@@ -3,7 +3,9 @@
 - CPU slack: requested core-hours not used / requested core-hours (usage above the request counts
   as no slack, not negative slack);
 - CPU samples above the request, and above the limit (a throttling proxy), in percent of samples;
-- memory slack, the same way, over the samples that have a memory value;
+- memory slack, the same way, over the samples that have a memory value, and memory samples above the
+  request (a request below usage is what the kubelet evicts first under node memory pressure: a
+  low request under a high limit shows here, not as OOM kills);
 - memory-limit breaches: OOM-kill episodes, a run of consecutive samples above the limit counting once;
 - requested cost: the request's monthly cost at the given per-vCPU-hour and per-GiB-hour rates.
 """
@@ -127,6 +129,7 @@ class Summary:
     traces: int
     oom_episodes: int | None  # None: no trace had a memory limit to breach
     cpu_over_request_pct: float | None
+    memory_over_request_pct: float | None  # a low request under a high limit shows here, not as OOMs
     cpu_slack_pct: float | None
     cpu_slack_pooled_pct: float | None
     memory_slack_pct: float | None
@@ -147,6 +150,7 @@ def summarize(strategy: str, scores: list[Score]) -> Summary:
         traces=len(scores),
         oom_episodes=None if all(s.oom_episodes is None for s in scores) else sum(s.oom_episodes or 0 for s in scores),
         cpu_over_request_pct=mean([s.cpu_over_request_pct for s in scores]),
+        memory_over_request_pct=mean([s.memory_over_request_pct for s in scores]),
         cpu_slack_pct=mean([s.cpu_slack for s in scores], 100),
         cpu_slack_pooled_pct=pooled(sum(s.cpu_unused_core_hours for s in scores), sum(s.cpu_requested_core_hours for s in scores)),
         memory_slack_pct=mean([s.memory_slack for s in scores], 100),

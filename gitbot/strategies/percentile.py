@@ -11,7 +11,9 @@ Settings (``settings:`` in .gitbot.yaml, or ``settings`` rules per tier / contai
 ``memory_request_percentile`` (99)
     memory request = this percentile of the working-set forecast (or samples) ...
 ``memory_request_margin_pct`` (15)
-    ... plus this margin.
+    ... plus this margin, only where no memory limit protects the pod: where a ``memory-limit`` rule
+    puts the limit above the peak, a burst past the request is caught there, and a margin would only
+    be paid for every hour the burst does not come.
 ``forecast_days`` (7)
     the review period the forecast covers: how long the proposal has to hold. 0 turns forecasts
     off (plain percentiles of the recorded samples).
@@ -154,7 +156,8 @@ class PercentileStrategy:
         else:
             basis[Field.CPU_REQUEST] = basis[Field.CPU_LIMIT] = "no CPU samples; left as is"
         if mem_ok:
-            basis[Field.MEMORY_REQUEST] = self._memory_request(drafts[Field.MEMORY_REQUEST], profile, outlook, settings, rules, summary)
+            basis[Field.MEMORY_REQUEST] = self._memory_request(drafts[Field.MEMORY_REQUEST], profile, outlook, settings, rules, summary,
+                                                               container.current(Field.MEMORY_LIMIT))
         else:
             basis[Field.MEMORY_REQUEST] = basis[Field.MEMORY_LIMIT] = "no memory samples; left as is"
 
@@ -214,13 +217,18 @@ class PercentileStrategy:
         return basis
 
     def _memory_request(
-        self, d: _Draft, p: UsageProfile, outlook: _Outlook, s: StrategySettings, rules: dict[str, Rule], summary: list[str]
+        self, d: _Draft, p: UsageProfile, outlook: _Outlook, s: StrategySettings, rules: dict[str, Rule], summary: list[str],
+        container_limit: int | None,
     ) -> str:
         q = s.memory_request_percentile
         value, basis = outlook.percentile(Resource.MEMORY, p, q)
-        d.set(_ceil(value * (1 + s.memory_request_margin_pct / 100)))
-        if s.memory_request_margin_pct:
-            basis += f" +{s.memory_request_margin_pct:g}%"
+        protected = _limit_protects(container_limit, rules)
+        margin = 0.0 if protected else s.memory_request_margin_pct
+        d.set(_ceil(value * (1 + margin / 100)))
+        if margin:
+            basis += f" +{margin:g}%"
+        elif protected and s.memory_request_margin_pct:
+            basis += ", no margin: the limit covers the peak"
         bump = rules.get("oom-bump")
         if bump is not None and p.oom_events and p.oom_memory_bytes:
             level = p.oom_memory_bytes
@@ -252,10 +260,7 @@ class PercentileStrategy:
         hysteresis = rules.get("hysteresis")
         raised_for_safety = bool(d.kinds & {"oom-bump", "throttling"})
         if hysteresis is not None and d.current and d.value is not None and not raised_for_safety:
-            pct = hysteresis.param("min_change_pct")
-            if abs(d.value - d.current) < d.current * pct / 100:
-                proposed = d.value
-                d.set(d.current, hysteresis, f"{d.human(proposed)} is within {pct:g}% of {d.human(d.current)}; kept")
+            _hold(d, hysteresis, _step(d.field, d.current, rounding, memory_family) if rounding is not None else 1)
         coverage = rules.get("min-coverage")
         if coverage is not None and d.current is not None and d.value is not None and d.value < d.current:
             need = coverage.param("min_coverage_pct")
@@ -341,9 +346,9 @@ class _Outlook:
 
     def lines(self) -> list[str]:
         out = []
-        for what, fc in (("CPU", self.cpu), ("memory", self.memory)):
-            if isinstance(fc, Forecast) and fc.describe():
-                out.append(f"{what}: {fc.describe()}")
+        for what, fc, human in (("CPU", self.cpu, human_cpu), ("memory", self.memory, human_memory)):
+            if isinstance(fc, Forecast):
+                out.append(f"{what}: {fc.describe(lambda v, h=human: h(math.ceil(v)))}")
         if isinstance(self.cpu, NoForecast):
             out.append(f"no forecast: {self.cpu.reason}; percentiles of the recorded samples")
         return out
@@ -363,7 +368,7 @@ class _Outlook:
         fc = self.cpu
         if not isinstance(fc, Forecast) or not any(c.period_seconds == 86400 and c.autocorrelation >= ADVICE_MIN_ACF for c in fc.cycles):
             return None
-        day = fc.path[: 86400 // fc.step_seconds]
+        day = fc.next_day
         peak, trough = float(day.max()), max(float(day.min()), 1.0)
         if peak < ADVICE_MIN_SWING * trough or peak - trough < ADVICE_MIN_SWING_M:
             return None
@@ -378,6 +383,29 @@ class _Outlook:
         if isinstance(fc, Forecast) and fc.peak() > recorded:
             return math.ceil(fc.peak()), "forecast peak"
         return math.ceil(recorded), "peak"
+
+
+def _hold(d: _Draft, hysteresis: Rule, step: int) -> None:
+    """Keep the current value when the proposal is at most ``max_steps`` rounding steps from it (and
+    within ``min_change_pct``). Only that close: a rule that held anything within 10% would stop a
+    re-plan wherever the path first came within 10% (a step-down from 4Gi would stay at 2Gi where
+    1.9Gi is wanted), so the value would depend on where the container started. Moves this small
+    are the rounding's noise; larger ones go through, and re-planning from any start settles within
+    one rounding step of the same value. Small moves between runs are the pull requests' threshold
+    to filter (``min_monthly_delta_usd``)."""
+    pct, steps = hysteresis.param("min_change_pct"), hysteresis.param("max_steps")
+    assert d.value is not None and d.current is not None
+    gap = abs(d.value - d.current)
+    if 0 < gap <= steps * step and gap < d.current * pct / 100:
+        proposed = d.value
+        d.set(d.current, hysteresis, f"{d.human(proposed)} is within {steps:g} rounding step{'s' if steps != 1 else ''} "
+                                     f"of {d.human(d.current)}; kept")
+
+
+def _limit_protects(current_limit: int | None, rules: dict[str, Rule]) -> bool:
+    """A ``memory-limit`` rule will set the limit above the recorded and forecast peak."""
+    rule = rules.get("memory-limit")
+    return rule is not None and (current_limit is not None or bool(rule.param("add_if_missing")))
 
 
 def _at_least_request(limit: _Draft, request: int | None, rule: Rule | None) -> None:

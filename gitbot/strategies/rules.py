@@ -103,7 +103,7 @@ RULE_KINDS: Mapping[str, Mapping[str, tuple[Parser, Any]]] = {
         "memory_step_large": (_memory, 2**30),
         "memory_large_from": (_memory, 4 * 2**30),
     },
-    "hysteresis": {"min_change_pct": (_number(0, 100), 10)},
+    "hysteresis": {"min_change_pct": (_number(0, 100), 10), "max_steps": (_int(0, 1000), 1)},
     "memory-limit": {"request_ratio": (_number(1, 100), 1.0), "peak_margin_pct": (PCT, 20), "add_if_missing": (_bool, True)},
     "cpu-limit": {"request_ratio": (_number(1, 100), 2.0), "peak_margin_pct": (PCT, 10), "add_if_missing": (_bool, False)},
     "throttling": {"min_throttled_pct": (_number(0, 100), 5), "limit_bump_pct": (_number(0, 1000), 50)},
