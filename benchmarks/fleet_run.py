@@ -6,9 +6,10 @@ fresh process is what makes ``peak_rss_mb`` that size's own peak: the high-water
 process's resident memory (``VmHWM``; ``ru_maxrss`` where /proc is missing), which covers the
 generated fleet, the profiles, the recommendations and the imported libraries.
 
-The strategy costs tens of milliseconds per container with forecasts on, so above ``--full-max``
-containers it runs on every ``--stride``-th Deployment and its time is scaled up by
-(all workload containers / sampled ones); the JSON says so (``strategy_extrapolated``).
+The strategy costs milliseconds per container with forecasts on (its forecasts batched across the
+containers by ``recommend_many``), so above ``--full-max`` containers it runs on every
+``--stride``-th Deployment and its time is scaled up by (all workload containers / sampled ones);
+the JSON says so (``strategy_extrapolated``).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def run(containers: int, seed: int, stride: int, full_max: int, profile_path: Pa
     profile_calls = sum(len(w.containers) for w in profiled)
     if profile_path is not None:
         every = f"every {profile_stride}th Deployment: " if profile_stride > 1 else ""
-        title = (f"cProfile of PercentileStrategy.recommend (default settings, forecasts on) over {every}"
+        title = (f"cProfile of PercentileStrategy.recommend_many (default settings, forecasts on) over {every}"
                  f"{profile_calls} workload containers of the {containers}-container fleet (seed {seed})")
         top3 = profile_strategy(forecasting, profiled, profiles, profile_path, title)
 

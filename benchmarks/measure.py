@@ -6,8 +6,8 @@
   rank. This is the arithmetic a plan cannot avoid; it is faster than ``np.nanpercentile``, which
   falls back to a per-row loop once any NaN is present, so the ratios are against the faster floor.
 * ``profiles_pass``: ``gitbot.metrics.usage.build_profiles``, the pod -> workload join and pooling.
-* ``strategy_pass``: ``PercentileStrategy.recommend`` per workload container, as ``gitbot plan``
-  calls it after building the profiles.
+* ``strategy_pass``: ``PercentileStrategy.recommend_many`` over every workload container, as
+  ``gitbot plan`` calls it after building the profiles (the forecasts of all fitted together).
 
 ``baseline_agrees`` checks that the floor computes what gitbot computes: for single-replica
 workloads the pooled profile holds exactly that pod's samples, so ``profile.cpu_percentile(97)``
@@ -89,7 +89,7 @@ def strategy_pass(strategy: PercentileStrategy, workloads: Sequence[Workload], p
 
 
 def _recommend_all(strategy: PercentileStrategy, workloads: Sequence[Workload], profiles: Profiles) -> list[Recommendation]:
-    return [strategy.recommend(w, c, profiles.get(w.id, c.name)) for w in workloads for c in w.containers]
+    return strategy.recommend_many([(w, c, profiles.get(w.id, c.name), None) for w in workloads for c in w.containers])
 
 
 def recommendations_digest(recs: Sequence[Recommendation]) -> str:
@@ -120,7 +120,7 @@ def profile_strategy(strategy: PercentileStrategy, workloads: Sequence[Workload]
     rows = sorted(raw.stats.items(), key=lambda item: -item[1][3])  # type: ignore[attr-defined]
     names = []
     for (file, line, function), (_, _, _, cumulative, _) in rows:
-        if function in ("_recommend_all", "<listcomp>", "recommend") or file == "~" or "benchmarks" in file:
+        if function in ("_recommend_all", "<listcomp>", "recommend", "recommend_many") or file == "~" or "benchmarks" in file:
             continue
         names.append(f"{_short(file)}:{line}({function}) {cumulative:.1f}s")
         if len(names) == 3:

@@ -62,7 +62,7 @@ def table(results: Sequence[Result]) -> list[str]:
 
 
 def notes(results: Sequence[Result], walls: Sequence[float]) -> list[str]:
-    out = ["plan = build_profiles + PercentileStrategy.recommend for every workload container (default settings: 7-day forecast);",
+    out = ["plan = build_profiles + PercentileStrategy.recommend_many over every workload container (default settings: 7-day forecast);",
            "plan_nofc = the same with forecast_days: 0; numpy = per-pod-container p97 CPU / p99 memory over the same samples",
            "(vectorised, NaN left out, best of 3). Other passes run once; ratios are the numbers to compare across machines."]
     for r in results:

@@ -189,11 +189,9 @@ def _plan(request: PlanRequest) -> _Planned:
         colocations = colocations_of(workloads, profiles, data.window_end - data.window_start, catalog.zone_transfer)
 
     strategy = PercentileStrategy(settings, rules, config.exemptions)
-    recs = tuple(
-        strategy.recommend(w, c, profiles.get(w.id, c.name) if profiles else None, failed.get(w.id.namespace))
-        for w in workloads
-        for c in w.containers
-    )
+    recs = tuple(strategy.recommend_many([
+        (w, c, profiles.get(w.id, c.name) if profiles else None, failed.get(w.id.namespace)) for w in workloads for c in w.containers
+    ]))
     mine = {w.id for w in workloads}
     others = tuple(strategy.recommend(w, c, None, "in another shard") for w in everything if w.id not in mine for c in w.containers)
 

@@ -1,7 +1,9 @@
 """Forecast a container's usage over the next review period from its history on a regular grid.
 
-The model, fitted per series (CPU per pod, memory of the largest pod), is a few array operations, so
-that a fit batched across containers can do the same steps on a matrix:
+The model, fitted per series (CPU per pod, memory of the largest pod), is a few array operations,
+done on many series at once: ``fit_many`` fits the rows of a (series x steps) matrix together, each
+step along the rows (rows whose regimes start at different steps in groups), and gives every row the
+forecast, float for float, it would get alone; ``fit`` is ``fit_many`` of one row.
 
 1. **Regime.** Usage often moves to a new level and stays there (a release, a customer, a batch job
    that ended). The history is cut at the last such shift — daily means after it at least twice
@@ -34,14 +36,14 @@ With less than ``MIN_DAYS`` of data there is no forecast (the caller falls back 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.stats import theilslopes
-from scipy import signal
-from statsmodels.tsa.stattools import acf
+from scipy.stats import norm
+from statsmodels.compat.scipy import _next_regular
 
 DAY = 86400
 WEEK = 7 * DAY
@@ -82,22 +84,6 @@ class Validation:
     @property
     def blend(self) -> bool:
         return self.blend_smape < self.model_smape
-
-
-@dataclass(frozen=True)
-class Model:
-    """Level, cycle and trend of one series, fitted on its current regime. The profile is indexed by
-    grid step (absolute, from the series' start) modulo its size; a single zero without a cycle."""
-
-    regime_start: int
-    cycles: tuple[Cycle, ...]
-    profile: np.ndarray
-    level: float
-    slope_per_day: float
-
-    def fitted(self, index: np.ndarray, end: int, per_day: int) -> np.ndarray:
-        """Level, trend and cycle at grid steps ``index`` of a history of ``end`` steps."""
-        return self.level - self.slope_per_day * (end - 1 - index) / per_day + self.profile[index % self.profile.size]
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,7 +145,7 @@ def sum_percentile(path: np.ndarray, residuals: np.ndarray, q: float) -> float:
     float, without building and partitioning every sum: for a high ``q`` only the sums above a
     threshold can be the order statistics needed, and ``residuals`` (ascending) says which those are
     in each row. A week of 5-minute steps x 201 residual quantiles is 405,216 sums; the few percent
-    above a q of 97 are gathered and partitioned instead."""
+    above a q of 97 are gathered and sorted instead."""
     n = path.size * residuals.size
     if q < HIGH_PERCENTILE or n < 4096 or not (np.isfinite(path).all() and np.isfinite(residuals).all()) \
             or bool(np.any(residuals[1:] < residuals[:-1])):
@@ -171,10 +157,10 @@ def sum_percentile(path: np.ndarray, residuals: np.ndarray, q: float) -> float:
     gamma = virtual - np.floor(virtual)
     above = n - low  # sums at sorted positions low .. n - 1
     # a threshold from a subsample, lowered until at least `above` sums reach it
-    sample = path[::8, None] + residuals[None, ::4]
-    spare = (100.0 - q) * 2 + 0.5
+    sample = np.sort((path[::8, None] + residuals[None, ::4]).ravel())
+    spare = (100.0 - q) * 0.5 + 0.25
     while True:
-        threshold = float(np.percentile(sample, max(q - spare, 0.0))) if spare < q else -np.inf
+        threshold = float(sample[int((q - spare) / 100 * (sample.size - 1))]) if spare < q else -np.inf
         starts = np.searchsorted(residuals, threshold - path, side="left")
         counts = residuals.size - starts
         total = int(counts.sum())
@@ -185,32 +171,10 @@ def sum_percentile(path: np.ndarray, residuals: np.ndarray, q: float) -> float:
     cols = np.repeat(starts, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
     sums = path[rows] + residuals[cols]
     first = total - above  # sorted position `low` among the gathered sums
-    picked = np.partition(sums, [first, first + 1])
+    picked = np.sort(sums)  # numpy's sort is faster than its partition here
     a, b = picked[first], picked[first + 1]
     diff = b - a  # numpy's _lerp
     return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
-
-
-def centred_trend(y: np.ndarray, period: int) -> np.ndarray:
-    """The centred moving average over one period (a 2 x ``period`` average for an even period), its
-    ends extrapolated by least squares over the ``period + 1`` nearest values: the trend of
-    statsmodels' ``seasonal_decompose(y, period, extrapolate_trend=period)``, value for value, without
-    the seasonal means it would also compute (a Python loop over every phase) and then throw away."""
-    if period % 2 == 0:
-        filt = np.array([0.5] + [1.0] * (period - 1) + [0.5]) / period
-    else:
-        filt = np.repeat(1.0 / period, period)
-    head = int(np.ceil(filt.size / 2.0) - 1)
-    tail = int(np.ceil(filt.size / 2.0) - filt.size % 2)
-    trend = np.concatenate([np.full(head, np.nan), signal.convolve(y, filt, mode="valid"), np.full(tail, np.nan)])
-    front, back = head, trend.size - 1 - tail
-    npoints = period + 1
-    first, last = min(front + npoints, back), max(front, back - npoints)
-    k, n = np.linalg.lstsq(np.c_[np.arange(front, first), np.ones(first - front)], trend[front:first], rcond=-1)[0]
-    trend[:front] = np.arange(0, front) * k + n
-    k, n = np.linalg.lstsq(np.c_[np.arange(last, back), np.ones(back - last)], trend[last:back], rcond=-1)[0]
-    trend[back + 1:] = np.arange(back + 1, trend.size) * k + n
-    return trend
 
 
 def fit(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_days: float = 3.0,
@@ -223,68 +187,204 @@ def fit(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_d
     pods halves their bursts; a pod's request has to cover its own).
 
     ``validate``: choose between the model and ½(model + seasonal-naive) on the last
-    ``VALIDATION_DAYS`` (False: the model alone, as the validation's own fit is)."""
-    if step_seconds <= 0 or DAY % step_seconds:
-        return NoForecast(f"a {step_seconds}s step does not divide a day")
-    known = ~np.isnan(series)
-    per_day = DAY // step_seconds
-    if known.sum() < MIN_DAYS * per_day or series.size < MIN_DAYS * per_day:
-        return NoForecast(f"less than {MIN_DAYS:g} days of samples")
-    filled = _fill(series, known)
-    model = fit_model(filled, step_seconds)
-    validation = _validate(series, step_seconds) if validate else None
-    end, start = series.size, model.regime_start
+    ``VALIDATION_DAYS`` (False: the model alone, as the validation's own fit is).
 
-    if samples is None:
-        index = np.flatnonzero(known[start:]) + start
-        values = series[index]
-    else:
-        values, index = samples
-        keep = index >= start
-        values, index = values[keep], index[keep]
-    expected = model.fitted(index, end, per_day)
-    blend = validation is not None and validation.blend and bool(np.any(index >= start + per_day))
-    if blend:  # the blend's own errors: it needs the value a day before, inside the regime
-        lagged = index >= start + per_day
-        values, index = values[lagged], index[lagged]
-        expected = 0.5 * (expected[lagged] + filled[index - per_day])
-    residuals = values - expected
+    ``fit_many`` with one row: there is one implementation, batched."""
+    return fit_many([series], step_seconds, horizon_seconds, half_life_days, [samples], validate)[0]
+
+
+def fit_many(series: np.ndarray | Sequence[np.ndarray], step_seconds: int, horizon_seconds: int, half_life_days: float = 3.0,
+             samples: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
+             validate: bool = True) -> list[Forecast | NoForecast]:
+    """``fit`` for every row of ``series`` (rows of one length, a matrix or a sequence of them), as
+    array operations over ``CHUNK_ROWS`` rows at a time: the same forecast, float for float, as a
+    fit of each row alone (every operation works along the rows, none mixes them). ``samples``: per
+    row, as ``fit``'s, or None."""
+    rows = len(series)
+    if step_seconds <= 0 or DAY % step_seconds:
+        return [NoForecast(f"a {step_seconds}s step does not divide a day")] * rows
+    per_day = DAY // step_seconds
+    out: list[Forecast | NoForecast] = [NoForecast(f"less than {MIN_DAYS:g} days of samples")] * rows
+    if rows == 0 or len(series[0]) < MIN_DAYS * per_day:
+        return out
+    order = np.arange(rows)
+    if samples is not None:  # rows with as many samples together: each chunk pads its samples to its widest row
+        order = order[np.argsort([len(series[i]) if s is None else s[0].size for i, s in enumerate(samples)], kind="stable")]
+    for chunk in np.array_split(order, -(-rows // CHUNK_ROWS)):
+        block = np.array([series[i] for i in chunk], dtype=float)
+        enough = np.count_nonzero(~np.isnan(block), axis=1) >= MIN_DAYS * per_day
+        chunk, block = chunk[enough], block[enough]
+        if chunk.size:
+            chunk_samples = None if samples is None else [samples[i] for i in chunk]
+            for i, forecast in zip(chunk, _fit_rows(block, step_seconds, horizon_seconds, half_life_days, chunk_samples, validate)):
+                out[i] = forecast
+    return out
+
+
+CHUNK_ROWS = 32  # rows fitted together: bounds the memory of the (rows x origins x day) validation windows
+
+
+def _fit_rows(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_days: float,
+              samples: Sequence[tuple[np.ndarray, np.ndarray] | None] | None, validate: bool) -> list[Forecast]:
+    """``fit_many`` for rows that all have enough samples."""
+    rows, end = series.shape
+    per_day = DAY // step_seconds
+    known = ~np.isnan(series)
+    filled = _fill(series, known)
+    models = _Models.fit(filled, step_seconds)
+    validations: list[Validation | None] = _validate(series, step_seconds) if validate else [None] * rows
+    start = models.starts[:, None]
+
+    values, index, valid = _residual_samples(series, known, samples)
+    valid &= index >= start
+    profiles, sizes = models.profile_matrix()
+    slopes, levels = models.slopes[:, None], models.levels[:, None]
+    expected = levels - slopes * (end - 1 - index) / per_day + np.take_along_axis(profiles, index % sizes, axis=1)
+    blend = np.array([v is not None and v.blend for v in validations])
+    blend &= (valid & (index >= start + per_day)).any(axis=1)
+    if blend.any():  # the blend's own errors, where the value a day before is in the regime
+        lagged = np.take_along_axis(filled[blend], np.maximum(index[blend] - per_day, 0), axis=1)
+        expected[blend] = 0.5 * (expected[blend] + lagged)
+        valid[blend] &= index[blend] >= start[blend] + per_day
     ages = (end - 1 - index) / per_day
+    residuals = _weighted_quantiles(values - expected, np.exp2(-ages / half_life_days), valid, RESIDUAL_QUANTILES)
 
     steps = horizon_seconds // step_seconds
     ahead = np.arange(1, steps + 1)
-    path = model.level + damped(model.slope_per_day, ahead / per_day) + model.profile[(end - 1 + ahead) % model.profile.size]
-    next_day = model.level + model.profile[(end + np.arange(per_day)) % model.profile.size]
-    if blend:  # seasonal-naive over a horizon longer than a day repeats the last day
-        path = 0.5 * (path + np.resize(filled[end - per_day:], steps))
-    return Forecast(step_seconds, horizon_seconds, start, (end - start) / per_day, model.level, model.slope_per_day,
-                    model.cycles, model.profile, path, next_day,
-                    _weighted_quantiles(residuals, np.exp2(-ages / half_life_days), RESIDUAL_QUANTILES), blend, validation)
+    path = levels + damped(slopes, ahead / per_day) + np.take_along_axis(profiles, (end - 1 + ahead) % sizes, axis=1)
+    next_day = levels + np.take_along_axis(profiles, (end + np.arange(per_day)) % sizes, axis=1)
+    if blend.any():  # seasonal-naive over a horizon longer than a day repeats the last day
+        naive = filled[:, end - per_day + np.arange(steps) % per_day]
+        path = np.where(blend[:, None], 0.5 * (path + naive), path)
+    return [Forecast(step_seconds, horizon_seconds, int(models.starts[r]), (end - int(models.starts[r])) / per_day,
+                     float(models.levels[r]), float(models.slopes[r]), models.cycles[r], models.profiles[r], path[r], next_day[r],
+                     residuals[r], bool(blend[r]), validations[r])
+            for r in range(rows)]
 
 
-def fit_model(filled: np.ndarray, step_seconds: int) -> Model:
-    """Regime, cycle, median level and trend of a gap-free series (steps 1-4 of the module's model)."""
+def _residual_samples(series: np.ndarray, known: np.ndarray,
+                      samples: Sequence[tuple[np.ndarray, np.ndarray] | None] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, the values whose residuals make the noise and their grid steps, padded to one width:
+    (values, steps, valid). A row's values are the series' own samples, or its ``samples``."""
+    rows, size = series.shape
+    if samples is None or all(s is None for s in samples):
+        return np.where(known, series, 0.0), np.broadcast_to(np.arange(size), series.shape), known.copy()
+    width = max(size if s is None else s[0].size for s in samples)
+    values, index, valid = np.zeros((rows, width)), np.zeros((rows, width), dtype=np.intp), np.zeros((rows, width), dtype=bool)
+    for r, s in enumerate(samples):  # gathering the rows: one copy each, no arithmetic
+        if s is None:
+            values[r, :size], index[r, :size], valid[r, :size] = np.where(known[r], series[r], 0.0), np.arange(size), known[r]
+        else:
+            n = s[0].size
+            values[r, :n], index[r, :n], valid[r, :n] = s[0], s[1], True
+    return values, index, valid
+
+
+@dataclass(frozen=True)
+class _Models:
+    """Regime, cycle, median level and trend of rows of one length, as arrays (steps 1-4 of the
+    module's model); each profile is indexed by grid step (from the series' start) modulo its size,
+    a single zero without a cycle."""
+
+    starts: np.ndarray  # per row: the regime's first step
+    cycles: list[tuple[Cycle, ...]]
+    profiles: list[np.ndarray]  # per row: the profile over one period of the kept cycle (a single zero without one)
+    levels: np.ndarray
+    slopes: np.ndarray  # per day
+
+    @classmethod
+    def fit(cls, filled: np.ndarray, step_seconds: int) -> _Models:
+        """Fit gap-free rows: the regime of each, then the rest on the rows whose regimes start at
+        the same step together (a few groups: regimes start on day boundaries)."""
+        rows = filled.shape[0]
+        starts = _regime_starts(filled, DAY // step_seconds)
+        cycles: list[tuple[Cycle, ...]] = [()] * rows
+        profiles: list[np.ndarray] = [np.zeros(1)] * rows
+        levels, slopes = np.zeros(rows), np.zeros(rows)
+        for start in np.unique(starts):
+            group = np.flatnonzero(starts == start)
+            group_cycles, group_profiles, levels[group], slopes[group] = _fit_regime(filled[group, start:], int(start), step_seconds)
+            for i, c, p in zip(group, group_cycles, group_profiles):
+                cycles[i], profiles[i] = c, p
+        return cls(starts, cycles, profiles, levels, slopes)
+
+    def profile_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """The profiles padded to one width, and each one's size (a column): ``matrix[r, i % sizes[r]]``."""
+        sizes = np.array([p.size for p in self.profiles])
+        matrix = np.zeros((sizes.size, int(sizes.max())))
+        for r, p in enumerate(self.profiles):
+            matrix[r, :p.size] = p
+        return matrix, sizes[:, None]
+
+
+def _fit_regime(y: np.ndarray, start: int, step_seconds: int
+                ) -> tuple[list[tuple[Cycle, ...]], list[np.ndarray], np.ndarray, np.ndarray]:
+    """Cycle, median level and trend of rows of one regime (steps 2-4): (cycles, profiles, levels, slopes)."""
+    rows, size = y.shape
     per_day = DAY // step_seconds
-    start = _regime_start(filled, per_day)
-    y = filled[start:]
-    days = y.size / per_day
+    days = size / per_day
     weekly_possible = days >= WEEKLY_MIN_DAYS
-    nlags = min(y.size - 1, (WEEK if weekly_possible else DAY) // step_seconds)
-    lags = np.zeros(1) if np.ptp(y) == 0 else acf(y, nlags=nlags, fft=True)
-    cycles = []
+    nlags = min(size - 1, (WEEK if weekly_possible else DAY) // step_seconds)
+    lags = _autocorrelations(y, nlags)
+    flat = np.ptp(y, axis=1) == 0  # no autocorrelation to speak of: no cycle
+    cycles: list[tuple[Cycle, ...]] = [()] * rows
     for period, min_days in ((DAY, 2.0), (WEEK, float(WEEKLY_MIN_DAYS))):
         lag = period // step_seconds
-        if days >= min_days and lag < lags.size and lags[lag] >= MIN_CYCLE_ACF:
-            cycles.append(Cycle(period, float(lags[lag])))
-    period = cycles[-1].period_seconds // step_seconds if cycles else 0
-    if period:
-        profile = _phase_medians(y - centred_trend(y, period), start % period, period)
-        profile -= np.median(profile)  # the level is then the usual usage, the cycle what its busy hours add
-        plain = y - profile[(np.arange(y.size) + start) % period]
+        if days >= min_days and lag <= nlags:
+            for r in np.flatnonzero(~flat & (lags[:, lag] >= MIN_CYCLE_ACF)):
+                cycles[r] = (*cycles[r], Cycle(period, float(lags[r, lag])))
+    periods = np.array([c[-1].period_seconds // step_seconds if c else 0 for c in cycles])
+    profiles: list[np.ndarray] = [np.zeros(1)] * rows
+    plain = y.copy()
+    for period in np.unique(periods[periods > 0]):
+        group = np.flatnonzero(periods == period)
+        profile = _phase_medians(y[group] - _centred_trends(y[group], int(period)), start % period, int(period))
+        profile -= _median(profile)[:, None]  # the level is the usual usage, the cycle what its busy hours add
+        plain[group] = y[group] - profile[:, (np.arange(size) + start) % period]
+        for r, p in zip(group, profile):
+            profiles[r] = p
+    levels = _median(plain[:, -per_day:])
+    return cycles, profiles, levels, _upward_slopes(plain, per_day)
+
+
+def _autocorrelations(y: np.ndarray, nlags: int) -> np.ndarray:
+    """Per row, statsmodels' ``acf(row, nlags, fft=True)``, step for step (rows x nlags + 1)."""
+    nobs = y.shape[1]
+    xo = y - y.mean(axis=1, keepdims=True)
+    frf = np.fft.fft(xo, n=_next_regular(2 * nobs + 1), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant rows: 0 / 0, and no cycle
+        acov = (np.fft.ifft(frf * np.conjugate(frf), axis=1)[:, :nobs] / np.full(nobs, float(nobs))).real
+        return acov[:, :nlags + 1] / acov[:, :1]
+
+
+def _centred_trends(y: np.ndarray, period: int) -> np.ndarray:
+    """Per row, the centred moving average over one period (a 2 x ``period`` average for an even
+    period), its ends extrapolated by least squares over the ``period + 1`` nearest values: the
+    trend of statsmodels' ``seasonal_decompose(y, period, extrapolate_trend=period)``, without the
+    seasonal means it would also compute and then throw away. One ``np.convolve`` over the rows
+    laid end to end (the sums that straddle two rows are dropped), so each row's moving average is
+    the float it would be alone."""
+    rows, size = y.shape
+    if period % 2 == 0:
+        filt = np.array([0.5] + [1.0] * (period - 1) + [0.5]) / period
     else:
-        profile, plain = np.zeros(1), y
-    level = float(np.median(plain[-per_day:]))
-    return Model(start, tuple(cycles), profile, level, _upward_slope(plain, per_day))
+        filt = np.repeat(1.0 / period, period)
+    head = int(np.ceil(filt.size / 2.0) - 1)
+    tail = int(np.ceil(filt.size / 2.0) - filt.size % 2)
+    moving = np.convolve(np.ascontiguousarray(y).ravel(), filt, mode="valid")
+    middle = np.concatenate([moving, np.zeros(filt.size - 1)]).reshape(rows, size)[:, :size - filt.size + 1]
+    trend = np.empty((rows, size))
+    trend[:, head:size - tail] = middle
+    front, back = head, size - 1 - tail
+    npoints = period + 1
+    first, last = min(front + npoints, back), max(front, back - npoints)
+    for fitted, to in ((slice(front, first), slice(0, front)), (slice(last, back), slice(back + 1, size))):
+        x = np.c_[np.arange(fitted.start, fitted.stop), np.ones(fitted.stop - fitted.start)]
+        # a 2-parameter solve per row: LAPACK rounds a solve with many right-hand sides differently
+        # from one with a single one, and each row's line must be the float it is alone (this is cheap)
+        line = np.array([np.linalg.lstsq(x, row, rcond=-1)[0] for row in trend[:, fitted]])
+        trend[:, to] = np.arange(to.start, to.stop) * line[:, :1] + line[:, 1:]
+    return trend
 
 
 def point_forecasts(series: np.ndarray, profile: np.ndarray, slope_per_day: float, per_day: int, first: int, ahead: int,
@@ -299,17 +399,33 @@ def point_forecasts(series: np.ndarray, profile: np.ndarray, slope_per_day: floa
     Returns (model, blend, naive, actual), one per origin: model and blend NaN where the day before
     the refresh has no sample, naive and actual where the series has none. ``first`` must be at
     least a day in."""
-    n, period = series.size, profile.size
-    anchors = np.arange(first, max(n - ahead, first), refresh)
-    windows = sliding_window_view(series - profile[np.arange(n) % period], per_day)[anchors - per_day]
-    seen = ~np.isnan(windows).all(axis=1)
-    levels = np.full(anchors.size, np.nan)
-    levels[seen] = np.nanmedian(windows[seen], axis=1)
-    origins = np.arange(first, max(n - ahead, first))
+    series = np.asarray(series, dtype=float)[None, :]
+    cycle = profile[np.arange(series.shape[1]) % profile.size][None, :]
+    levels = _anchor_levels(series - cycle, per_day, _anchors(series.shape[1], first, ahead, refresh))
+    model, blend, naive, actual = _point_forecasts(series, cycle, np.array([[slope_per_day]]), levels, per_day, first, ahead, refresh)
+    return model[0], blend[0], naive[0], actual[0]
+
+
+def _anchors(size: int, first: int, ahead: int, refresh: int) -> np.ndarray:
+    """The steps where the level is re-estimated; a longer ``ahead``'s are the first of a shorter's."""
+    return np.arange(first, max(size - ahead, first), refresh)
+
+
+def _anchor_levels(plain: np.ndarray, per_day: int, anchors: np.ndarray) -> np.ndarray:
+    """Per row and anchor, the median of the day before the anchor (NaN: no sample that day)."""
+    windows = sliding_window_view(plain, per_day, axis=1)[:, anchors - per_day]
+    return _nanmedian(windows)
+
+
+def _point_forecasts(series: np.ndarray, cycle: np.ndarray, slopes: np.ndarray, levels: np.ndarray, per_day: int, first: int,
+                     ahead: int, refresh: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``point_forecasts`` of every row: ``cycle`` the rows' profiles on the grid, ``slopes`` a column,
+    ``levels`` per row at ``_anchors`` (a longer horizon's may be longer than its own)."""
+    origins = np.arange(first, max(series.shape[1] - ahead, first))
     targets = origins + ahead
-    model = np.maximum(levels[(origins - first) // refresh] + profile[targets % period] + damped(slope_per_day, ahead / per_day), 0.0)
-    naive = series[targets - per_day]
-    return model, 0.5 * (model + naive), naive, series[targets]
+    model = np.maximum(levels[:, (origins - first) // refresh] + cycle[:, targets] + damped(slopes, ahead / per_day), 0.0)
+    naive = series[:, targets - per_day]
+    return model, 0.5 * (model + naive), naive, series[:, targets]
 
 
 def smape(forecast: np.ndarray, actual: np.ndarray) -> float | None:
@@ -326,84 +442,200 @@ def smape(forecast: np.ndarray, actual: np.ndarray) -> float | None:
     return float(terms.mean() * 100)
 
 
-def _validate(series: np.ndarray, step_seconds: int) -> Validation | None:
-    """Fit the model on all but the last ``VALIDATION_DAYS`` and score it and the blend there, as the
-    backtest scores the forecast after training (``point_forecasts`` at ``POINT_HORIZONS_HOURS``).
-    None when the days before are too few to fit or nothing could be scored."""
+def _smapes(forecast: np.ndarray, actual: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """``smape`` of each row over its ``scored`` columns, the same float: rows scored everywhere
+    averaged as rows, the few with gaps one by one (a mean over fewer terms sums them differently)."""
+    denominator = np.abs(forecast) + np.abs(actual)
+    terms = np.divide(2 * np.abs(forecast - actual), denominator, out=np.zeros_like(denominator), where=scored & (denominator > 0))
+    out = np.ascontiguousarray(terms).mean(axis=1) * 100  # along contiguous rows: pairwise sums, as a row's own mean
+    for r in np.flatnonzero(~scored.all(axis=1) & scored.any(axis=1)):
+        out[r] = terms[r, scored[r]].mean() * 100
+    return out
+
+
+def _validate(series: np.ndarray, step_seconds: int) -> list[Validation | None]:
+    """Per row: fit the model on all but the last ``VALIDATION_DAYS`` and score it and the blend
+    there, as the backtest scores the forecast after training (``point_forecasts`` at
+    ``POINT_HORIZONS_HOURS``). None when the days before are too few to fit or nothing could be scored."""
+    rows, size = series.shape
     per_day = DAY // step_seconds
-    cut = series.size - VALIDATION_DAYS * per_day
-    head = series[:max(cut, 0)]
+    cut = size - VALIDATION_DAYS * per_day
+    out: list[Validation | None] = [None] * rows
+    if cut < MIN_DAYS * per_day:
+        return out
+    head = series[:, :cut]
     known = ~np.isnan(head)
-    if cut < MIN_DAYS * per_day or known.sum() < MIN_DAYS * per_day:
-        return None
-    model = fit_model(_fill(head, known), step_seconds)
+    fitted = np.flatnonzero(np.count_nonzero(known, axis=1) >= MIN_DAYS * per_day)
+    if fitted.size == 0:
+        return out
+    series = series[fitted]
+    models = _Models.fit(_fill(head[fitted], known[fitted]), step_seconds)
+    profiles, sizes = models.profile_matrix()
+    cycle = np.take_along_axis(profiles, np.arange(size) % sizes, axis=1)
     refresh = max(HOUR // step_seconds, 1)
-    parts = [point_forecasts(series, model.profile, model.slope_per_day, per_day, cut, hours * HOUR // step_seconds, refresh)
-             for hours in POINT_HORIZONS_HOURS]
-    forecast, blended, naive, actual = (np.concatenate(columns) for columns in zip(*parts))
+    aheads = [hours * HOUR // step_seconds for hours in POINT_HORIZONS_HOURS]
+    levels = _anchor_levels(series - cycle, per_day, _anchors(size, cut, min(aheads), refresh))
+    parts = [_point_forecasts(series, cycle, models.slopes[:, None], levels, per_day, cut, ahead, refresh) for ahead in aheads]
+    forecast, blended, naive, actual = (np.concatenate(columns, axis=1) for columns in zip(*parts))
     scored = ~(np.isnan(forecast) | np.isnan(naive) | np.isnan(actual))
-    if not scored.any():
-        return None
-    model_error, blend_error = smape(forecast[scored], actual[scored]), smape(blended[scored], actual[scored])
-    assert model_error is not None and blend_error is not None
-    return Validation(int(scored.sum()), model_error, blend_error)
+    counts = scored.sum(axis=1)
+    model_errors, blend_errors = _smapes(forecast, actual, scored), _smapes(blended, actual, scored)
+    for r, i in enumerate(fitted):
+        if counts[r]:
+            out[i] = Validation(int(counts[r]), float(model_errors[r]), float(blend_errors[r]))
+    return out
 
 
-def _upward_slope(plain: np.ndarray, per_day: int) -> float:
-    """Theil-Sen slope per day over block medians (``BLOCKS_PER_DAY`` a day) when its 95 % interval
-    lies above zero, else 0."""
+def _upward_slopes(plain: np.ndarray, per_day: int) -> np.ndarray:
+    """Per row, the Theil-Sen slope per day over block medians (``BLOCKS_PER_DAY`` a day) when its
+    95 % interval lies above zero, else 0: ``scipy.stats.theilslopes`` step for step, on every row."""
+    rows, size = plain.shape
     block = max(per_day // BLOCKS_PER_DAY, 1)
-    blocks = plain.size // block
+    blocks = size // block
     if blocks < 2 * BLOCKS_PER_DAY:
-        return 0.0
-    medians = np.median(plain[plain.size - blocks * block:].reshape(blocks, block), axis=1)
-    rate, _, low, _ = theilslopes(medians)
-    return float(rate) * (per_day / block) if low > 0 else 0.0
+        return np.zeros(rows)
+    medians = _median(plain[:, size - blocks * block:].reshape(rows, blocks, block))
+    later, earlier = np.nonzero(np.subtract.outer(np.arange(blocks), np.arange(blocks)) > 0)
+    slopes = np.sort((medians[:, later] - medians[:, earlier]) / (later - earlier).astype(float), axis=1)
+    rate = _middle(slopes)
+    ties = np.sort(medians, axis=1)  # Sen's variance, less each run of equal medians' share
+    run = np.concatenate([np.zeros((rows, 1), dtype=np.intp), np.cumsum(ties[:, 1:] != ties[:, :-1], axis=1)], axis=1)
+    lengths = np.bincount((run + np.arange(rows)[:, None] * blocks).ravel(), minlength=rows * blocks).reshape(rows, blocks)
+    tied = (lengths * (lengths - 1) * (2 * lengths + 5)).sum(axis=1)
+    sigma = np.sqrt(1 / 18. * (blocks * (blocks - 1) * (2 * blocks + 5) - tied))
+    nt = slopes.shape[1]
+    low_rank = np.maximum(np.round((nt + THEIL_SEN_Z * sigma) / 2.).astype(np.intp) - 1, 0)
+    low = np.take_along_axis(slopes, low_rank[:, None], axis=1)[:, 0]
+    return np.where(low > 0, rate * (per_day / block), 0.0)
+
+
+THEIL_SEN_Z = float(norm.ppf((1. - 0.95) / 2.))  # theilslopes' default 95 % interval, its float
 
 
 def _phase_medians(values: np.ndarray, first_phase: int, period: int) -> np.ndarray:
-    """Median of ``values`` at each phase of the period, the first value being at ``first_phase``."""
-    rows = -(-(first_phase + values.size) // period)
-    grid = np.full(rows * period, np.nan)
-    grid[first_phase:first_phase + values.size] = values
-    return np.nanmedian(grid.reshape(rows, period), axis=0)
+    """Per row, the median of ``values`` at each phase of the period, the first value being at ``first_phase``."""
+    rows, size = values.shape
+    cycles = -(-(first_phase + size) // period)
+    grid = np.full((rows, cycles * period), np.nan)
+    grid[:, first_phase:first_phase + size] = values
+    return _nanmedian(grid.reshape(rows, cycles, period).transpose(0, 2, 1))
 
 
-def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    index = np.searchsorted(cumulative, cumulative[-1] * qs / 100.0, side="left")
-    return values[order][np.minimum(index, values.size - 1)]
+def _nanmedian(a: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(a, axis=-1)``, the same floats (NaN where a slice has no value)."""
+    return _middle(np.sort(a, axis=-1))  # NaN sorts last
 
 
-def damped(slope: float, days: np.ndarray | float) -> np.ndarray | float:
+def _median(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=-1)`` of values without NaN, the same floats."""
+    return _middle(np.sort(a, axis=-1))
+
+
+def _middle(ordered: np.ndarray) -> np.ndarray:
+    """The median of each sorted slice along the last axis, NaN (sorted last) left out: its middle
+    value, or the mean of its middle two, as numpy's median takes them. Sorting is numpy's fast
+    (SIMD) path; its ``partition`` is several times slower on slices of a few hundred values."""
+    if np.isnan(ordered[..., -1]).any():
+        counts = np.count_nonzero(~np.isnan(ordered), axis=-1)
+    else:
+        counts = np.full(ordered.shape[:-1], ordered.shape[-1])
+    high = np.minimum(counts // 2, ordered.shape[-1] - 1)[..., None]
+    low = np.where(counts[..., None] % 2 == 1, high, np.maximum(high - 1, 0))
+    middle = (np.take_along_axis(ordered, low, axis=-1) + np.take_along_axis(ordered, high, axis=-1))[..., 0] / 2.
+    return np.where(counts > 0, middle, np.nan)
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, valid: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """Per row, the weighted ``qs`` quantiles of its ``valid`` values (rows x qs)."""
+    keys = np.where(valid, values, np.inf)  # the valid ones first
+    order = np.argsort(keys, axis=1)  # numpy's fast sort, whose order of equal values is arbitrary: ...
+    ordered = np.take_along_axis(keys, order, axis=1)
+    tied = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] < np.inf)).any(axis=1)
+    if tied.any():  # ... rows with equal values sort again, stable, so their weights add up in the same order
+        order[tied] = np.argsort(keys[tied], axis=1, kind="stable")
+        ordered[tied] = np.take_along_axis(keys[tied], order[tied], axis=1)
+    cumulative = np.cumsum(np.take_along_axis(np.where(valid, weights, 0.0), order, axis=1), axis=1)
+    last = valid.sum(axis=1)[:, None] - 1
+    totals = np.take_along_axis(cumulative, last, axis=1)
+    index = _searchsorted_left(cumulative, totals * qs[None, :] / 100.0)
+    return np.take_along_axis(ordered, np.minimum(index, last), axis=1)
+
+
+def _searchsorted_left(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(a[r], v[r], side="left")`` for every row r of ascending rows: a binary search
+    over all rows at once."""
+    low = np.zeros(v.shape, dtype=np.intp)
+    high = np.full(v.shape, a.shape[1], dtype=np.intp)
+    while True:
+        active = low < high
+        if not active.any():
+            return low
+        middle = (low + high) // 2
+        below = np.take_along_axis(a, np.minimum(middle, a.shape[1] - 1), axis=1) < v
+        low = np.where(active & below, middle + 1, low)
+        high = np.where(active & ~below, middle, high)
+
+
+def damped(slope: float | np.ndarray, days: np.ndarray | float) -> np.ndarray | float:
     return slope * DAMPING * (1 - DAMPING ** np.asarray(days)) / (1 - DAMPING)
 
 
 def _fill(series: np.ndarray, known: np.ndarray) -> np.ndarray:
-    index = np.arange(series.size)
-    return np.interp(index, index[known], series[known])
+    """Per row, ``np.interp`` over the steps without a sample (the row's ends held at its first and
+    last value), the same floats: slope x (step - previous known step) + previous known value. The
+    neighbours of every gap, in all rows at once, by one search among the known steps of the
+    flattened rows (a neighbour in another row is none)."""
+    filled = series.copy()
+    values, size = filled.reshape(-1), series.shape[1]
+    holes, seen = np.flatnonzero(~known), np.flatnonzero(known)
+    if holes.size == 0:
+        return filled
+    at = np.searchsorted(seen, holes)
+    before, after = seen[np.maximum(at - 1, 0)], seen[np.minimum(at, seen.size - 1)]
+    row_start = holes - holes % size
+    has_before = (at > 0) & (before >= row_start)
+    has_after = (at < seen.size) & (after < row_start + size)
+    left, right = values[before], values[after]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inner = (right - left) / (after - before).astype(float) * (holes - before) + left
+    values[holes] = np.where(has_before, np.where(has_after, inner, left), right)
+    return filled
 
 
-def _regime_start(y: np.ndarray, per_day: int) -> int:
-    """Index of the first sample of the current regime.
+def _regime_starts(y: np.ndarray, per_day: int) -> np.ndarray:
+    """Per row, the index of the first sample of the current regime.
 
-    Binary segmentation on daily means: the split that leaves the least squared error is a level
+    Binary segmentation on daily medians: the split that leaves the least squared error is a level
     shift when one side's mean is at least SHIFT_RATIO times the other's and the gap is material
-    (SHIFT_MATERIAL of the highest daily mean); the search then goes on after it, for a later shift.
+    (SHIFT_MATERIAL of the highest daily median); the search then goes on after it, for a later
+    shift. Every row at once: each search step scores every split of every row still searching.
     """
-    full_days = y.size // per_day
-    offset = y.size - full_days * per_day
-    means = np.median(y[offset:].reshape(full_days, per_day), axis=1)
-    material = SHIFT_MATERIAL * float(means.max())
-    first = 0
-    while full_days - first >= 2 * MIN_REGIME_DAYS:
-        segment = means[first:]
-        splits = range(MIN_REGIME_DAYS, segment.size - MIN_REGIME_DAYS + 1)
-        errors = [float(((segment[:k] - segment[:k].mean()) ** 2).sum() + ((segment[k:] - segment[k:].mean()) ** 2).sum()) for k in splits]
-        k = splits[int(np.argmin(errors))]
-        low, high = sorted((float(segment[:k].mean()), float(segment[k:].mean())))
-        if high < low * SHIFT_RATIO or high - low < material:
+    rows, size = y.shape
+    full_days = size // per_day
+    offset = size - full_days * per_day
+    means = _median(y[:, offset:].reshape(rows, full_days, per_day))
+    material = SHIFT_MATERIAL * means.max(axis=1)
+    first = np.zeros(rows, dtype=np.intp)
+    searching = np.ones(rows, dtype=bool)
+    day = np.arange(full_days)
+    split = np.arange(full_days + 1)[:, None]  # a split at day s: days before s | days from s on
+    while True:
+        searching &= full_days - first >= 2 * MIN_REGIME_DAYS
+        rows_left = np.flatnonzero(searching)
+        if rows_left.size == 0:
             break
-        first += k
-    return offset + first * per_day if first else 0
+        m, f = means[rows_left][:, None, :], first[rows_left][:, None, None]
+        before, after = (day >= f) & (day < split), np.broadcast_to(day >= split, (rows_left.size, *split.shape[:1], full_days))
+        mean_before = np.where(before, m, 0.0).sum(axis=2) / np.maximum(split.T - f[:, :, 0], 1)
+        mean_after = np.where(after, m, 0.0).sum(axis=2) / np.maximum(full_days - split.T, 1)
+        errors = (np.where(before, (m - mean_before[:, :, None]) ** 2, 0.0).sum(axis=2)
+                  + np.where(after, (m - mean_after[:, :, None]) ** 2, 0.0).sum(axis=2))
+        allowed = (split.T - f[:, :, 0] >= MIN_REGIME_DAYS) & (full_days - split.T >= MIN_REGIME_DAYS)
+        best = np.argmin(np.where(allowed, errors, np.inf), axis=1)
+        picked = np.arange(rows_left.size)
+        low = np.minimum(mean_before[picked, best], mean_after[picked, best])
+        high = np.maximum(mean_before[picked, best], mean_after[picked, best])
+        shift = ~((high < low * SHIFT_RATIO) | (high - low < material[rows_left]))
+        first[rows_left[shift]] = best[shift]
+        searching[rows_left[~shift]] = False
+    return np.where(first > 0, offset + first * per_day, 0)

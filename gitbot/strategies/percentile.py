@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from gitbot.config import Exemption
 from gitbot.errors import InputError
@@ -42,7 +44,7 @@ from gitbot.metrics.usage import UsageProfile
 from gitbot.model import FIELDS, Container, Field, Resource, Status, Workload
 from gitbot.quantity import GI, MI, human_cpu, human_memory, memory_unit_family, round_up
 from gitbot.strategies.base import FieldRecommendation, Recommendation, unchanged_fields
-from gitbot.strategies.forecast import Forecast, NoForecast, fit
+from gitbot.strategies.forecast import Forecast, NoForecast, fit_many
 from gitbot.strategies.rules import RULE_KINDS, Rule, RuleSet
 
 
@@ -103,6 +105,20 @@ class _Draft:
         return FieldRecommendation(self.field, self.current, self.value, tuple(self.rule_ids), reason)
 
 
+Item = tuple[Workload, Container, "UsageProfile | None", "str | None"]  # recommend()'s arguments
+
+
+@dataclass(frozen=True)
+class _Sizing:
+    """A container to size: not skipped, with its rules and settings resolved."""
+
+    workload: Workload
+    container: Container
+    profile: UsageProfile
+    rules: dict[str, Rule]
+    settings: StrategySettings
+
+
 class PercentileStrategy:
     name = "percentile"
 
@@ -115,6 +131,19 @@ class PercentileStrategy:
         self, workload: Workload, container: Container, profile: UsageProfile | None, no_data_reason: str | None = None
     ) -> Recommendation:
         """``no_data_reason``: why the source has nothing for this workload's namespace, if it knows."""
+        return self.recommend_many([(workload, container, profile, no_data_reason)])[0]
+
+    def recommend_many(self, items: Sequence[Item]) -> list[Recommendation]:
+        """``recommend`` for every item, the same recommendations: the rules per container, the
+        forecasts of all containers fitted together (``_Outlook.many``)."""
+        prepared = [self._prepare(*item) for item in items]
+        outlooks = iter(_Outlook.many([(p.profile, p.settings) for p in prepared if isinstance(p, _Sizing)]))
+        return [self._size(p, next(outlooks)) if isinstance(p, _Sizing) else p for p in prepared]
+
+    def _prepare(
+        self, workload: Workload, container: Container, profile: UsageProfile | None, no_data_reason: str | None = None
+    ) -> Recommendation | _Sizing:
+        """The recommendation when the container is skipped, else what sizing it needs: its rules and settings."""
         def skipped(reason: str, rule: Rule | None = None) -> Recommendation:
             fields_ = unchanged_fields(container, reason)
             if rule is not None:
@@ -143,10 +172,14 @@ class PercentileStrategy:
         settings = self.settings
         for rule in self.rules.settings_for(workload, container):
             settings = settings.merged(rule.params)
+        return _Sizing(workload, container, profile, rules, settings)
+
+    def _size(self, sizing: _Sizing, outlook: _Outlook) -> Recommendation:
+        """Requests and limits from the usage, the forecasts (``outlook``) and the rules."""
+        workload, container, profile, rules, settings = sizing.workload, sizing.container, sizing.profile, sizing.rules, sizing.settings
         drafts = {f: _Draft(f, container.current(f)) for f in FIELDS}
         basis: dict[Field, str] = {f: "" for f in FIELDS}
         summary: list[str] = [_usage_line(profile)]
-        outlook = _Outlook.of(profile, settings)
         summary.extend(outlook.lines())
 
         cpu_ok = profile.cpu_samples > 0
@@ -333,16 +366,27 @@ class _Outlook:
     memory: Forecast | NoForecast | None
 
     @classmethod
-    def of(cls, p: UsageProfile, s: StrategySettings) -> _Outlook:
-        if s.forecast_days <= 0:
-            return cls(0.0, None, None)
-        horizon = int(s.forecast_days * 86400)
-        return cls(
-            s.forecast_days,
-            fit(p.cpu_m_per_pod_by_step, p.step_seconds, horizon, s.history_half_life_days, (p.cpu_m, p.cpu_m_steps))
-            if p.cpu_samples else None,
-            fit(p.memory_bytes_by_step, p.step_seconds, horizon, s.history_half_life_days) if p.memory_samples else None,
-        )
+    def many(cls, containers: Sequence[tuple[UsageProfile, StrategySettings]]) -> list[_Outlook]:
+        """Each container's outlook; the series of all of them fitted by one ``fit_many`` per series
+        length, step, horizon and half-life (settings rules can give containers different ones)."""
+        Series = tuple[int, str, np.ndarray, "tuple[np.ndarray, np.ndarray] | None"]  # container, resource, series, samples
+        batches: dict[tuple[int, int, int, float], list[Series]] = {}
+        for i, (p, s) in enumerate(containers):
+            if s.forecast_days <= 0:
+                continue
+            fit_by = (p.step_seconds, int(s.forecast_days * 86400), s.history_half_life_days)
+            if p.cpu_samples:
+                cpu = p.cpu_m_per_pod_by_step
+                batches.setdefault((cpu.size, *fit_by), []).append((i, "cpu", cpu, (p.cpu_m, p.cpu_m_steps)))
+            if p.memory_samples:
+                memory = p.memory_bytes_by_step
+                batches.setdefault((memory.size, *fit_by), []).append((i, "memory", memory, None))
+        fitted: dict[tuple[int, str], Forecast | NoForecast] = {}
+        for (_, step, horizon, half_life), batch in batches.items():
+            forecasts = fit_many([row for _, _, row, _ in batch], step, horizon, half_life, [samples for _, _, _, samples in batch])
+            fitted.update({(i, what): fc for (i, what, _, _), fc in zip(batch, forecasts)})
+        return [cls(s.forecast_days, fitted.get((i, "cpu")), fitted.get((i, "memory"))) if s.forecast_days > 0 else cls(0.0, None, None)
+                for i, (_, s) in enumerate(containers)]
 
     def lines(self) -> list[str]:
         out = []
