@@ -681,7 +681,8 @@ def backtest(traces: tuple[Path, ...], strategies: tuple[str, ...], train_fracti
             "results": [_backtest_json(r) for r in results],
             "summary": {
                 source: {
-                    "strategies": [{**dataclasses.asdict(t), "monthly_cost_usd": str(usd(t.monthly_cost_usd))} for t in totals.values()],
+                    "strategies": [{**dataclasses.asdict(t), "monthly_cost_usd": str(usd(t.monthly_cost_usd)),
+                                    **_oracle_multiples(oracle_ratios(totals).get(t.strategy))} for t in totals.values()],
                     "checks": [{**dataclasses.asdict(c), "passed": c.passed} for c in backtest_checks(totals)],
                 }
                 for source, totals in families.items()
@@ -750,6 +751,12 @@ def _pct(value: float | None, scale: float = 1.0) -> str:
 
 def _times(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio:.2f}×"
+
+
+def _oracle_multiples(ratios: tuple[float | None, float | None] | None) -> dict[str, float | None]:
+    """A strategy's mean CPU and memory slack as multiples of the oracle's (None without an oracle)."""
+    cpu, memory = ratios or (None, None)
+    return {"cpu_slack_x_oracle": cpu, "memory_slack_x_oracle": memory}
 
 
 def _backtest_json(r: Any) -> dict[str, Any]:

@@ -7,10 +7,10 @@ origin at every grid step of the scored window it forecasts ``h`` hours ahead
 (re-estimated every hour), plus the cycle at the target time, plus the damped trend — blended with
 the value a day before the target where the training window chose the blend. (Origins once an hour
 would put every target on the same minute of the hour: a job that runs hourly at :00 would be all
-that is scored.) Seasonal-naive forecasts the value
-one day before the target. Both are scored with sMAPE over all origins, at each horizon in
-``HORIZONS_HOURS``; a lower sMAPE than seasonal-naive means the forecast knows more than "tomorrow
-looks like today". Targets whose value, or whose value a day earlier, is missing are not scored.
+that is scored.) Seasonal-naive forecasts the value one day before the target. Both are scored with
+sMAPE over all origins, at each horizon in ``HORIZONS_HOURS``; a lower sMAPE than seasonal-naive
+means the forecast knows more than "tomorrow looks like today". Targets whose value, or whose value
+a day earlier, is missing are not scored.
 """
 
 from __future__ import annotations
