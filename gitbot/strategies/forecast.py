@@ -6,9 +6,10 @@ step along the rows (rows whose regimes start at different steps in groups), and
 forecast, float for float, it would get alone; ``fit`` is ``fit_many`` of one row.
 
 1. **Regime.** Usage often moves to a new level and stays there (a release, a customer, a batch job
-   that ended). The history is cut at the last such shift — daily means after it at least twice
-   (or at most half) those before it, for at least ``MIN_REGIME_DAYS`` — and only the current regime
-   is used: an old level says little about the next week.
+   that ended). The history is cut at the last such shift — daily medians after it at least twice
+   (or at most half) those before it on average, for at least ``MIN_REGIME_DAYS`` — and only the
+   current regime is used: an old level says little about the next week (a day of bursts, whose
+   median stays low, is not a new level).
 2. **Cycle.** A daily cycle is kept when the series' autocorrelation one day apart is at least
    ``MIN_CYCLE_ACF``; a weekly one replaces it only when the regime holds ``WEEKLY_MIN_DAYS`` (four
    values per phase: with two or three, one busy day is the profile). The profile is the median of
