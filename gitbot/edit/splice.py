@@ -286,29 +286,18 @@ def _ends_with_block_scalar(node: Node) -> bool:
 
 def indent_step(root: Node | None) -> int:
     """The file's mapping indentation: the most common (child column - key column), default 2."""
-    steps: Counter[int] = Counter()
-
-    def walk(node: Node | None, depth: int = 0) -> None:
-        if node is None or depth > 64:
-            return
-        if isinstance(node, MappingNode):
-            for key, value in node.value:
-                if isinstance(value, MappingNode) and not value.flow_style and value.value:
-                    diff = value.start_mark.column - key.start_mark.column
-                    if diff > 0:
-                        steps[diff] += 1
-                walk(value, depth + 1)
-        elif isinstance(node, SequenceNode):
-            for item in node.value:
-                walk(item, depth + 1)
-
-    walk(root)
-    return steps.most_common(1)[0][0] if steps else 2
+    return _most_common_offset(root, MappingNode, minimum=1, default=2)
 
 
 def sequence_indent(root: Node | None) -> int:
     """How far the file puts a block list's dashes right of its key (0: ``containers:`` / ``- name``),
     the most common offset, default 2."""
+    return _most_common_offset(root, SequenceNode, minimum=0, default=DEFAULT_SEQUENCE_INDENT)
+
+
+def _most_common_offset(root: Node | None, kind: type[MappingNode] | type[SequenceNode], minimum: int, default: int) -> int:
+    """The most common (value column - key column) over the file's non-empty block values of ``kind``
+    that are at least ``minimum`` right of their key; ``default`` when there are none."""
     offsets: Counter[int] = Counter()
 
     def walk(node: Node | None, depth: int = 0) -> None:
@@ -316,9 +305,9 @@ def sequence_indent(root: Node | None) -> int:
             return
         if isinstance(node, MappingNode):
             for key, value in node.value:
-                if isinstance(value, SequenceNode) and not value.flow_style and value.value:
+                if isinstance(value, kind) and not value.flow_style and value.value:
                     offset = value.start_mark.column - key.start_mark.column
-                    if offset >= 0:
+                    if offset >= minimum:
                         offsets[offset] += 1
                 walk(value, depth + 1)
         elif isinstance(node, SequenceNode):
@@ -326,7 +315,7 @@ def sequence_indent(root: Node | None) -> int:
                 walk(item, depth + 1)
 
     walk(root)
-    return offsets.most_common(1)[0][0] if offsets else DEFAULT_SEQUENCE_INDENT
+    return offsets.most_common(1)[0][0] if offsets else default
 
 
 def _line_ending(text: str) -> str:
