@@ -92,6 +92,10 @@ def test_sum_percentile_is_numpys_percentile_of_every_sum_to_the_bit() -> None:
         path = rng.normal(100, 30, int(rng.choice([2016, 288, 40])))
         if trial % 3 == 0:
             path = np.round(path)  # ties
+        if trial % 5 == 1:
+            path = np.tile(path[:max(path.size // 7, 1)], 8)[:path.size]  # a profile repeated, as a daily cycle over a week
+        if trial % 25 == 2:
+            path = np.full(path.size, path[0])  # no cycle: one value
         residuals = np.sort(np.round(rng.normal(0, 3, 201)) if trial % 2 else rng.normal(0, 10, 201))
         for q in (50.0, 80.0, 97.0, 99.0, 99.9, 100.0):
             assert sum_percentile(path, residuals, q) == float(np.percentile(path[:, None] + residuals[None, :], q))

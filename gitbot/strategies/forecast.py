@@ -44,7 +44,6 @@ from typing import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import norm
-from statsmodels.compat.scipy import _next_regular
 
 DAY = 86400
 WEEK = 7 * DAY
@@ -143,10 +142,11 @@ class NoForecast:
 
 def sum_percentile(path: np.ndarray, residuals: np.ndarray, q: float) -> float:
     """``np.percentile(path[:, None] + residuals[None, :], q)`` (its default, linear method), the same
-    float, without building and partitioning every sum: for a high ``q`` only the sums above a
-    threshold can be the order statistics needed, and ``residuals`` (ascending) says which those are
-    in each row. A week of 5-minute steps x 201 residual quantiles is 405,216 sums; the few percent
-    above a q of 97 are gathered and sorted instead."""
+    float, without building and partitioning every sum. A week of 5-minute steps x 201 residual
+    quantiles is 405,216 sums, but the path mostly repeats (a daily profile seven times over), so
+    each distinct path value is taken once with its count; and for a high ``q`` only the sums above
+    a threshold can be the order statistics needed, which ``residuals`` (ascending) says where to
+    find in each row: those few are gathered and sorted instead of all of them."""
     n = path.size * residuals.size
     if q < HIGH_PERCENTILE or n < 4096 or not (np.isfinite(path).all() and np.isfinite(residuals).all()) \
             or bool(np.any(residuals[1:] < residuals[:-1])):
@@ -157,23 +157,30 @@ def sum_percentile(path: np.ndarray, residuals: np.ndarray, q: float) -> float:
     low = int(np.floor(virtual))
     gamma = virtual - np.floor(virtual)
     above = n - low  # sums at sorted positions low .. n - 1
+    values, counts = np.unique(path, return_counts=True)  # equal path values make equal sums
     # a threshold from a subsample, lowered until at least `above` sums reach it
-    sample = np.sort((path[::8, None] + residuals[None, ::4]).ravel())
+    sample = np.sort((values[::max(values.size // 64, 1), None] + residuals[None, ::4]).ravel())
     spare = (100.0 - q) * 0.5 + 0.25
     while True:
         threshold = float(sample[int((q - spare) / 100 * (sample.size - 1))]) if spare < q else -np.inf
-        starts = np.searchsorted(residuals, threshold - path, side="left")
-        counts = residuals.size - starts
-        total = int(counts.sum())
-        if total >= above:
+        starts = np.searchsorted(residuals, threshold - values, side="left")
+        reaching = residuals.size - starts
+        if int((reaching * counts).sum()) >= above:
             break
         spare *= 2
-    rows = np.repeat(np.arange(path.size), counts)
-    cols = np.repeat(starts, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
-    sums = path[rows] + residuals[cols]
-    first = total - above  # sorted position `low` among the gathered sums
-    picked = np.sort(sums)  # numpy's sort is faster than its partition here
-    a, b = picked[first], picked[first + 1]
+    total = int(reaching.sum())
+    rows = np.repeat(np.arange(values.size), reaching)
+    cols = np.repeat(starts, reaching) + (np.arange(total) - np.repeat(np.cumsum(reaching) - reaching, reaching))
+    sums = values[rows] + residuals[cols]
+    if values.size == path.size:  # no value repeats: sort the sums alone (numpy's sort is faster than its partition here)
+        picked = np.sort(sums)
+        first = total - above  # sorted position `low` among the gathered sums
+        a, b = picked[first], picked[first + 1]
+    else:  # each sum stands for `count` equal ones (equal sums are equal floats: their order does not matter)
+        order = np.argsort(sums)
+        picked, taken = sums[order], np.cumsum(counts[rows][order])
+        first = int(taken[-1]) - above
+        a, b = picked[np.searchsorted(taken, first, side="right")], picked[np.searchsorted(taken, first + 1, side="right")]
     diff = b - a  # numpy's _lerp
     return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
 
@@ -326,14 +333,14 @@ def _fit_regime(y: np.ndarray, start: int, step_seconds: int
     days = size / per_day
     weekly_possible = days >= WEEKLY_MIN_DAYS
     nlags = min(size - 1, (WEEK if weekly_possible else DAY) // step_seconds)
-    lags = _autocorrelations(y, nlags)
+    candidates = [(period, period // step_seconds) for period, min_days in ((DAY, 2.0), (WEEK, float(WEEKLY_MIN_DAYS)))
+                  if days >= min_days and period // step_seconds <= nlags]
+    lags = _autocorrelations(y, [lag for _, lag in candidates])
     flat = np.ptp(y, axis=1) == 0  # no autocorrelation to speak of: no cycle
     cycles: list[tuple[Cycle, ...]] = [()] * rows
-    for period, min_days in ((DAY, 2.0), (WEEK, float(WEEKLY_MIN_DAYS))):
-        lag = period // step_seconds
-        if days >= min_days and lag <= nlags:
-            for r in np.flatnonzero(~flat & (lags[:, lag] >= MIN_CYCLE_ACF)):
-                cycles[r] = (*cycles[r], Cycle(period, float(lags[r, lag])))
+    for k, (period, _) in enumerate(candidates):
+        for r in np.flatnonzero(~flat & (lags[:, k] >= MIN_CYCLE_ACF)):
+            cycles[r] = (*cycles[r], Cycle(period, float(lags[r, k])))
     periods = np.array([c[-1].period_seconds // step_seconds if c else 0 for c in cycles])
     profiles: list[np.ndarray] = [np.zeros(1)] * rows
     plain = y.copy()
@@ -348,14 +355,18 @@ def _fit_regime(y: np.ndarray, start: int, step_seconds: int
     return cycles, profiles, levels, _upward_slopes(plain, per_day)
 
 
-def _autocorrelations(y: np.ndarray, nlags: int) -> np.ndarray:
-    """Per row, statsmodels' ``acf(row, nlags, fft=True)``, step for step (rows x nlags + 1)."""
-    nobs = y.shape[1]
+def _autocorrelations(y: np.ndarray, lags: Sequence[int]) -> np.ndarray:
+    """Per row, statsmodels' ``acf(row, nlags, fft=True)`` at ``lags`` only (rows x len(lags)): the
+    lagged products summed directly, one pass per lag, where the FFT computes every lag up to the
+    longest (rounding differs from the FFT's in the last bits). Each row is summed along its own
+    contiguous products, so it gets the float it would get alone."""
     xo = y - y.mean(axis=1, keepdims=True)
-    frf = np.fft.fft(xo, n=_next_regular(2 * nobs + 1), axis=1)
+    variance = (xo * xo).sum(axis=1)
+    out = np.empty((y.shape[0], len(lags)))
     with np.errstate(invalid="ignore", divide="ignore"):  # constant rows: 0 / 0, and no cycle
-        acov = (np.fft.ifft(frf * np.conjugate(frf), axis=1)[:, :nobs] / np.full(nobs, float(nobs))).real
-        return acov[:, :nlags + 1] / acov[:, :1]
+        for k, lag in enumerate(lags):
+            out[:, k] = (xo[:, lag:] * xo[:, :xo.shape[1] - lag]).sum(axis=1) / variance
+    return out
 
 
 def _centred_trends(y: np.ndarray, period: int) -> np.ndarray:
