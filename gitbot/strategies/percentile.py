@@ -33,14 +33,14 @@ Then the rules, in this order, each recorded on the fields it changed:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from gitbot.config import Exemption
 from gitbot.errors import InputError
-from gitbot.metrics.usage import UsageProfile
+from gitbot.metrics.usage import UsageProfile, percentiles_many
 from gitbot.model import FIELDS, Container, Field, Resource, Status, Workload
 from gitbot.quantity import GI, MI, human_cpu, human_memory, memory_unit_family, round_up
 from gitbot.strategies.base import FieldRecommendation, Recommendation, unchanged_fields
@@ -364,11 +364,30 @@ class _Outlook:
     days: float
     cpu: Forecast | NoForecast | None
     memory: Forecast | NoForecast | None
+    recorded: Mapping[tuple[Resource, float], float] = field(default_factory=dict)  # percentiles of the samples, without a forecast
 
     @classmethod
     def many(cls, containers: Sequence[tuple[UsageProfile, StrategySettings]]) -> list[_Outlook]:
         """Each container's outlook; the series of all of them fitted by one ``fit_many`` per series
-        length, step, horizon and half-life (settings rules can give containers different ones)."""
+        length, step, horizon and half-life (settings rules can give containers different ones).
+        Where a resource has no forecast, the request percentile of its recorded samples, for all
+        such containers at once (``percentiles_many``)."""
+        outlooks = cls._forecasts(containers)
+        wanted = [(i, resource, q, sampler, size)
+                  for i, ((p, s), o) in enumerate(zip(containers, outlooks))
+                  for resource, q, forecast, sampler, size in (
+                      (Resource.CPU, s.cpu_request_percentile, o.cpu, lambda p=p: p.cpu_m, p.cpu_samples),
+                      (Resource.MEMORY, s.memory_request_percentile, o.memory, lambda p=p: p.memory_bytes, p.memory_samples))
+                  if size and not isinstance(forecast, Forecast)]
+        values = percentiles_many([w[3] for w in wanted], [w[4] for w in wanted], [w[2] for w in wanted])
+        recorded: dict[int, dict[tuple[Resource, float], float]] = {}
+        for (i, resource, q, _, _), value in zip(wanted, values):
+            if value is not None:
+                recorded.setdefault(i, {})[(resource, q)] = value
+        return [replace(o, recorded=recorded[i]) if i in recorded else o for i, o in enumerate(outlooks)]
+
+    @classmethod
+    def _forecasts(cls, containers: Sequence[tuple[UsageProfile, StrategySettings]]) -> list[_Outlook]:
         Series = tuple[int, str, np.ndarray, "tuple[np.ndarray, np.ndarray] | None"]  # container, resource, series, samples
         batches: dict[tuple[int, int, int, float], list[Series]] = {}
         for i, (p, s) in enumerate(containers):
@@ -404,7 +423,9 @@ class _Outlook:
         if isinstance(fc, Forecast):
             value = fc.quantile(q)
             return value, f"p{q:g} of the {self.days:g}-day forecast {human(math.ceil(value))}"
-        value = (p.cpu_percentile(q) if cpu else p.memory_percentile(q)) or 0.0
+        value = self.recorded.get((resource, q))
+        if value is None:
+            value = (p.cpu_percentile(q) if cpu else p.memory_percentile(q)) or 0.0
         return value, f"p{q:g} {human(math.ceil(value))}"
 
     def cycle_advice(self, request_m: int) -> str | None:
