@@ -19,6 +19,7 @@ hints in ``gitbot.metrics.unmatched`` when the repository and the cluster differ
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -191,10 +192,10 @@ class UsageProfile:
         return float(np.percentile(self.memory_bytes, q)) if self.memory_samples else None
 
     def cpu_max(self) -> float | None:
-        return max(float(np.nanmax(row)) for row in self.cpu_rows if not np.isnan(row).all()) if self.cpu_samples else None
+        return _max_known(self.cpu_rows) if self.cpu_samples else None
 
     def memory_max(self) -> float | None:
-        return max(float(np.nanmax(row)) for row in self.memory_rows if not np.isnan(row).all()) if self.memory_samples else None
+        return _max_known(self.memory_rows) if self.memory_samples else None
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,15 @@ def percentiles_many(samples: Sequence[Callable[[], np.ndarray]], sizes: Sequenc
 
 
 def _known(rows: tuple[np.ndarray, ...]) -> np.ndarray:
+    if len(rows) == 1 and not np.isnan(rows[0]).any():
+        return _read_only(rows[0])  # one pod, no gap: its row as it is
     return np.concatenate([row[~np.isnan(row)] for row in rows]) if rows else np.zeros(0)
+
+
+def _max_known(rows: tuple[np.ndarray, ...]) -> float:
+    """The largest sample of any row (NaN left out: ``np.fmax`` takes the other operand)."""
+    peaks = [float(np.fmax.reduce(row)) for row in rows if row.size]
+    return max(peak for peak in peaks if not math.isnan(peak))
 
 
 def _across_pods(rows: tuple[np.ndarray, ...], fill: float, reduce: Any) -> np.ndarray:
