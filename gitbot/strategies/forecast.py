@@ -254,8 +254,8 @@ def _fit_rows(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_
         lagged = np.take_along_axis(filled[blend], np.maximum(index[blend] - per_day, 0), axis=1)
         expected[blend] = 0.5 * (expected[blend] + lagged)
         valid[blend] &= index[blend] >= start[blend] + per_day
-    ages = (end - 1 - index) / per_day
-    residuals = _weighted_quantiles(values - expected, np.exp2(-ages / half_life_days), valid, RESIDUAL_QUANTILES)
+    by_step = np.exp2(-((end - 1 - np.arange(end)) / per_day) / half_life_days)  # a weight per grid step, by its age in days
+    residuals = _weighted_quantiles(values - expected, by_step[index], valid, RESIDUAL_QUANTILES)
 
     steps = horizon_seconds // step_seconds
     ahead = np.arange(1, steps + 1)
