@@ -425,8 +425,9 @@ def _anchors(size: int, first: int, ahead: int, refresh: int) -> np.ndarray:
 
 def _anchor_levels(plain: np.ndarray, per_day: int, anchors: np.ndarray) -> np.ndarray:
     """Per row and anchor, the median of the day before the anchor (NaN: no sample that day)."""
-    windows = sliding_window_view(plain, per_day, axis=1)[:, anchors - per_day]
-    return _nanmedian(windows)
+    windows = sliding_window_view(plain, per_day, axis=1)[:, anchors - per_day]  # a copy: fancy indexing
+    windows.sort(axis=-1)  # in place: half the time of np.sort's sorted copy of this (rows x anchors x day) block
+    return _middle(windows)
 
 
 def _point_forecasts(series: np.ndarray, cycle: np.ndarray, slopes: np.ndarray, levels: np.ndarray, per_day: int, first: int,
