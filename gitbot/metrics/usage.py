@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -221,41 +221,6 @@ class Profiles:
 
     def get(self, workload: WorkloadId, container: str) -> UsageProfile | None:
         return self.by_container.get((workload, container))
-
-
-PERCENTILE_CHUNK_ROWS = 256  # arrays of one length stacked at a time: bounds the copy a batch makes
-
-
-def percentiles_many(samples: Sequence[Callable[[], np.ndarray]], sizes: Sequence[int], qs: Sequence[float]) -> list[float | None]:
-    """``float(np.percentile(samples[i](), qs[i]))`` for every i, the same floats (numpy's default,
-    linear method), None where ``sizes[i]`` is 0. ``samples`` are callables giving NaN-free arrays
-    of ``sizes`` values (a profile's pooled samples are built when asked for and not kept), so only
-    ``PERCENTILE_CHUNK_ROWS`` of them are alive at once. Arrays of one size and q are stacked and
-    partitioned together at the lower of the two order statistics numpy interpolates between; the
-    upper one is the least value above it. One call per length instead of one ``np.percentile``
-    (partition, checks, wrapping) per array."""
-    out: list[float | None] = [None] * len(samples)
-    groups: dict[tuple[int, float], list[int]] = {}
-    for i, (size, q) in enumerate(zip(sizes, qs)):
-        if size:
-            groups.setdefault((size, float(q)), []).append(i)
-    for (n, q), members in groups.items():
-        virtual = (n - 1) * np.true_divide(q, 100)  # numpy's linear method, step for step
-        low = int(np.floor(virtual))
-        gamma = float(virtual - np.floor(virtual))  # a Python float, as for a Python q: float32 samples interpolate in float32
-        for start in range(0, len(members), PERCENTILE_CHUNK_ROWS):
-            chunk = members[start:start + PERCENTILE_CHUNK_ROWS]
-            stacked = np.vstack([samples[i]() for i in chunk])
-            if virtual >= n - 1:  # numpy takes the last order statistic
-                a = b = stacked.max(axis=1)
-            else:
-                stacked.partition(low, axis=1)
-                a, b = stacked[:, low], stacked[:, low + 1:].min(axis=1)
-            diff = b - a  # numpy's _lerp, in the samples' own dtype
-            values = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
-            for i, value in zip(chunk, values):
-                out[i] = float(value)
-    return out
 
 
 def _known(rows: tuple[np.ndarray, ...]) -> np.ndarray:

@@ -45,6 +45,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import norm
 
+from gitbot.linear_percentile import lerp, rank
+
 DAY = 86400
 WEEK = 7 * DAY
 HOUR = 3600
@@ -151,12 +153,10 @@ def sum_percentile(path: np.ndarray, residuals: np.ndarray, q: float) -> float:
     if q < HIGH_PERCENTILE or n < 4096 or not (np.isfinite(path).all() and np.isfinite(residuals).all()) \
             or bool(np.any(residuals[1:] < residuals[:-1])):
         return float(np.percentile(path[:, None] + residuals[None, :], q))
-    virtual = (n - 1) * np.true_divide(q, 100)  # numpy's linear method, step for step
-    if virtual >= n - 1:
+    at = rank(n, q)
+    if at.last:
         return float(path.max() + residuals[-1])
-    low = int(np.floor(virtual))
-    gamma = virtual - np.floor(virtual)
-    above = n - low  # sums at sorted positions low .. n - 1
+    above = n - at.low  # sums at sorted positions low .. n - 1
     values, counts = np.unique(path, return_counts=True)  # equal path values make equal sums
     # a threshold from a subsample, lowered until at least `above` sums reach it
     sample = np.sort((values[::max(values.size // 64, 1), None] + residuals[None, ::4]).ravel())
@@ -181,8 +181,7 @@ def sum_percentile(path: np.ndarray, residuals: np.ndarray, q: float) -> float:
         picked, taken = sums[order], np.cumsum(counts[rows][order])
         first = int(taken[-1]) - above
         a, b = picked[np.searchsorted(taken, first, side="right")], picked[np.searchsorted(taken, first + 1, side="right")]
-    diff = b - a  # numpy's _lerp
-    return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+    return float(lerp(a, b, at.gamma))
 
 
 def fit(series: np.ndarray, step_seconds: int, horizon_seconds: int, half_life_days: float = 3.0,

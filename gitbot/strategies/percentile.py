@@ -40,7 +40,8 @@ import numpy as np
 
 from gitbot.config import Exemption
 from gitbot.errors import InputError
-from gitbot.metrics.usage import UsageProfile, percentiles_many
+from gitbot.linear_percentile import percentiles_many
+from gitbot.metrics.usage import UsageProfile
 from gitbot.model import FIELDS, Container, Field, Resource, Status, Workload
 from gitbot.quantity import GI, MI, human_cpu, human_memory, memory_unit_family, round_up
 from gitbot.strategies.base import FieldRecommendation, Recommendation, unchanged_fields
