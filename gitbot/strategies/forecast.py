@@ -330,10 +330,9 @@ def _fit_regime(y: np.ndarray, start: int, step_seconds: int
     rows, size = y.shape
     per_day = DAY // step_seconds
     days = size / per_day
-    weekly_possible = days >= WEEKLY_MIN_DAYS
-    nlags = min(size - 1, (WEEK if weekly_possible else DAY) // step_seconds)
+    # a cycle needs two periods of history at least, a weekly one WEEKLY_MIN_DAYS
     candidates = [(period, period // step_seconds) for period, min_days in ((DAY, 2.0), (WEEK, float(WEEKLY_MIN_DAYS)))
-                  if days >= min_days and period // step_seconds <= nlags]
+                  if days >= min_days]
     lags = _autocorrelations(y, [lag for _, lag in candidates])
     flat = np.ptp(y, axis=1) == 0  # no autocorrelation to speak of: no cycle
     cycles: list[tuple[Cycle, ...]] = [()] * rows

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -234,7 +234,7 @@ class PercentileStrategy:
         self, d: _Draft, workload: Workload, p: UsageProfile, outlook: _Outlook, s: StrategySettings, rules: dict[str, Rule]
     ) -> str:
         q = s.cpu_request_percentile
-        value, basis = outlook.percentile(Resource.CPU, p, q)
+        value, basis = outlook.percentile(Resource.CPU, q)
         hpa_rule = rules.get("hpa-cpu")
         target = workload.hpa.cpu_utilization_pct if workload.hpa else None
         if hpa_rule is not None and target:
@@ -255,7 +255,7 @@ class PercentileStrategy:
         container_limit: int | None,
     ) -> str:
         q = s.memory_request_percentile
-        value, basis = outlook.percentile(Resource.MEMORY, p, q)
+        value, basis = outlook.percentile(Resource.MEMORY, q)
         protected = _limit_protects(container_limit, rules)
         margin = 0.0 if protected else s.memory_request_margin_pct
         d.set(_ceil(value * (1 + margin / 100)))
@@ -374,17 +374,22 @@ class _Outlook:
         Where a resource has no forecast, the request percentile of its recorded samples, for all
         such containers at once (``percentiles_many``)."""
         outlooks = cls._forecasts(containers)
-        wanted = [(i, resource, q, sampler, size)
-                  for i, ((p, s), o) in enumerate(zip(containers, outlooks))
-                  for resource, q, forecast, sampler, size in (
-                      (Resource.CPU, s.cpu_request_percentile, o.cpu, lambda p=p: p.cpu_m, p.cpu_samples),
-                      (Resource.MEMORY, s.memory_request_percentile, o.memory, lambda p=p: p.memory_bytes, p.memory_samples))
-                  if size and not isinstance(forecast, Forecast)]
-        values = percentiles_many([w[3] for w in wanted], [w[4] for w in wanted], [w[2] for w in wanted])
+        keys: list[tuple[int, Resource, float]] = []  # (container, resource, q) of each percentile asked for
+        samplers: list[Callable[[], np.ndarray]] = []
+        sizes: list[int] = []
+        for i, ((p, s), o) in enumerate(zip(containers, outlooks)):
+            if p.cpu_samples and not isinstance(o.cpu, Forecast):
+                keys.append((i, Resource.CPU, s.cpu_request_percentile))
+                samplers.append(lambda p=p: p.cpu_m)
+                sizes.append(p.cpu_samples)
+            if p.memory_samples and not isinstance(o.memory, Forecast):
+                keys.append((i, Resource.MEMORY, s.memory_request_percentile))
+                samplers.append(lambda p=p: p.memory_bytes)
+                sizes.append(p.memory_samples)
         recorded: dict[int, dict[tuple[Resource, float], float]] = {}
-        for (i, resource, q, _, _), value in zip(wanted, values):
-            if value is not None:
-                recorded.setdefault(i, {})[(resource, q)] = value
+        for (i, resource, q), value in zip(keys, percentiles_many(samplers, sizes, [q for _, _, q in keys])):
+            assert value is not None  # every size is above 0
+            recorded.setdefault(i, {})[(resource, q)] = value
         return [replace(o, recorded=recorded[i]) if i in recorded else o for i, o in enumerate(outlooks)]
 
     @classmethod
@@ -417,16 +422,14 @@ class _Outlook:
             out.append(f"no forecast: {self.cpu.reason}; percentiles of the recorded samples")
         return out
 
-    def percentile(self, resource: Resource, p: UsageProfile, q: float) -> tuple[float, str]:
+    def percentile(self, resource: Resource, q: float) -> tuple[float, str]:
         """The q-th percentile of the forecast (of the recorded samples without one), and its basis text."""
         cpu = resource is Resource.CPU
         fc, human = (self.cpu, human_cpu) if cpu else (self.memory, human_memory)
         if isinstance(fc, Forecast):
             value = fc.quantile(q)
             return value, f"p{q:g} of the {self.days:g}-day forecast {human(math.ceil(value))}"
-        value = self.recorded.get((resource, q))
-        if value is None:
-            value = (p.cpu_percentile(q) if cpu else p.memory_percentile(q)) or 0.0
+        value = self.recorded[(resource, q)]  # ``many`` took every resource with samples and no forecast
         return value, f"p{q:g} {human(math.ceil(value))}"
 
     def cycle_advice(self, request_m: int) -> str | None:
