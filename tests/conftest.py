@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -96,32 +97,16 @@ def chart_world_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ca
     """``chart_world_factory(username=None, password=None)``: a chart world of this test's own
     (under a second to build), to change, break or shut down (e.g. to test an offline cache), with
     both servers behind those credentials when given; closed when the test ends."""
-    worlds: list[ChartWorld] = []
-
-    def make(**kw: str | None) -> ChartWorld:
-        world = start_chart_world(tmp_path_factory.mktemp("chart-world"), **kw)
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        world.close()
+    with ExitStack() as made:
+        yield lambda **kw: made.enter_context(closing(start_chart_world(tmp_path_factory.mktemp("chart-world"), **kw)))
 
 
 @pytest.fixture
 def chart_repo_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ChartRepoServer]]:
     """``chart_repo_factory(username=None, password=None)``: an empty, running ChartRepoServer of
     this test's own, closed when the test ends."""
-    servers: list[ChartRepoServer] = []
-
-    def make(**kw: Any) -> ChartRepoServer:
-        server = ChartRepoServer(tmp_path_factory.mktemp("chart-repo"), **kw)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
+    with ExitStack() as made:
+        yield lambda **kw: made.enter_context(closing(ChartRepoServer(tmp_path_factory.mktemp("chart-repo"), **kw)))
 
 
 @pytest.fixture
@@ -129,14 +114,9 @@ def oci_registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
     """``oci_registry_factory(username=None, password=None)``: an empty, started OciRegistry of
     this test's own, closed when the test ends. Skips (fails under GITBOT_REQUIRE_REGISTRY=1)
     without docker-registry."""
-    registries: list[OciRegistry] = []
+    with ExitStack() as made:
+        def make(**kw: Any) -> OciRegistry:
+            require_registry()
+            return made.enter_context(closing(OciRegistry(tmp_path_factory.mktemp("oci-registry"), **kw))).start()
 
-    def make(**kw: Any) -> OciRegistry:
-        require_registry()
-        registry = OciRegistry(tmp_path_factory.mktemp("oci-registry"), **kw)
-        registries.append(registry)
-        return registry.start()
-
-    yield make
-    for registry in registries:
-        registry.close()
+        yield make
