@@ -21,4 +21,8 @@ Modules: ``fleet`` (deterministic synthetic fleet from the Bitbrains traces), ``
 timed passes), ``fleet_run`` (one fleet size in a child process, JSON out), ``repo_scan`` (one
 repository size in a child process, JSON out), ``prometheus_bench`` (the Prometheus section in a
 child process, JSON out), ``report`` (the tables).
+
+Apart from the timings, ``static_bounds`` (``python -m benchmarks.static_bounds TRACES...``) measures
+what the backtest's slack checks ask for: the least slack a static sizing learned from the training
+window reaches at the better baseline's over-request, next to the clairvoyant oracle's bound.
 """

@@ -114,6 +114,12 @@ def backtest(traces: Sequence[Trace], strategies: Sequence[str], gitbot: Percent
     return Backtest(shown, errors)
 
 
+def training_and_scored(trace: Trace, train_fraction: float = 2 / 3) -> tuple[Trace, Trace]:
+    """The parts of ``trace`` that ``backtest`` trains on and scores (without re-fits)."""
+    replay = _split(trace, train_fraction, None)
+    return trace.window(replay.first, replay.split), replay.scored
+
+
 def _split(trace: Trace, train_fraction: float, refit_seconds: int | None) -> _Replay:
     first, end = int(trace.timestamps[0]), int(trace.timestamps[-1]) + 1
     split = int(first + (end - 1 - first + trace.step_seconds) * train_fraction)

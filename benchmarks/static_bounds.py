@@ -1,0 +1,179 @@
+"""``python -m benchmarks.static_bounds TRACES...``: how much slack a static sizing learned from the
+training window can save, next to the backtest's clairvoyant oracle and its checks.
+
+The backtest's oracle sees the scored part. This asks what the same trade reaches without that:
+per trace, the request that minimises slack + price x over-request on the *training* samples
+(``gitbot.backtest.oracle.Curve``, the oracle's own machinery) over the last 1, 2, 3, 4, 5, 7 or 14
+days of the training part, or all of it; the price is then chosen with hindsight, as the one with the
+least mean scored slack whose mean scored over-request stays within the better baseline's (the
+budget the backtest's checks hold gitbot to). Price and window are tuned on the scored part, which
+favours this sizing; it is a yardstick for the checks, not a strategy.
+
+Next to it: the clairvoyant bound at the same budget (``oracle.lower_bound`` on the scored part, CPU
+and memory alike), gitbot's own scores and the two slack checks' bounds. Slack and over-request are
+the backtest's (``gitbot.backtest.score``): unused / requested over the scored samples, and the share
+of scored samples above the request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gitbot.backtest import oracle
+from gitbot.backtest.run import BASELINES, checks, summaries, training_and_scored
+from gitbot.backtest.score import Summary
+from gitbot.backtest.trace import NotATrace, Trace, read_traces
+from gitbot.pipeline import BacktestRequest, backtest
+
+DAY = 86400
+WINDOW_DAYS: tuple[int | None, ...] = (1, 2, 3, 4, 5, 7, 14, None)  # None: the whole training part
+PRICES = np.geomspace(0.05, 200.0, 241)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One trace's scored samples, sorted, with what ``over_and_slack`` needs."""
+
+    ordered: np.ndarray
+    below_sums: np.ndarray  # below_sums[k]: the sum of the k smallest
+
+    @classmethod
+    def of(cls, used: np.ndarray) -> Scored:
+        ordered = np.sort(used)
+        return cls(ordered, np.concatenate(([0.0], np.cumsum(ordered))))
+
+    def over_and_slack(self, request: float) -> tuple[float, float]:
+        """Percent of samples above ``request``, and percent of the requested amount not used."""
+        n = self.ordered.size
+        below = int(np.searchsorted(self.ordered, request, side="right"))
+        return (n - below) / n * 100.0, (request * below - float(self.below_sums[below])) / (request * n) * 100.0
+
+
+@dataclass(frozen=True)
+class Trade:
+    window_days: int | None
+    price: float
+    over_pct: float  # mean over the traces
+    slack_pct: float
+
+
+def trades(training: Sequence[np.ndarray], scored: Sequence[np.ndarray], window_samples: int | None,
+           window_days: int | None = None, prices: np.ndarray = PRICES) -> list[Trade]:
+    """For each price, one for all traces: the requests that minimise slack + price x over-request
+    on the last ``window_samples`` of each training series (None: all of it), scored on ``scored``."""
+    curves = [oracle.Curve.of(t if window_samples is None else t[-window_samples:]) for t in training]
+    targets = [Scored.of(s) for s in scored]
+    out = []
+    for price in prices:
+        pairs = [target.over_and_slack(float(curve.requests_m[curve.choose(float(price))])) for curve, target in zip(curves, targets)]
+        out.append(Trade(window_days, float(price), float(np.mean([p[0] for p in pairs])), float(np.mean([p[1] for p in pairs]))))
+    return out
+
+
+def best_within(candidates: Sequence[Trade], budget_pct: float) -> Trade | None:
+    """The least mean slack among trades whose mean over-request is at most ``budget_pct``."""
+    return min((t for t in candidates if t.over_pct <= budget_pct + 1e-9), key=lambda t: t.slack_pct, default=None)
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    training: list[np.ndarray]
+    scored: list[np.ndarray]
+    budget_pct: float  # the better baseline's mean samples over the request
+    budget_from: str
+    gitbot: tuple[float | None, float | None]  # (over-request, slack) mean percent
+    target: tuple[float, str]  # the slack check's bound and what it is
+
+
+def resources(traces: Sequence[Trace], by_strategy: dict[str, Summary], train_fraction: float) -> list[Resource]:
+    """CPU and memory of ``traces`` (one family), each where its slack check and a baseline's
+    over-request are known and some trace has samples of it."""
+    parts = [training_and_scored(t, train_fraction) for t in traces]
+    verdicts = {c.score: c for c in checks(by_strategy)}
+    gitbot = by_strategy["gitbot"]
+    out = []
+    for name, over_attr, slack_attr, check, used in (
+            ("CPU", "cpu_over_request_pct", "cpu_slack_pct", "CPU slack % (mean) against the oracle",
+             lambda t: t.cpu_m if t.has_cpu else np.empty(0)),
+            ("memory", "memory_over_request_pct", "memory_slack_pct", "memory slack % (mean) against the better baseline",
+             lambda t: t.memory_bytes[t.memory_known])):
+        pairs = [(used(train), used(test)) for train, test in parts]
+        pairs = [(a, b) for a, b in pairs if a.size and b.size]
+        budgets = sorted((getattr(by_strategy[b], over_attr), b) for b in BASELINES
+                         if b in by_strategy and getattr(by_strategy[b], over_attr) is not None)
+        verdict = verdicts.get(check)
+        if not pairs or not budgets or verdict is None:
+            continue
+        out.append(Resource(name, [a for a, _ in pairs], [b for _, b in pairs], budgets[0][0], budgets[0][1],
+                            (getattr(gitbot, over_attr), getattr(gitbot, slack_attr)),
+                            (verdict.bound, f"{verdict.factor:.2f} × {verdict.baseline}'s {verdict.baseline_value:.1f} %")))
+    return out
+
+
+def report(resource: Resource, steps_per_day: int) -> list[str]:
+    lines = [f"{resource.name}: budget {_pct(resource.budget_pct)} % of samples over the request "
+             f"({resource.budget_from}, the better baseline)",
+             f"  {'trained on':<14}{'price':>8}{'over':>8}{'slack':>8}"]
+    found = []
+    for days in WINDOW_DAYS:
+        candidates = trades(resource.training, resource.scored, None if days is None else days * steps_per_day, days)
+        trade = best_within(candidates, resource.budget_pct)
+        label = "all of it" if days is None else f"last {days}d"
+        if trade is None:  # the least over-request any price reaches, for scale
+            least = min(candidates, key=lambda t: (t.over_pct, t.slack_pct))
+            lines.append(f"  {label:<14}{least.price:>8.2f}{least.over_pct:>7.1f}%{least.slack_pct:>7.1f}%  over the budget at every price")
+            continue
+        found.append(trade)
+        lines.append(f"  {label:<14}{trade.price:>8.2f}{trade.over_pct:>7.1f}%{trade.slack_pct:>7.1f}%")
+    bound = oracle.lower_bound(resource.scored, resource.budget_pct)
+    best = min(found, key=lambda t: t.slack_pct, default=None)
+    over, slack = resource.gitbot
+    lines.append(f"  best from the training window: " + (f"{best.slack_pct:.1f} %" if best else "none within the budget"))
+    lines.append(f"  clairvoyant bound at the budget: {bound:.1f} %")
+    if over is not None and slack is not None:
+        lines.append(f"  gitbot: {slack:.1f} % slack at {_pct(over)} % over "
+                     f"(clairvoyant bound at that over-request: {oracle.lower_bound(resource.scored, over):.1f} %)")
+    lines.append(f"  the check asks for at most {resource.target[0]:.1f} % ({resource.target[1]})")
+    return lines
+
+
+def _pct(value: float) -> str:
+    """One decimal, or two below 1 % so that a small budget does not print as none."""
+    return f"{value:.2f}" if 0 < value < 1 else f"{value:.1f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.static_bounds", description=__doc__.splitlines()[0])
+    parser.add_argument("traces", nargs="+", type=Path, help="trace files, as for gitbot backtest")
+    parser.add_argument("--train", type=float, default=2 / 3, help="fraction trained on (gitbot backtest's --train)")
+    args = parser.parse_args(argv)
+    traces: list[Trace] = []
+    for path in args.traces:
+        try:
+            traces.extend(read_traces(path))
+        except NotATrace:
+            continue
+    run = backtest(BacktestRequest(tuple(args.traces), train_fraction=args.train))
+    by_family = summaries(run.results)
+    for family, by_strategy in by_family.items():
+        members = [t for t in traces if t.source == family]
+        steps_per_day = DAY // members[0].step_seconds
+        print(f"{family} ({len(members)} traces): static sizing learned from the training window, "
+              f"its price and window chosen with hindsight")
+        found = resources(members, by_strategy, args.train)
+        for resource in found:
+            print("\n".join(report(resource, steps_per_day)))
+        if not found:
+            print("  no resource with both a baseline's over-request and a slack check to compare")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
