@@ -4,12 +4,18 @@ training window can save, next to the backtest's clairvoyant oracle and its chec
 The backtest's oracle sees the scored part. This asks what the same trade reaches without that:
 per trace, the request that minimises slack + price x over-request on the *training* samples
 (``gitbot.backtest.oracle.Curve``, the oracle's own machinery) over the last 1, 2, 3, 4, 5, 7 or 14
-days of the training part, or all of it; the price is then chosen with hindsight, as the one with the
+days of the training part (by timestamp: a trace's missing samples do not stretch it), or all of it; the price is then chosen with hindsight, as the one with the
 least mean scored slack whose mean scored over-request stays within the better baseline's (the
 budget the backtest's checks hold gitbot to). Price and window are tuned on the scored part, which
 favours this sizing; it is a yardstick for the checks, not a strategy.
 
-Next to it: the clairvoyant bound at the same budget (``oracle.lower_bound`` on the scored part, CPU
+Then gitbot's own forecast with one request percentile per trace (``cpu_request_percentile`` and
+``memory_request_percentile`` among ``PERCENTILES``, default rules, production tier), each trace's
+chosen with hindsight: the least mean scored slack within the budget over every combination (exact,
+by keeping the Pareto front of summed over-request and slack trace by trace). It says how far
+choosing percentiles per workload could go if the choice were perfect.
+
+Next to both: the clairvoyant bound at the same budget (``oracle.lower_bound`` on the scored part, CPU
 and memory alike), gitbot's own scores and the two slack checks' bounds. Slack and over-request are
 the backtest's (``gitbot.backtest.score``): unused / requested over the scored samples, and the share
 of scored samples above the request.
@@ -26,14 +32,18 @@ from pathlib import Path
 import numpy as np
 
 from gitbot.backtest import oracle
-from gitbot.backtest.run import BASELINES, checks, summaries, training_and_scored
+from gitbot.backtest.baselines import Sizing, ooms_under
+from gitbot.backtest.run import BASELINES, checks, gitbot_sizing, summaries, training_and_scored
 from gitbot.backtest.score import Summary
 from gitbot.backtest.trace import NotATrace, Trace, read_traces
 from gitbot.pipeline import BacktestRequest, backtest
+from gitbot.strategies.percentile import PercentileStrategy, settings_from_config
+from gitbot.strategies.rules import default_rules_dir, load_rules
 
 DAY = 86400
 WINDOW_DAYS: tuple[int | None, ...] = (1, 2, 3, 4, 5, 7, 14, None)  # None: the whole training part
 PRICES = np.geomspace(0.05, 200.0, 241)
+PERCENTILES = (90.0, 93.0, 95.0, 97.0, 98.0, 99.0, 99.5)
 
 
 @dataclass(frozen=True)
@@ -63,11 +73,11 @@ class Trade:
     slack_pct: float
 
 
-def trades(training: Sequence[np.ndarray], scored: Sequence[np.ndarray], window_samples: int | None,
-           window_days: int | None = None, prices: np.ndarray = PRICES) -> list[Trade]:
+def trades(training: Sequence[np.ndarray], scored: Sequence[np.ndarray], window_days: int | None = None,
+           prices: np.ndarray = PRICES) -> list[Trade]:
     """For each price, one for all traces: the requests that minimise slack + price x over-request
-    on the last ``window_samples`` of each training series (None: all of it), scored on ``scored``."""
-    curves = [oracle.Curve.of(t if window_samples is None else t[-window_samples:]) for t in training]
+    on each trace's ``training`` samples (its last ``window_days``; None: all), scored on ``scored``."""
+    curves = [oracle.Curve.of(t) for t in training]
     targets = [Scored.of(s) for s in scored]
     out = []
     for price in prices:
@@ -84,46 +94,86 @@ def best_within(candidates: Sequence[Trade], budget_pct: float) -> Trade | None:
 @dataclass(frozen=True)
 class Resource:
     name: str
-    training: list[np.ndarray]
+    training: list[tuple[np.ndarray, np.ndarray]]  # per trace, (samples, their timestamps)
     scored: list[np.ndarray]
     budget_pct: float  # the better baseline's mean samples over the request
     budget_from: str
     gitbot: tuple[float | None, float | None]  # (over-request, slack) mean percent
     target: tuple[float, str]  # the slack check's bound and what it is
+    by_percentile: list[list[tuple[float, float]]]  # per trace, (over, slack) of gitbot's request at each of PERCENTILES
 
 
 def resources(traces: Sequence[Trace], by_strategy: dict[str, Summary], train_fraction: float) -> list[Resource]:
     """CPU and memory of ``traces`` (one family), each where its slack check and a baseline's
     over-request are known and some trace has samples of it."""
     parts = [training_and_scored(t, train_fraction) for t in traces]
+    rules = load_rules([default_rules_dir()])
+    strategies = [PercentileStrategy(settings_from_config({"cpu_request_percentile": q, "memory_request_percentile": q},
+                                                          "static_bounds"), rules) for q in PERCENTILES]
+    sizings = [gitbot_by_percentile(train, strategies) for train, _ in parts]
     verdicts = {c.score: c for c in checks(by_strategy)}
     gitbot = by_strategy["gitbot"]
     out = []
-    for name, over_attr, slack_attr, check, used in (
+    for name, over_attr, slack_attr, check, used, request in (
             ("CPU", "cpu_over_request_pct", "cpu_slack_pct", "CPU slack % (mean) against the oracle",
-             lambda t: t.cpu_m if t.has_cpu else np.empty(0)),
+             lambda t: (t.cpu_m, t.timestamps) if t.has_cpu else (np.empty(0), np.empty(0)), lambda z: z.cpu_request_m),
             ("memory", "memory_over_request_pct", "memory_slack_pct", "memory slack % (mean) against the better baseline",
-             lambda t: t.memory_bytes[t.memory_known])):
-        pairs = [(used(train), used(test)) for train, test in parts]
-        pairs = [(a, b) for a, b in pairs if a.size and b.size]
+             lambda t: (t.memory_bytes[t.memory_known], t.timestamps[t.memory_known]), lambda z: z.memory_request_bytes)):
+        kept = [(used(train), used(test)[0], sized) for (train, test), sized in zip(parts, sizings)]
+        kept = [k for k in kept if k[0][0].size and k[1].size]
         budgets = sorted((getattr(by_strategy[b], over_attr), b) for b in BASELINES
                          if b in by_strategy and getattr(by_strategy[b], over_attr) is not None)
         verdict = verdicts.get(check)
-        if not pairs or not budgets or verdict is None:
+        if not kept or not budgets or verdict is None:
             continue
-        out.append(Resource(name, [a for a, _ in pairs], [b for _, b in pairs], budgets[0][0], budgets[0][1],
+        options = [_options(Scored.of(test), [request(z) for z in sized]) for _, test, sized in kept]
+        out.append(Resource(name, [a for a, _, _ in kept], [b for _, b, _ in kept], budgets[0][0], budgets[0][1],
                             (getattr(gitbot, over_attr), getattr(gitbot, slack_attr)),
-                            (verdict.bound, f"{verdict.factor:.2f} × {verdict.baseline}'s {verdict.baseline_value:.1f} %")))
+                            (verdict.bound, f"{verdict.factor:.2f} × {verdict.baseline}'s {verdict.baseline_value:.1f} %"),
+                            options))
     return out
 
 
-def report(resource: Resource, steps_per_day: int) -> list[str]:
+def gitbot_by_percentile(train: Trace, strategies: Sequence[PercentileStrategy]) -> list[Sizing]:
+    """gitbot's settled sizing of ``train`` by each strategy (as ``gitbot backtest`` replays it, the
+    training window's OOM kills included)."""
+    ooms = tuple(ooms_under(train, train.memory_capacity_bytes))
+    return [gitbot_sizing(train, strategy, "production", ooms=ooms) for strategy in strategies]
+
+
+def _options(scored: Scored, requests: Sequence[int | None]) -> list[tuple[float, float]]:
+    """(over, slack) of each request; a missing request is never within a budget."""
+    return [scored.over_and_slack(float(r)) if r else (float("inf"), 0.0) for r in requests]
+
+
+def best_choice(options: Sequence[Sequence[tuple[float, float]]], budget_pct: float) -> tuple[float, float, tuple[int, ...]] | None:
+    """One option per trace, each (over-request, slack) in percent: the choice with the least mean
+    slack whose mean over-request is at most ``budget_pct``, as (over, slack, index per trace); None
+    when none keeps within it. Exact: the Pareto front of (summed over, summed slack) is carried from
+    trace to trace, and a choice off it can never become the best."""
+    front: list[tuple[float, float, tuple[int, ...]]] = [(0.0, 0.0, ())]
+    limit = budget_pct * len(options) + 1e-9
+    for trace in options:
+        grown = sorted((over + o, slack + s, picked + (i,)) for over, slack, picked in front for i, (o, s) in enumerate(trace)
+                       if over + o <= limit)
+        front = []
+        for candidate in grown:  # ascending over-request: keep each that lowers the slack
+            if not front or candidate[1] < front[-1][1]:
+                front.append(candidate)
+    if not front or len(front[0][2]) != len(options):
+        return None
+    over, slack, picked = min(front, key=lambda f: f[1])
+    return over / len(options), slack / len(options), picked
+
+
+def report(resource: Resource) -> list[str]:
     lines = [f"{resource.name}: budget {_pct(resource.budget_pct)} % of samples over the request "
              f"({resource.budget_from}, the better baseline)",
              f"  {'trained on':<14}{'price':>8}{'over':>8}{'slack':>8}"]
     found = []
     for days in WINDOW_DAYS:
-        candidates = trades(resource.training, resource.scored, None if days is None else days * steps_per_day, days)
+        training = [values if days is None else values[times > times[-1] - days * DAY] for values, times in resource.training]
+        candidates = trades(training, resource.scored, days)
         trade = best_within(candidates, resource.budget_pct)
         label = "all of it" if days is None else f"last {days}d"
         if trade is None:  # the least over-request any price reaches, for scale
@@ -140,6 +190,10 @@ def report(resource: Resource, steps_per_day: int) -> list[str]:
     if over is not None and slack is not None:
         lines.append(f"  gitbot: {slack:.1f} % slack at {_pct(over)} % over "
                      f"(clairvoyant bound at that over-request: {oracle.lower_bound(resource.scored, over):.1f} %)")
+    chosen = best_choice(resource.by_percentile, resource.budget_pct)
+    if chosen is not None:
+        picks = ", ".join(f"p{PERCENTILES[i]:g}" for i in chosen[2])
+        lines.append(f"  gitbot, one percentile per trace chosen with hindsight: {chosen[1]:.1f} % slack at {_pct(chosen[0])} % over ({picks})")
     lines.append(f"  the check asks for at most {resource.target[0]:.1f} % ({resource.target[1]})")
     return lines
 
@@ -164,12 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     by_family = summaries(run.results)
     for family, by_strategy in by_family.items():
         members = [t for t in traces if t.source == family]
-        steps_per_day = DAY // members[0].step_seconds
         print(f"{family} ({len(members)} traces): static sizing learned from the training window, "
               f"its price and window chosen with hindsight")
         found = resources(members, by_strategy, args.train)
         for resource in found:
-            print("\n".join(report(resource, steps_per_day)))
+            print("\n".join(report(resource)))
         if not found:
             print("  no resource with both a baseline's over-request and a slack check to compare")
     return 0
