@@ -7,7 +7,9 @@ per trace, the request that minimises slack + price x over-request on the *train
 days of the training part (by timestamp: a trace's missing samples do not stretch it), or all of it; the price is then chosen with hindsight, as the one with the
 least mean scored slack whose mean scored over-request stays within the better baseline's (the
 budget the backtest's checks hold gitbot to). Price and window are tuned on the scored part, which
-favours this sizing; it is a yardstick for the checks, not a strategy.
+favours this sizing; it is a yardstick for the checks, not a strategy. For contrast, the same choice
+made without hindsight: window and price picked on the training part's last ``HELD_OUT_DAYS`` (fitted
+on the days before them), then applied to the whole training part and scored.
 
 Then gitbot's own forecast with one request percentile per trace (``cpu_request_percentile`` and
 ``memory_request_percentile`` among ``PERCENTILES``, default rules, production tier), each trace's
@@ -44,6 +46,7 @@ DAY = 86400
 WINDOW_DAYS: tuple[int | None, ...] = (1, 2, 3, 4, 5, 7, 14, None)  # None: the whole training part
 PRICES = np.geomspace(0.05, 200.0, 241)
 PERCENTILES = (90.0, 93.0, 95.0, 97.0, 98.0, 99.0, 99.5)
+HELD_OUT_DAYS = 5  # the trade's window and price chosen without hindsight: on the training part's last days
 
 
 @dataclass(frozen=True)
@@ -172,10 +175,9 @@ def report(resource: Resource) -> list[str]:
              f"  {'trained on':<14}{'price':>8}{'over':>8}{'slack':>8}"]
     found = []
     for days in WINDOW_DAYS:
-        training = [values if days is None else values[times > times[-1] - days * DAY] for values, times in resource.training]
-        candidates = trades(training, resource.scored, days)
+        candidates = trades(_last(resource.training, days), resource.scored, days)
         trade = best_within(candidates, resource.budget_pct)
-        label = "all of it" if days is None else f"last {days}d"
+        label = _window(days)
         if trade is None:  # the least over-request any price reaches, for scale
             least = min(candidates, key=lambda t: (t.over_pct, t.slack_pct))
             lines.append(f"  {label:<14}{least.price:>8.2f}{least.over_pct:>7.1f}%{least.slack_pct:>7.1f}%  over the budget at every price")
@@ -186,6 +188,10 @@ def report(resource: Resource) -> list[str]:
     best = min(found, key=lambda t: t.slack_pct, default=None)
     over, slack = resource.gitbot
     lines.append(f"  best from the training window: " + (f"{best.slack_pct:.1f} %" if best else "none within the budget"))
+    blind = chosen_without_hindsight(resource)
+    lines.append(f"  chosen on the training part's last {HELD_OUT_DAYS} days instead: " + (
+        f"{_window(blind.window_days)} at price {blind.price:.2f}: {blind.slack_pct:.1f} % slack at {_pct(blind.over_pct)} % over"
+        if blind else "no window and price keep within the budget there"))
     lines.append(f"  clairvoyant bound at the budget: {bound:.1f} %")
     if over is not None and slack is not None:
         lines.append(f"  gitbot: {slack:.1f} % slack at {_pct(over)} % over "
@@ -196,6 +202,33 @@ def report(resource: Resource) -> list[str]:
         lines.append(f"  gitbot, one percentile per trace chosen with hindsight: {chosen[1]:.1f} % slack at {_pct(chosen[0])} % over ({picks})")
     lines.append(f"  the check asks for at most {resource.target[0]:.1f} % ({resource.target[1]})")
     return lines
+
+
+def chosen_without_hindsight(resource: Resource) -> Trade | None:
+    """The window and price with the least slack within the budget on the training part's last
+    ``HELD_OUT_DAYS`` (requests from the days before them), applied to the whole training part and
+    scored on the scored part; None when no window and price keep within the budget there."""
+    inner, held = [], []
+    for values, times in resource.training:
+        before = times <= times[-1] - HELD_OUT_DAYS * DAY
+        inner.append((values[before], times[before]))
+        held.append(values[~before])
+    if not all(v.size for v, _ in inner) or not all(h.size for h in held):
+        return None
+    picked = [best_within(trades(_last(inner, days), held, days), resource.budget_pct) for days in WINDOW_DAYS]
+    choice = min((t for t in picked if t is not None), key=lambda t: t.slack_pct, default=None)
+    if choice is None:
+        return None
+    return trades(_last(resource.training, choice.window_days), resource.scored, choice.window_days, np.array([choice.price]))[0]
+
+
+def _last(series: Sequence[tuple[np.ndarray, np.ndarray]], days: int | None) -> list[np.ndarray]:
+    """Each series' samples of its last ``days`` (by timestamp; None: all)."""
+    return [values if days is None else values[times > times[-1] - days * DAY] for values, times in series]
+
+
+def _window(days: int | None) -> str:
+    return "all of it" if days is None else f"last {days}d"
 
 
 def _pct(value: float) -> str:

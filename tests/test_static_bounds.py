@@ -56,12 +56,14 @@ def test_on_the_bitbrains_traces(capsys: pytest.CaptureFixture[str]) -> None:
     assert "CPU: budget 12.9 % of samples over the request (vpa-like, the better baseline)" in out
     assert "  last 2d           5.13   12.9%   34.4%" in out
     assert "  best from the training window: 34.4 %" in out
+    assert "  chosen on the training part's last 5 days instead: last 3d at price 2.16: 25.4 % slack at 19.2 % over" in out
     assert ("  gitbot, one percentile per trace chosen with hindsight: 35.7 % slack at 12.8 % over "
             "(p90, p90, p90, p99, p95, p90, p95, p90, p90)") in out
     assert "  the check asks for at most 28.1 % (1.10 × oracle's 25.6 %)" in out
     assert "memory: budget 4.2 % of samples over the request (krr-simple, the better baseline)" in out
     assert "  all of it       103.72    5.0%   66.8%  over the budget at every price" in out
     assert "  best from the training window: none within the budget" in out
+    assert "  chosen on the training part's last 5 days instead: last 7d at price 51.96: 57.0 % slack at 5.3 % over" in out
     assert "  gitbot: 55.2 % slack at 2.7 % over (clairvoyant bound at that over-request: 44.2 %)" in out
     assert ("  gitbot, one percentile per trace chosen with hindsight: 49.4 % slack at 4.1 % over "
             "(p93, p90, p97, p95, p99, p99, p93, p99.5, p90)") in out
