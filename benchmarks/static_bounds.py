@@ -4,9 +4,10 @@ training window can save, next to the backtest's clairvoyant oracle and its chec
 The backtest's oracle sees the scored part. This asks what the same trade reaches without that:
 per trace, the request that minimises slack + price x over-request on the *training* samples
 (``gitbot.backtest.oracle.Curve``, the oracle's own machinery) over the last 1, 2, 3, 4, 5, 7 or 14
-days of the training part (by timestamp: a trace's missing samples do not stretch it), or all of it; the price is then chosen with hindsight, as the one with the
-least mean scored slack whose mean scored over-request stays within the better baseline's (the
-budget the backtest's checks hold gitbot to). Price and window are tuned on the scored part, which
+days of the training part (by timestamp: a trace's missing samples do not stretch it), or all of
+it; the price is then chosen with hindsight, as the one with the least mean scored slack whose mean
+scored over-request stays within the better baseline's (the budget the backtest's checks hold
+gitbot to). Price and window are tuned on the scored part, which
 favours this sizing; it is a yardstick for the checks, not a strategy. For contrast, the same choice
 made without hindsight: window and price picked on the training part's last ``HELD_OUT_DAYS`` (fitted
 on the days before them), then applied to the whole training part and scored.
