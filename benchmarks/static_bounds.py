@@ -36,7 +36,7 @@ import numpy as np
 
 from gitbot.backtest import oracle
 from gitbot.backtest.baselines import Sizing, ooms_under
-from gitbot.backtest.run import BASELINES, checks, gitbot_sizing, summaries, training_and_scored
+from gitbot.backtest.run import Check, checks, gitbot_sizing, summaries, training_and_scored
 from gitbot.backtest.score import Summary
 from gitbot.backtest.trace import NotATrace, Trace, read_traces
 from gitbot.pipeline import BacktestRequest, backtest
@@ -48,25 +48,6 @@ WINDOW_DAYS: tuple[int | None, ...] = (1, 2, 3, 4, 5, 7, 14, None)  # None: the 
 PRICES = np.geomspace(0.05, 200.0, 241)
 PERCENTILES = (90.0, 93.0, 95.0, 97.0, 98.0, 99.0, 99.5)
 HELD_OUT_DAYS = 5  # the trade's window and price chosen without hindsight: on the training part's last days
-
-
-@dataclass(frozen=True)
-class Scored:
-    """One trace's scored samples, sorted, with what ``over_and_slack`` needs."""
-
-    ordered: np.ndarray
-    below_sums: np.ndarray  # below_sums[k]: the sum of the k smallest
-
-    @classmethod
-    def of(cls, used: np.ndarray) -> Scored:
-        ordered = np.sort(used)
-        return cls(ordered, np.concatenate(([0.0], np.cumsum(ordered))))
-
-    def over_and_slack(self, request: float) -> tuple[float, float]:
-        """Percent of samples above ``request``, and percent of the requested amount not used."""
-        n = self.ordered.size
-        below = int(np.searchsorted(self.ordered, request, side="right"))
-        return (n - below) / n * 100.0, (request * below - float(self.below_sums[below])) / (request * n) * 100.0
 
 
 @dataclass(frozen=True)
@@ -82,10 +63,10 @@ def trades(training: Sequence[np.ndarray], scored: Sequence[np.ndarray], window_
     """For each price, one for all traces: the requests that minimise slack + price x over-request
     on each trace's ``training`` samples (its last ``window_days``; None: all), scored on ``scored``."""
     curves = [oracle.Curve.of(t) for t in training]
-    targets = [Scored.of(s) for s in scored]
+    targets = [oracle.Sorted.of(s) for s in scored]
     out = []
     for price in prices:
-        pairs = [target.over_and_slack(float(curve.requests_m[curve.choose(float(price))])) for curve, target in zip(curves, targets)]
+        pairs = [_over_and_slack(target, curve.requests_m[curve.choose(float(price))]) for curve, target in zip(curves, targets)]
         out.append(Trade(window_days, float(price), float(np.mean([p[0] for p in pairs])), float(np.mean([p[1] for p in pairs]))))
     return out
 
@@ -100,11 +81,13 @@ class Resource:
     name: str
     training: list[tuple[np.ndarray, np.ndarray]]  # per trace, (samples, their timestamps)
     scored: list[np.ndarray]
-    budget_pct: float  # the better baseline's mean samples over the request
-    budget_from: str
-    gitbot: tuple[float | None, float | None]  # (over-request, slack) mean percent
-    target: tuple[float, str]  # the slack check's bound and what it is
+    budget: Check  # gitbot's mean samples over the request against the better baseline's, the budget
+    target: Check  # gitbot's mean slack against the slack check's bound
     by_percentile: list[list[tuple[float, float]]]  # per trace, (over, slack) of gitbot's request at each of PERCENTILES
+
+    @property
+    def budget_pct(self) -> float:
+        return self.budget.baseline_value
 
 
 def resources(traces: Sequence[Trace], by_strategy: dict[str, Summary], train_fraction: float) -> list[Resource]:
@@ -116,25 +99,19 @@ def resources(traces: Sequence[Trace], by_strategy: dict[str, Summary], train_fr
                                                           "static_bounds"), rules) for q in PERCENTILES]
     sizings = [gitbot_by_percentile(train, strategies) for train, _ in parts]
     verdicts = {c.score: c for c in checks(by_strategy)}
-    gitbot = by_strategy["gitbot"]
     out = []
-    for name, over_attr, slack_attr, check, used, request in (
-            ("CPU", "cpu_over_request_pct", "cpu_slack_pct", "CPU slack % (mean) against the oracle",
+    for name, over_check, check, used, request in (
+            ("CPU", "CPU samples over request %", "CPU slack % (mean) against the oracle",
              lambda t: (t.cpu_m, t.timestamps) if t.has_cpu else (np.empty(0), np.empty(0)), lambda z: z.cpu_request_m),
-            ("memory", "memory_over_request_pct", "memory_slack_pct", "memory slack % (mean) against the better baseline",
+            ("memory", "memory samples over request %", "memory slack % (mean) against the better baseline",
              lambda t: (t.memory_bytes[t.memory_known], t.timestamps[t.memory_known]), lambda z: z.memory_request_bytes)):
         kept = [(used(train), used(test)[0], sized) for (train, test), sized in zip(parts, sizings)]
         kept = [k for k in kept if k[0][0].size and k[1].size]
-        budgets = sorted((getattr(by_strategy[b], over_attr), b) for b in BASELINES
-                         if b in by_strategy and getattr(by_strategy[b], over_attr) is not None)
-        verdict = verdicts.get(check)
-        if not kept or not budgets or verdict is None:
+        budget, verdict = verdicts.get(over_check), verdicts.get(check)
+        if not kept or budget is None or verdict is None:
             continue
-        options = [_options(Scored.of(test), [request(z) for z in sized]) for _, test, sized in kept]
-        out.append(Resource(name, [a for a, _, _ in kept], [b for _, b, _ in kept], budgets[0][0], budgets[0][1],
-                            (getattr(gitbot, over_attr), getattr(gitbot, slack_attr)),
-                            (verdict.bound, f"{verdict.factor:.2f} × {verdict.baseline}'s {verdict.baseline_value:.1f} %"),
-                            options))
+        options = [_options(oracle.Sorted.of(test), [request(z) for z in sized]) for _, test, sized in kept]
+        out.append(Resource(name, [a for a, _, _ in kept], [b for _, b, _ in kept], budget, verdict, options))
     return out
 
 
@@ -145,9 +122,14 @@ def gitbot_by_percentile(train: Trace, strategies: Sequence[PercentileStrategy])
     return [gitbot_sizing(train, strategy, "production", ooms=ooms) for strategy in strategies]
 
 
-def _options(scored: Scored, requests: Sequence[int | None]) -> list[tuple[float, float]]:
+def _options(scored: oracle.Sorted, requests: Sequence[int | None]) -> list[tuple[float, float]]:
     """(over, slack) of each request; a missing request is never within a budget."""
-    return [scored.over_and_slack(float(r)) if r else (float("inf"), 0.0) for r in requests]
+    return [_over_and_slack(scored, r) if r else (float("inf"), 0.0) for r in requests]
+
+
+def _over_and_slack(scored: oracle.Sorted, request: float) -> tuple[float, float]:
+    over, slack = scored.over_and_slack(float(request))
+    return float(over), float(slack)
 
 
 def best_choice(options: Sequence[Sequence[tuple[float, float]]], budget_pct: float) -> tuple[float, float, tuple[int, ...]] | None:
@@ -172,7 +154,7 @@ def best_choice(options: Sequence[Sequence[tuple[float, float]]], budget_pct: fl
 
 def report(resource: Resource) -> list[str]:
     lines = [f"{resource.name}: budget {_pct(resource.budget_pct)} % of samples over the request "
-             f"({resource.budget_from}, the better baseline)",
+             f"({resource.budget.baseline}, the better baseline)",
              f"  {'trained on':<14}{'price':>8}{'over':>8}{'slack':>8}"]
     found = []
     for days in WINDOW_DAYS:
@@ -187,21 +169,21 @@ def report(resource: Resource) -> list[str]:
         lines.append(f"  {label:<14}{trade.price:>8.2f}{trade.over_pct:>7.1f}%{trade.slack_pct:>7.1f}%")
     bound = oracle.lower_bound(resource.scored, resource.budget_pct)
     best = min(found, key=lambda t: t.slack_pct, default=None)
-    over, slack = resource.gitbot
     lines.append(f"  best from the training window: " + (f"{best.slack_pct:.1f} %" if best else "none within the budget"))
     blind = chosen_without_hindsight(resource)
     lines.append(f"  chosen on the training part's last {HELD_OUT_DAYS} days instead: " + (
         f"{_window(blind.window_days)} at price {blind.price:.2f}: {blind.slack_pct:.1f} % slack at {_pct(blind.over_pct)} % over"
         if blind else "no window and price keep within the budget there"))
     lines.append(f"  clairvoyant bound at the budget: {bound:.1f} %")
-    if over is not None and slack is not None:
-        lines.append(f"  gitbot: {slack:.1f} % slack at {_pct(over)} % over "
-                     f"(clairvoyant bound at that over-request: {oracle.lower_bound(resource.scored, over):.1f} %)")
+    over, slack = resource.budget.value, resource.target.value
+    lines.append(f"  gitbot: {slack:.1f} % slack at {_pct(over)} % over "
+                 f"(clairvoyant bound at that over-request: {oracle.lower_bound(resource.scored, over):.1f} %)")
     chosen = best_choice(resource.by_percentile, resource.budget_pct)
     if chosen is not None:
         picks = ", ".join(f"p{PERCENTILES[i]:g}" for i in chosen[2])
         lines.append(f"  gitbot, one percentile per trace chosen with hindsight: {chosen[1]:.1f} % slack at {_pct(chosen[0])} % over ({picks})")
-    lines.append(f"  the check asks for at most {resource.target[0]:.1f} % ({resource.target[1]})")
+    target = resource.target
+    lines.append(f"  the check asks for at most {target.bound:.1f} % ({target.factor:.2f} × {target.baseline}'s {target.baseline_value:.1f} %)")
     return lines
 
 

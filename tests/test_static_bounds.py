@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.static_bounds import Scored, Trade, best_choice, best_within, main, trades
+from benchmarks.static_bounds import Trade, best_choice, best_within, main, trades
+from gitbot.backtest.oracle import Sorted
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 
 
-def test_scored_is_the_backtests_over_request_and_slack() -> None:
-    over, slack = Scored.of(np.array([4.0, 1.0, 3.0, 2.0])).over_and_slack(2.0)
+def test_sorted_gives_the_backtests_over_request_and_slack() -> None:
+    over, slack = Sorted.of(np.array([4.0, 1.0, 3.0, 2.0])).over_and_slack(2.0)
     assert over == 50.0  # 3 and 4 are above 2
     assert slack == 12.5  # 1 of the 2 x 4 requested is unused (at the sample of 1)
 

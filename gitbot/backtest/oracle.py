@@ -27,6 +27,26 @@ SEARCH_STEPS = 100
 
 
 @dataclass(frozen=True)
+class Sorted:
+    """One trace's samples, sorted, with their prefix sums: the over-request and slack of any static
+    request in one search, as ``gitbot.backtest.score`` counts them."""
+
+    ordered: np.ndarray
+    below_sums: np.ndarray  # below_sums[k]: the sum of the k smallest
+
+    @classmethod
+    def of(cls, used: np.ndarray) -> Sorted:
+        ordered = np.sort(used)
+        return cls(ordered, np.concatenate(([0.0], np.cumsum(ordered))))
+
+    def over_and_slack(self, requests: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """Percent of samples above each request, and percent of each requested amount not used."""
+        n = self.ordered.size
+        below = np.searchsorted(self.ordered, requests, side="right")
+        return (n - below) / n * 100.0, (requests * below - self.below_sums[below]) / (requests * n) * 100.0
+
+
+@dataclass(frozen=True)
 class Curve:
     """One trace's static CPU requests (each a distinct usage value, rounded up to a millicore) with
     the share of samples above each and the slack each leaves, both in percent."""
@@ -37,12 +57,9 @@ class Curve:
 
     @classmethod
     def of(cls, used_m: np.ndarray) -> Curve:
-        ordered = np.sort(used_m)
-        requests = np.unique(np.maximum(np.ceil(np.round(ordered, 6)), 1.0))
-        below = np.searchsorted(ordered, requests, side="right")
-        used_below = np.concatenate(([0.0], np.cumsum(ordered)))[below]
-        n = ordered.size
-        return cls(requests.astype(np.int64), (n - below) / n * 100.0, (requests * below - used_below) / (requests * n) * 100.0)
+        samples = Sorted.of(used_m)
+        requests = np.unique(np.maximum(np.ceil(np.round(samples.ordered, 6)), 1.0))
+        return cls(requests.astype(np.int64), *samples.over_and_slack(requests))
 
     def choose(self, price: float) -> int:
         """Index of the request with the least slack + price x over-request (the larger request on a tie)."""
